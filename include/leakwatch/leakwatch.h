@@ -1,0 +1,460 @@
+/*
+ * leakwatch — a stream processor that shows where sales money leaks.
+ *
+ * One header, prototypes grouped by the file that defines them (as in Redis's
+ * server.h). Follow one event through the sections in order:
+ *
+ *   consumer.c   polls a batch from the input topics
+ *   event.c      parses and validates each message as a CloudEvent
+ *   dlq.c        sends what cannot be processed to the dead-letter topic
+ *   transition.c turns a valid event into one FCALL of the Redis library
+ *   redis.c      sends the batch's FCALLs in one pipelined round trip
+ *   timers.c     fires due deadlines (clock: wall, or watermark.c)
+ *   outbox.c     drains the derived events the library appended to the outbox
+ *   envelope.c   wraps each one as a CloudEvent
+ *   producer.c   writes it to its output topic; the outbox entry is acked on delivery
+ *   run.c        is the loop that ties these together
+ */
+#ifndef LEAKWATCH_H
+#define LEAKWATCH_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#define LW_VERSION "0.1.0"
+
+/* Exit codes (also listed by `leakwatch --help`). */
+enum {
+    LW_EXIT_OK = 0,        /* clean shutdown */
+    LW_EXIT_RUNTIME = 1,   /* a fatal error while running (logged) */
+    LW_EXIT_CONFIG = 2,    /* bad command line or configuration */
+    LW_EXIT_DEPENDENCY = 3 /* a dependency is unusable (e.g. Redis without Functions) */
+};
+
+/* ================================ log.c ================================== */
+
+typedef enum { LW_LOG_DEBUG, LW_LOG_INFO, LW_LOG_WARN, LW_LOG_ERROR, LW_LOG_FATAL } lw_log_level;
+typedef enum { LW_LOG_LOGFMT, LW_LOG_JSON } lw_log_format;
+
+void lw_log_setup(lw_log_level level, lw_log_format format);
+bool lw_log_enabled(lw_log_level level);
+void lw_log(lw_log_level level, const char *func, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Each line carries the function and line it came from. */
+#define lw_debug(...)                                                                              \
+    do {                                                                                           \
+        if (lw_log_enabled(LW_LOG_DEBUG))                                                          \
+            lw_log(LW_LOG_DEBUG, __func__, __LINE__, __VA_ARGS__);                                 \
+    } while (0)
+#define lw_info(...)  lw_log(LW_LOG_INFO, __func__, __LINE__, __VA_ARGS__)
+#define lw_warn(...)  lw_log(LW_LOG_WARN, __func__, __LINE__, __VA_ARGS__)
+#define lw_error(...) lw_log(LW_LOG_ERROR, __func__, __LINE__, __VA_ARGS__)
+/* Logs and exits with LW_EXIT_RUNTIME. */
+#define lw_fatal(...)                                                                              \
+    do {                                                                                           \
+        lw_log(LW_LOG_FATAL, __func__, __LINE__, __VA_ARGS__);                                     \
+        exit(LW_EXIT_RUNTIME);                                                                     \
+    } while (0)
+
+/* ================================ buf.c ================================== */
+
+/* A growable byte buffer; always NUL-terminated. */
+typedef struct lw_buf {
+    char *data;
+    size_t len, cap;
+} lw_buf;
+
+void lw_buf_reserve(lw_buf *b, size_t extra);
+void lw_buf_append(lw_buf *b, const void *p, size_t n);
+void lw_buf_appendf(lw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lw_buf_reset(lw_buf *b);
+void lw_buf_free(lw_buf *b);
+
+/* A list of byte strings kept in one buffer: the argv of one Redis command. */
+typedef struct lw_argv {
+    lw_buf bytes;
+    size_t *offsets, *lens;
+    size_t n, cap;
+    const char **ptrs; /* filled by lw_argv_finish() */
+} lw_argv;
+
+void lw_argv_add(lw_argv *a, const char *s, size_t len);
+void lw_argv_adds(lw_argv *a, const char *s);
+void lw_argv_addi(lw_argv *a, int64_t v);
+void lw_argv_finish(lw_argv *a);
+void lw_argv_reset(lw_argv *a);
+void lw_argv_free(lw_argv *a);
+
+/* ================================ timeutil.c ============================= */
+
+/* Parses RFC 3339 ("2026-11-22T09:00:00Z", fractions and offsets allowed) into Unix ms. */
+bool lw_rfc3339_parse(const char *s, int64_t *out_ms);
+/* Formats Unix ms as "2026-11-22T09:00:00.000Z" (or without millis when whole seconds). */
+void lw_rfc3339_format(int64_t ms, char out[32]);
+/* Parses a duration "250ms", "15s", "30m", "24h", "90d", or "0". */
+bool lw_duration_parse(const char *s, int64_t *out_ms);
+void lw_duration_format(int64_t ms, char out[32]);
+int64_t lw_now_ms(void);
+int64_t lw_monotonic_ms(void);
+
+/* ================================ money.c ================================ */
+
+/* Parses a JSON number or decimal string with at most 2 fractional digits into minor units.
+ * Never goes through floating point for strings; numbers are taken from their JSON text. */
+bool lw_money_parse(const json_t *v, int64_t *out_minor);
+void lw_money_format(int64_t minor, char out[32]); /* "412560.00" */
+
+/* ================================ config.c =============================== */
+
+/* Settings that a tenant may override ("tenants": {"acme": {"lead.idle_after": "10m"}}). */
+typedef struct lw_tenant_settings {
+    char name[64];
+    int64_t lead_idle_ms;
+    int64_t lead_callback_ms;
+    char *currency;
+} lw_tenant_settings;
+
+typedef enum { LW_CLOCK_WALL, LW_CLOCK_EVENT } lw_clock_mode;
+
+typedef struct lw_kv {
+    char *key, *value;
+} lw_kv;
+
+typedef struct lw_config {
+    char *kafka_brokers;
+    char *group_id;
+    char *topics_input; /* comma separated */
+    char *topic_dlq;
+    char *topic_lead_duplicates, *topic_lead_response_times, *topic_lead_callback;
+    char *topic_lead_idle, *topic_untracked_contacts, *topic_task_overdue;
+    char *topic_deal_at_risk, *topic_loss_totals, *topic_risk_summary, *topic_response_stats;
+    char *redis_url;
+    int64_t redis_timeout_ms;
+    int64_t clock;            /* lw_clock_mode */
+    int64_t clock_lateness_ms;
+    int64_t batch_size;
+    int64_t batch_timeout_ms;
+    int64_t input_max_bytes;
+    int64_t timers_interval_ms;
+    int64_t timers_batch;
+    int64_t outbox_batch;
+    int64_t outbox_claim_idle_ms;
+    char *instance_id;
+    int64_t log_level;  /* lw_log_level */
+    int64_t log_format; /* lw_log_format */
+    int64_t stats_interval_ms;
+    bool until_end;
+
+    lw_tenant_settings tenant_defaults;
+    lw_tenant_settings *tenants;
+    size_t tenants_n;
+
+    lw_kv *kafka_props; /* librdkafka properties passed through ("kafka.X" -> "X") */
+    size_t kafka_props_n;
+} lw_config;
+
+/* Loads defaults, then the JSON file (may be NULL), then LEAKWATCH_* from envp, then
+ * flags (argv: "--key=value" or "--key value"; "-X prop=value" for librdkafka).
+ * On error writes "config: <key>: <what was expected>, got <value>" into err and
+ * returns false; the caller exits with LW_EXIT_CONFIG. */
+bool lw_config_load(lw_config *cfg, const char *path, char **envp, int argc, char **argv,
+                    char *err, size_t errlen);
+void lw_config_free(lw_config *cfg);
+/* The settings in force for a tenant (its overrides, or the defaults). */
+const lw_tenant_settings *lw_config_tenant(const lw_config *cfg, const char *tenant);
+/* The output topic of a derived event type, or NULL when the type is unknown. */
+const char *lw_config_topic_for(const lw_config *cfg, const char *derived_type);
+/* Prints every setting: key, env name, default and description (for --help). */
+void lw_config_print_help(FILE *out);
+/* Prints the effective configuration as JSON. */
+void lw_config_dump(const lw_config *cfg, FILE *out);
+
+/* ================================ event.c ================================ */
+
+typedef enum { LW_FAMILY_LEAD, LW_FAMILY_CALL, LW_FAMILY_TASK, LW_FAMILY_DEAL } lw_family;
+
+/* Why an input message was refused; the name goes into the leakwatch.error header. */
+typedef enum {
+    LW_REJECT_NONE = 0,
+    LW_REJECT_TOO_LARGE,
+    LW_REJECT_NOT_JSON,
+    LW_REJECT_NOT_CLOUDEVENT, /* missing/ill-typed context attribute or bad specversion */
+    LW_REJECT_UNKNOWN_TYPE,
+    LW_REJECT_MISSING_FIELD,  /* a required data field is absent */
+    LW_REJECT_INVALID_FIELD,  /* a field has the wrong type or format */
+    LW_REJECT_STATE_ERROR,    /* the Redis library refused to apply it */
+    LW_REJECT__COUNT
+} lw_reject_reason;
+
+const char *lw_reject_name(lw_reject_reason r); /* "not_json", "missing_field", ... */
+
+typedef struct lw_event {
+    json_t *root; /* owned */
+    const char *id, *type, *source, *tenant;
+    int64_t time_ms;
+    lw_family family;
+    json_t *data;          /* borrowed from root */
+} lw_event;
+
+typedef struct lw_reject {
+    lw_reject_reason reason;
+    char detail[200]; /* e.g. "data.lead_id is required by lead.created" */
+} lw_reject;
+
+/* Parses and validates one message value. On success fills ev (free with lw_event_free);
+ * on failure fills why and returns false. max_bytes 0 means no limit. */
+bool lw_event_parse(const char *buf, size_t len, size_t max_bytes, lw_event *ev, lw_reject *why);
+void lw_event_free(lw_event *ev);
+/* A data field as a string: strings as they are, integers printed; NULL when absent. */
+const char *lw_event_str(const lw_event *ev, const char *field, char scratch[32]);
+
+/* ================================ transition.c =========================== */
+
+/* Appends the FCALL that applies ev to the tenant's state:
+ *   FCALL lw_event 1 lw:{tenant}:outbox <id> <type> <time_ms> <name> <value> ...
+ * (the argument protocol is documented in processor/lua/lead.lua). */
+void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out);
+/* "lw:{tenant}:" + suffix */
+void lw_key(lw_buf *out, const char *tenant, const char *suffix);
+
+/* ================================ redis.c ================================ */
+
+typedef struct redisContext redisContext;
+typedef struct redisReply redisReply;
+
+typedef struct lw_redis {
+    redisContext *ctx;
+    char host[256];
+    int port;
+    char *password;
+    int db;
+    int64_t timeout_ms;
+    uint64_t round_trips;
+} lw_redis;
+
+/* Parses redis://[:password@]host[:port][/db]. */
+bool lw_redis_parse_url(const char *url, lw_redis *r, char *err, size_t errlen);
+/* Connects, retrying with exponential backoff (100 ms .. 5 s) while *running; reports each
+ * failed attempt. Returns false only when stopped. */
+bool lw_redis_connect(lw_redis *r, volatile int *running);
+void lw_redis_close(lw_redis *r);
+/* Sends n commands in one pipelined round trip; replies[i] gets each reply (free with
+ * lw_redis_free_replies). Returns false on an I/O error (the connection is dropped and
+ * must be re-established; the commands may or may not have been applied). */
+bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replies);
+void lw_redis_free_replies(redisReply **replies, size_t n);
+/* One command, one round trip. NULL on I/O error. */
+redisReply *lw_redis_command(lw_redis *r, const char *fmt, ...);
+/* The server's version as major*10000+minor*100+patch, or -1. */
+int lw_redis_version(lw_redis *r);
+
+/* ================================ library.c ============================== */
+
+/* The Redis Functions library: its Lua sources (processor/lua/NAME.lua, embedded at build time)
+ * concatenated and loaded with FUNCTION LOAD REPLACE. */
+typedef struct lw_lua_source {
+    const char *name;   /* file name, e.g. "lead.lua" */
+    const char *sha1;   /* of the source, for the log */
+    const char *source;
+} lw_lua_source;
+
+extern const lw_lua_source lw_lua_sources[];
+extern const size_t lw_lua_sources_n;
+
+/* Loads the library; on a Redis without Functions says which version is needed.
+ * Returns LW_EXIT_OK, LW_EXIT_DEPENDENCY, or LW_EXIT_RUNTIME (I/O error: retry). */
+int lw_library_load(lw_redis *r);
+/* Names the script when an FCALL reply is an error: "lw_event (lead.lua): ...". */
+const char *lw_library_file_of(const char *function);
+
+/* ================================ kafka.c ================================ */
+
+typedef struct rd_kafka_conf_s rd_kafka_conf_t;
+
+/* A librdkafka conf with bootstrap servers, the kafka.* passthrough properties, and the
+ * log/error callbacks routed into log.c. NULL (err filled, naming the key) on a bad
+ * property. */
+rd_kafka_conf_t *lw_kafka_conf(const lw_config *cfg, char *err, size_t errlen);
+
+/* ================================ consumer.c ============================= */
+
+typedef struct rd_kafka_s rd_kafka_t;
+typedef struct rd_kafka_message_s rd_kafka_message_t;
+
+/* What one input partition has been read to: its mark for the event clock. */
+typedef struct lw_partition_mark {
+    char topic[128];
+    int32_t partition;
+    int64_t max_event_ms; /* -1 until an event was read */
+    bool at_end;          /* read to its end (PARTITION_EOF, no message since) */
+    bool dirty;           /* changed since last written to Redis */
+} lw_partition_mark;
+
+typedef struct lw_consumer {
+    rd_kafka_t *rk;
+    lw_partition_mark *marks;
+    size_t marks_n, marks_cap;
+    bool assigned_any;
+} lw_consumer;
+
+bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t errlen);
+/* Polls up to max messages within timeout_ms; returns how many were put into msgs. */
+size_t lw_consumer_poll_batch(lw_consumer *c, rd_kafka_message_t **msgs, size_t max,
+                              int64_t timeout_ms);
+/* Records an applied event's time on its partition's mark. */
+void lw_consumer_mark(lw_consumer *c, const rd_kafka_message_t *m, int64_t event_ms);
+/* Stores offset+1 of each message (after the batch is durable); logs partitions that
+ * were revoked meanwhile (their error is __STATE) and skips them. */
+void lw_consumer_store_offsets(lw_consumer *c, rd_kafka_message_t **msgs, size_t n);
+/* True when every assigned partition is read to its end. */
+bool lw_consumer_all_at_end(const lw_consumer *c);
+void lw_consumer_close(lw_consumer *c);
+
+/* ================================ producer.c ============================= */
+
+typedef struct lw_producer lw_producer;
+
+/* Called from lw_producer_poll for each delivery report: ok or not, with the opaque
+ * passed to lw_producer_send. */
+typedef void (*lw_delivery_fn)(void *opaque, bool ok, const char *error, void *ctx);
+
+typedef struct lw_header {
+    const char *name;
+    const void *value;
+    size_t len;
+} lw_header;
+
+lw_producer *lw_producer_new(const lw_config *cfg, lw_delivery_fn fn, void *ctx, char *err,
+                             size_t errlen);
+/* Queues one message (copied); retries on a full queue by polling. false on a fatal
+ * producer error (idempotence broken): the caller must stop. */
+bool lw_producer_send(lw_producer *p, const char *topic, const void *key, size_t keylen,
+                      const void *value, size_t len, const lw_header *hdrs, size_t nhdrs,
+                      void *opaque);
+typedef struct rd_kafka_headers_s rd_kafka_headers_t;
+/* The same with librdkafka headers, whose ownership passes to the producer. */
+bool lw_producer_send_headers(lw_producer *p, const char *topic, const void *key, size_t keylen,
+                              const void *value, size_t len, rd_kafka_headers_t *headers,
+                              void *opaque);
+/* Serves delivery reports. */
+void lw_producer_poll(lw_producer *p, int timeout_ms);
+/* Number of messages not yet delivered. */
+int lw_producer_outq(lw_producer *p);
+bool lw_producer_fatal(lw_producer *p); /* a fatal error was raised */
+void lw_producer_flush(lw_producer *p, int timeout_ms);
+void lw_producer_destroy(lw_producer *p);
+
+/* ================================ dlq.c ================================== */
+
+/* Sends m to the dead-letter topic unchanged (key, value, headers) plus leakwatch.error,
+ * leakwatch.topic, leakwatch.partition, leakwatch.offset. opaque is passed back by the
+ * delivery report. */
+bool lw_dlq_send(lw_producer *p, const char *dlq_topic, const rd_kafka_message_t *m,
+                 const lw_reject *why, void *opaque);
+
+/* ================================ envelope.c ============================= */
+
+/* One outbox entry: what the library decided to emit. */
+typedef struct lw_outbox_entry {
+    char stream_id[32]; /* Redis stream entry id */
+    char *tenant, *type, *id, *key, *data; /* data: JSON object text */
+    int64_t time_ms;
+} lw_outbox_entry;
+
+/* The derived CloudEvent (JSON text, caller frees) for an outbox entry. */
+char *lw_envelope_build(const lw_outbox_entry *e);
+
+/* ================================ tenants.c ============================== */
+
+/* The tenants this instance knows of: from its own input and from lw:tenants in Redis,
+ * where each instance adds the ones it sees (so every instance fires every tenant's
+ * deadlines and drains every tenant's outbox). */
+typedef struct lw_tenants {
+    char **names;
+    size_t n, cap;
+    size_t persisted; /* names[0..persisted) are known to be in lw:tenants */
+} lw_tenants;
+
+bool lw_tenants_add(lw_tenants *t, const char *name); /* true when new */
+/* Appends SADD lw:tenants for names not yet persisted; false when there are none. */
+bool lw_tenants_persist_argv(lw_tenants *t, lw_argv *out);
+void lw_tenants_persisted(lw_tenants *t);
+/* Adds every tenant listed in lw:tenants. false on Redis I/O error. */
+bool lw_tenants_refresh(lw_tenants *t, lw_redis *r);
+void lw_tenants_free(lw_tenants *t);
+
+/* ================================ outbox.c =============================== */
+
+typedef struct lw_outbox lw_outbox;
+
+lw_outbox *lw_outbox_new(lw_redis *r, lw_producer *p, const lw_config *cfg,
+                         const lw_tenants *tenants);
+/* Reads new entries of every tenant's outbox stream (and, at start and then now and then,
+ * entries left pending by a crash) and produces them. Returns entries sent, -1 on Redis
+ * I/O error. */
+int lw_outbox_drain(lw_outbox *o);
+/* Called by the delivery report of an outbox message. */
+void lw_outbox_delivered(lw_outbox *o, lw_outbox_entry *e, bool ok);
+/* Acks (XACK + XDEL) the delivered entries in one round trip. false on Redis I/O error. */
+bool lw_outbox_ack(lw_outbox *o);
+size_t lw_outbox_in_flight(const lw_outbox *o);
+void lw_outbox_free(lw_outbox *o);
+
+/* ================================ watermark.c ============================ */
+
+/* The event clock of PRODUCT.md §5 over the marks of every partition of the group:
+ * the lowest max_event_ms of partitions not at their end; when all are at their end, the
+ * highest; minus lateness. INT64_MIN while some unread partition has no event yet. */
+int64_t lw_watermark_compute(const lw_partition_mark *marks, size_t n, int64_t lateness_ms);
+/* Appends to cmds the commands that write this instance's changed marks to Redis
+ * (lw:clock:<group>:time and :end hashes); returns how many (at most max). */
+size_t lw_watermark_write_argv(lw_consumer *c, const char *group, lw_argv *cmds, size_t max);
+/* After those commands succeeded. */
+void lw_watermark_written(lw_consumer *c);
+/* Reads every instance's marks from Redis and computes the watermark. */
+bool lw_watermark_read(lw_redis *r, const char *group, int64_t lateness_ms, int64_t *out_ms);
+
+/* ================================ timers.c =============================== */
+
+/* Fires the deadlines due at now_ms for every known tenant (FCALL lw_fire per tenant, one
+ * pipelined round trip). Returns the number fired (emitted gets the derived events
+ * appended to outboxes), -1 on Redis I/O error. */
+int64_t lw_timers_fire(lw_redis *r, const lw_tenants *t, int64_t now_ms, int64_t limit,
+                       int64_t *emitted);
+
+/* ================================ stats.c ================================ */
+
+typedef struct lw_stats {
+    uint64_t events_in;
+    uint64_t events_applied;
+    uint64_t events_duplicate; /* same event id applied before */
+    uint64_t dlq[LW_REJECT__COUNT];
+    uint64_t derived_out;
+    uint64_t timers_fired;
+    uint64_t batches;
+    int64_t first_event_mono_ms, last_event_mono_ms;
+} lw_stats;
+
+extern lw_stats lw_stats_g;
+
+void lw_stats_log(const lw_redis *r, const char *when);
+long lw_stats_peak_rss_kb(void);
+
+/* ================================ run.c ================================== */
+
+/* The processor: returns an exit code. running is cleared by the signal handler. */
+int lw_run(const lw_config *cfg, volatile int *running);
+
+/* ================================ broker.c =============================== */
+
+/* `leakwatch broker`: the embedded Kafka broker (librdkafka mock cluster). */
+int lw_broker_main(int argc, char **argv);
+
+#endif /* LEAKWATCH_H */

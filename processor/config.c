@@ -1,0 +1,594 @@
+/* config.c — every setting in one declarative table: defaults, validation, the JSON file,
+ * LEAKWATCH_* environment variables, flags, --help and the dump all come from it. */
+#include "leakwatch/leakwatch.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+typedef enum { CFG_STRING, CFG_INT, CFG_BOOL, CFG_DURATION, CFG_ENUM } cfg_type;
+
+typedef struct cfg_entry {
+    const char *key;
+    cfg_type type;
+    const char *def;
+    const char *desc;
+    size_t offset;              /* into lw_config, or lw_tenant_settings when per_tenant */
+    bool per_tenant;            /* may be overridden under "tenants": {"<name>": {...}} */
+    int64_t min, max;           /* CFG_INT */
+    const char *const *choices; /* CFG_ENUM: NULL-terminated, stored as the index */
+} cfg_entry;
+
+static const char *const clock_choices[] = {"wall", "event", NULL};
+static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
+static const char *const format_choices[] = {"logfmt", "json", NULL};
+
+#define G(field)  offsetof(lw_config, field), false
+#define T(field)  offsetof(lw_tenant_settings, field), true
+#define TOPIC(key, field, def, what)                                                               \
+    {key, CFG_STRING, def, "output topic of " what, G(field), 0, 0, NULL}
+
+static const cfg_entry table[] = {
+    {"kafka.brokers", CFG_STRING, "127.0.0.1:9092", "Kafka bootstrap servers (host:port,...)",
+     G(kafka_brokers), 0, 0, NULL},
+    {"group.id", CFG_STRING, "leakwatch", "consumer group shared by all instances", G(group_id),
+     0, 0, NULL},
+    {"topics.input", CFG_STRING, "crm.leads,crm.calls,crm.tasks,crm.deals",
+     "input topics, comma separated (events are routed by type, not by topic)",
+     G(topics_input), 0, 0, NULL},
+    {"topics.dlq", CFG_STRING, "crm.dlq", "dead-letter topic for input that cannot be processed",
+     G(topic_dlq), 0, 0, NULL},
+    TOPIC("topics.lead_duplicates", topic_lead_duplicates, "crm.leads.duplicates",
+          "lead.duplicate"),
+    TOPIC("topics.lead_response_times", topic_lead_response_times, "crm.leads.response-times",
+          "lead.responded"),
+    TOPIC("topics.lead_callback", topic_lead_callback, "crm.alerts.lead-callback",
+          "lead.callback_due"),
+    TOPIC("topics.lead_idle", topic_lead_idle, "crm.alerts.lead-idle", "lead.idle"),
+    TOPIC("topics.untracked_contacts", topic_untracked_contacts, "crm.alerts.untracked-contacts",
+          "lead.untracked_contact"),
+    TOPIC("topics.task_overdue", topic_task_overdue, "crm.alerts.task-overdue",
+          "task.overdue and task.overdue_resolved"),
+    TOPIC("topics.deal_at_risk", topic_deal_at_risk, "crm.alerts.deal-at-risk",
+          "deal.at_risk and deal.risk_cleared"),
+    TOPIC("topics.loss_totals", topic_loss_totals, "crm.agg.loss-totals", "loss.totals"),
+    TOPIC("topics.risk_summary", topic_risk_summary, "crm.agg.risk-summary", "risk.summary"),
+    TOPIC("topics.response_stats", topic_response_stats, "crm.agg.response-stats",
+          "response.stats"),
+    {"redis.url", CFG_STRING, "redis://127.0.0.1:6379", "Redis 7: redis://[:password@]host:port[/db]",
+     G(redis_url), 0, 0, NULL},
+    {"redis.timeout", CFG_DURATION, "5s", "Redis connect and command timeout",
+     G(redis_timeout_ms), 0, 0, NULL},
+    {"clock", CFG_ENUM, "wall",
+     "what 'now' is for deadlines: wall (live) or event (watermark; replay, backfill, tests)",
+     G(clock), 0, 0, clock_choices},
+    {"clock.lateness", CFG_DURATION, "0", "allowed lateness subtracted from the event clock",
+     G(clock_lateness_ms), 0, 0, NULL},
+    {"batch.size", CFG_INT, "1000", "most messages applied in one Redis round trip",
+     G(batch_size), 1, 100000, NULL},
+    {"batch.timeout", CFG_DURATION, "50ms", "longest wait to fill a batch", G(batch_timeout_ms), 0,
+     0, NULL},
+    {"input.max_bytes", CFG_INT, "1048576", "larger input messages go to the dead-letter topic",
+     G(input_max_bytes), 1, 100000000, NULL},
+    {"timers.interval", CFG_DURATION, "250ms", "how often due deadlines are checked",
+     G(timers_interval_ms), 0, 0, NULL},
+    {"timers.batch", CFG_INT, "1000", "most deadlines fired per tenant per check", G(timers_batch),
+     1, 100000, NULL},
+    {"outbox.batch", CFG_INT, "500", "most derived events read from the outbox at once",
+     G(outbox_batch), 1, 100000, NULL},
+    {"outbox.claim_idle", CFG_DURATION, "30s",
+     "derived events left unacknowledged this long by a dead instance are taken over",
+     G(outbox_claim_idle_ms), 0, 0, NULL},
+    {"instance.id", CFG_STRING, "", "this instance's name in the outbox group (default: hostname)",
+     G(instance_id), 0, 0, NULL},
+    {"log.level", CFG_ENUM, "info", "debug, info, warn or error", G(log_level), 0, 0,
+     level_choices},
+    {"log.format", CFG_ENUM, "logfmt", "logfmt or json", G(log_format), 0, 0, format_choices},
+    {"stats.interval", CFG_DURATION, "30s", "how often a stats line is logged (0: never)",
+     G(stats_interval_ms), 0, 0, NULL},
+    {"until_end", CFG_BOOL, "false",
+     "exit once every input partition is read to its end and the outbox is drained (replay)",
+     G(until_end), 0, 0, NULL},
+    {"lead.idle_after", CFG_DURATION, "30m", "a new lead with no response this long is idle",
+     T(lead_idle_ms), 0, 0, NULL},
+    {"lead.callback_after", CFG_DURATION, "15m",
+     "a lead with no response this long gets a call-back request", T(lead_callback_ms), 0, 0,
+     NULL},
+    {"currency", CFG_STRING, "RUB", "currency of amounts that name none (ISO 4217)", T(currency),
+     0, 0, NULL},
+};
+
+#define TABLE_N (sizeof(table) / sizeof(table[0]))
+
+static const cfg_entry *find_entry(const char *key)
+{
+    for (size_t i = 0; i < TABLE_N; i++)
+        if (!strcmp(table[i].key, key))
+            return &table[i];
+    return NULL;
+}
+
+static void *field_ptr(const cfg_entry *e, lw_config *cfg, lw_tenant_settings *ts)
+{
+    return e->per_tenant ? (char *)ts + e->offset : (char *)cfg + e->offset;
+}
+
+/* "LEAKWATCH_" + key upper-cased, dots as underscores. */
+static void env_name(const char *key, char *out, size_t outlen)
+{
+    size_t n = (size_t)snprintf(out, outlen, "LEAKWATCH_");
+    for (; *key && n + 1 < outlen; key++)
+        out[n++] = *key == '.' ? '_' : (char)toupper((unsigned char)*key);
+    out[n] = '\0';
+}
+
+static void describe_expected(const cfg_entry *e, char *out, size_t outlen)
+{
+    switch (e->type) {
+    case CFG_STRING:
+        snprintf(out, outlen, "a string");
+        break;
+    case CFG_INT:
+        snprintf(out, outlen, "an integer in %lld..%lld", (long long)e->min, (long long)e->max);
+        break;
+    case CFG_BOOL:
+        snprintf(out, outlen, "true or false");
+        break;
+    case CFG_DURATION:
+        snprintf(out, outlen, "a duration like 250ms, 15s, 30m, 24h, 90d or 0");
+        break;
+    case CFG_ENUM: {
+        size_t n = (size_t)snprintf(out, outlen, "one of");
+        for (const char *const *c = e->choices; *c && n < outlen; c++)
+            n += (size_t)snprintf(out + n, outlen - n, "%s %s", c == e->choices ? "" : ",", *c);
+        break;
+    }
+    }
+}
+
+static bool parse_enum(const cfg_entry *e, const char *v, int64_t *out)
+{
+    for (int64_t i = 0; e->choices[i]; i++) {
+        if (!strcasecmp(e->choices[i], v)) {
+            *out = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool parse_int(const cfg_entry *e, const char *v, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < e->min || x > e->max)
+        return false;
+    *out = x;
+    return true;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"))
+        *out = true;
+    else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no"))
+        *out = false;
+    else
+        return false;
+    return true;
+}
+
+/* Sets one value given as text. origin says where it came from, for the error. */
+static bool set_value(const cfg_entry *e, void *field, const char *v, const char *origin,
+                      char *err, size_t errlen)
+{
+    bool ok = true;
+    switch (e->type) {
+    case CFG_STRING:
+        free(*(char **)field);
+        *(char **)field = strdup(v);
+        break;
+    case CFG_INT:
+        ok = parse_int(e, v, (int64_t *)field);
+        break;
+    case CFG_BOOL:
+        ok = parse_bool(v, (bool *)field);
+        break;
+    case CFG_DURATION:
+        ok = lw_duration_parse(v, (int64_t *)field);
+        break;
+    case CFG_ENUM:
+        ok = parse_enum(e, v, (int64_t *)field);
+        break;
+    }
+    if (!ok) {
+        char expected[160];
+        describe_expected(e, expected, sizeof(expected));
+        snprintf(err, errlen, "config: %s (%s) expects %s, got '%s'", e->key, origin, expected, v);
+    }
+    return ok;
+}
+
+/* ------------------------------ kafka.* passthrough ------------------------------ */
+
+static void set_kafka_prop(lw_config *cfg, const char *prop, const char *value)
+{
+    for (size_t i = 0; i < cfg->kafka_props_n; i++) {
+        if (!strcmp(cfg->kafka_props[i].key, prop)) {
+            free(cfg->kafka_props[i].value);
+            cfg->kafka_props[i].value = strdup(value);
+            return;
+        }
+    }
+    cfg->kafka_props = realloc(cfg->kafka_props, (cfg->kafka_props_n + 1) * sizeof(lw_kv));
+    cfg->kafka_props[cfg->kafka_props_n++] = (lw_kv){strdup(prop), strdup(value)};
+}
+
+/* ------------------------------ the JSON file ------------------------------ */
+
+/* A JSON scalar as the text a flag would give; false for arrays, objects and null. */
+static bool scalar_text(const json_t *v, char *out, size_t outlen)
+{
+    if (json_is_string(v))
+        snprintf(out, outlen, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, outlen, "%lld", (long long)json_integer_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, outlen, "%s", json_is_true(v) ? "true" : "false");
+    else
+        return false;
+    return true;
+}
+
+static bool load_tenant(lw_config *cfg, const char *name, const json_t *obj, const char *origin,
+                        char *err, size_t errlen)
+{
+    if (!json_is_object(obj) || strlen(name) >= sizeof(cfg->tenants[0].name)) {
+        snprintf(err, errlen, "config: tenants.%s (%s) expects an object of per-tenant settings",
+                 name, origin);
+        return false;
+    }
+    cfg->tenants = realloc(cfg->tenants, (cfg->tenants_n + 1) * sizeof(lw_tenant_settings));
+    lw_tenant_settings *ts = &cfg->tenants[cfg->tenants_n++];
+    *ts = cfg->tenant_defaults;
+    ts->currency = strdup(cfg->tenant_defaults.currency);
+    snprintf(ts->name, sizeof(ts->name), "%s", name);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        const cfg_entry *e = find_entry(key);
+        char text[1024];
+        if (!e || !e->per_tenant) {
+            snprintf(err, errlen, "config: tenants.%s.%s (%s) is not a per-tenant setting", name,
+                     key, origin);
+            return false;
+        }
+        if (!scalar_text(v, text, sizeof(text))) {
+            snprintf(err, errlen, "config: tenants.%s.%s (%s) expects a scalar", name, key, origin);
+            return false;
+        }
+        if (!set_value(e, field_ptr(e, cfg, ts), text, origin, err, errlen))
+            return false;
+    }
+    return true;
+}
+
+static bool load_object(lw_config *cfg, const json_t *obj, const char *prefix, const char *origin,
+                        char *err, size_t errlen);
+
+static bool load_member(lw_config *cfg, const char *path, const json_t *v, const char *origin,
+                        char *err, size_t errlen)
+{
+    const cfg_entry *e = find_entry(path);
+    char text[1024];
+    if (e) {
+        if (!scalar_text(v, text, sizeof(text))) {
+            snprintf(err, errlen, "config: %s (%s) expects a scalar value", path, origin);
+            return false;
+        }
+        return set_value(e, field_ptr(e, cfg, &cfg->tenant_defaults), text, origin, err, errlen);
+    }
+    if (!strcmp(path, "tenants") && json_is_object(v)) {
+        const char *name;
+        json_t *t;
+        json_object_foreach((json_t *)v, name, t) {
+            if (!load_tenant(cfg, name, t, origin, err, errlen))
+                return false;
+        }
+        return true;
+    }
+    if (json_is_object(v))
+        return load_object(cfg, v, path, origin, err, errlen);
+    if (!strncmp(path, "kafka.", 6) && scalar_text(v, text, sizeof(text))) {
+        set_kafka_prop(cfg, path + 6, text);
+        return true;
+    }
+    snprintf(err, errlen, "config: %s (%s) is not a known setting (see leakwatch --help)", path,
+             origin);
+    return false;
+}
+
+/* Nested objects are read as dotted keys: {"kafka": {"brokers": ...}} is "kafka.brokers". */
+static bool load_object(lw_config *cfg, const json_t *obj, const char *prefix, const char *origin,
+                        char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
+        if (!load_member(cfg, path, v, origin, err, errlen))
+            return false;
+    }
+    return true;
+}
+
+static bool load_file(lw_config *cfg, const char *path, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "config: cannot read %s: %s (line %d)", path, jerr.text, jerr.line);
+        return false;
+    }
+    bool ok = json_is_object(root);
+    if (!ok)
+        snprintf(err, errlen, "config: %s must hold a JSON object", path);
+    else
+        ok = load_object(cfg, root, "", path, err, errlen);
+    json_decref(root);
+    return ok;
+}
+
+/* ------------------------------ environment and flags ------------------------------ */
+
+static bool load_env(lw_config *cfg, char **envp, char *err, size_t errlen)
+{
+    for (char **ep = envp; ep && *ep; ep++) {
+        if (strncmp(*ep, "LEAKWATCH_", 10) != 0)
+            continue;
+        const char *eq = strchr(*ep, '=');
+        if (!eq)
+            continue;
+        char name[256];
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - *ep), *ep);
+        const cfg_entry *e = NULL;
+        for (size_t i = 0; i < TABLE_N && !e; i++) {
+            char en[256];
+            env_name(table[i].key, en, sizeof(en));
+            if (!strcmp(en, name))
+                e = &table[i];
+        }
+        if (e) {
+            if (!set_value(e, field_ptr(e, cfg, &cfg->tenant_defaults), eq + 1, name, err, errlen))
+                return false;
+        } else if (!strncmp(name, "LEAKWATCH_KAFKA_", 16)) {
+            /* librdkafka properties are dotted and lower-case: SECURITY_PROTOCOL. */
+            char prop[256];
+            size_t n = 0;
+            for (const char *p = name + 16; *p && n + 1 < sizeof(prop); p++)
+                prop[n++] = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
+            prop[n] = '\0';
+            set_kafka_prop(cfg, prop, eq + 1);
+        } else {
+            snprintf(err, errlen, "config: environment variable %s is not a known setting", name);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* "--batch.size=10", "--batch.size 10", "--until-end" (a bare boolean), "-X prop=value". */
+static bool load_flag(lw_config *cfg, int argc, char **argv, int *i, char *err, size_t errlen)
+{
+    const char *arg = argv[*i];
+    if (!strcmp(arg, "-X")) {
+        const char *kv = *i + 1 < argc ? argv[++*i] : "";
+        const char *eq = strchr(kv, '=');
+        if (!eq) {
+            snprintf(err, errlen, "config: -X expects kafka.property=value, got '%s'", kv);
+            return false;
+        }
+        char key[256];
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+        set_kafka_prop(cfg, strncmp(key, "kafka.", 6) ? key : key + 6, eq + 1);
+        return true;
+    }
+    if (strncmp(arg, "--", 2) != 0) {
+        snprintf(err, errlen, "config: unexpected argument '%s'", arg);
+        return false;
+    }
+    char key[256];
+    const char *eq = strchr(arg, '=');
+    snprintf(key, sizeof(key), "%.*s", eq ? (int)(eq - arg - 2) : (int)strlen(arg + 2), arg + 2);
+    for (char *p = key; *p; p++)
+        if (*p == '-')
+            *p = '_';
+    if (!strcmp(key, "config")) {
+        if (!eq)
+            ++*i;
+        return true;
+    }
+    const cfg_entry *e = find_entry(key);
+    const char *value = eq ? eq + 1 : NULL;
+    if (!value && e && e->type == CFG_BOOL)
+        value = "true";
+    if (!value && *i + 1 < argc)
+        value = argv[++*i];
+    if (!value) {
+        snprintf(err, errlen, "config: flag --%s needs a value", key);
+        return false;
+    }
+    if (!e && !strncmp(key, "kafka.", 6)) {
+        set_kafka_prop(cfg, key + 6, value);
+        return true;
+    }
+    if (!e) {
+        snprintf(err, errlen, "config: --%s is not a known setting (see leakwatch --help)", key);
+        return false;
+    }
+    char origin[300];
+    snprintf(origin, sizeof(origin), "flag --%s", key);
+    return set_value(e, field_ptr(e, cfg, &cfg->tenant_defaults), value, origin, err, errlen);
+}
+
+static bool load_defaults(lw_config *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < TABLE_N; i++) {
+        const cfg_entry *e = &table[i];
+        if (!set_value(e, field_ptr(e, cfg, &cfg->tenant_defaults), e->def, "default", err, errlen))
+            return false;
+    }
+    return true;
+}
+
+static bool validate(const lw_config *cfg, char *err, size_t errlen)
+{
+    if (!*cfg->topics_input) {
+        snprintf(err, errlen, "config: topics.input expects at least one topic");
+        return false;
+    }
+    if (!*cfg->kafka_brokers) {
+        snprintf(err, errlen, "config: kafka.brokers expects host:port");
+        return false;
+    }
+    if (strncmp(cfg->redis_url, "redis://", 8) != 0) {
+        snprintf(err, errlen, "config: redis.url expects redis://host:port, got '%s'",
+                 cfg->redis_url);
+        return false;
+    }
+    return true;
+}
+
+bool lw_config_load(lw_config *cfg, const char *path, char **envp, int argc, char **argv,
+                    char *err, size_t errlen)
+{
+    if (!load_defaults(cfg, err, errlen))
+        return false;
+    if (path && !load_file(cfg, path, err, errlen))
+        return false;
+    if (!load_env(cfg, envp, err, errlen))
+        return false;
+    for (int i = 0; i < argc; i++)
+        if (!load_flag(cfg, argc, argv, &i, err, errlen))
+            return false;
+    return validate(cfg, err, errlen);
+}
+
+void lw_config_free(lw_config *cfg)
+{
+    for (size_t i = 0; i < TABLE_N; i++) {
+        if (table[i].type == CFG_STRING && !table[i].per_tenant)
+            free(*(char **)field_ptr(&table[i], cfg, NULL));
+    }
+    free(cfg->tenant_defaults.currency);
+    for (size_t i = 0; i < cfg->tenants_n; i++)
+        free(cfg->tenants[i].currency);
+    free(cfg->tenants);
+    for (size_t i = 0; i < cfg->kafka_props_n; i++) {
+        free(cfg->kafka_props[i].key);
+        free(cfg->kafka_props[i].value);
+    }
+    free(cfg->kafka_props);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+const lw_tenant_settings *lw_config_tenant(const lw_config *cfg, const char *tenant)
+{
+    for (size_t i = 0; i < cfg->tenants_n; i++)
+        if (!strcmp(cfg->tenants[i].name, tenant))
+            return &cfg->tenants[i];
+    return &cfg->tenant_defaults;
+}
+
+const char *lw_config_topic_for(const lw_config *cfg, const char *type)
+{
+    static const struct {
+        const char *type;
+        size_t offset;
+    } routes[] = {
+        {"lead.duplicate", offsetof(lw_config, topic_lead_duplicates)},
+        {"lead.responded", offsetof(lw_config, topic_lead_response_times)},
+        {"lead.callback_due", offsetof(lw_config, topic_lead_callback)},
+        {"lead.idle", offsetof(lw_config, topic_lead_idle)},
+        {"lead.untracked_contact", offsetof(lw_config, topic_untracked_contacts)},
+        {"task.overdue", offsetof(lw_config, topic_task_overdue)},
+        {"task.overdue_resolved", offsetof(lw_config, topic_task_overdue)},
+        {"deal.at_risk", offsetof(lw_config, topic_deal_at_risk)},
+        {"deal.risk_cleared", offsetof(lw_config, topic_deal_at_risk)},
+        {"loss.totals", offsetof(lw_config, topic_loss_totals)},
+        {"risk.summary", offsetof(lw_config, topic_risk_summary)},
+        {"response.stats", offsetof(lw_config, topic_response_stats)},
+    };
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (!strcmp(routes[i].type, type))
+            return *(char *const *)((const char *)cfg + routes[i].offset);
+    return NULL;
+}
+
+/* ------------------------------ help and dump ------------------------------ */
+
+void lw_config_print_help(FILE *out)
+{
+    for (size_t i = 0; i < TABLE_N; i++) {
+        const cfg_entry *e = &table[i];
+        char env[256];
+        env_name(e->key, env, sizeof(env));
+        fprintf(out, "  --%-28s %s%s\n  %-30s env %s, default '%s'\n", e->key, e->desc,
+                e->per_tenant ? " (per tenant)" : "", "", env, e->def);
+    }
+    fprintf(out, "  --kafka.<property>             any librdkafka property, passed through\n"
+                 "  -X <property>=<value>          the same, kcat style\n"
+                 "  Per-tenant overrides live in the config file: "
+                 "\"tenants\": {\"acme\": {\"lead.idle_after\": \"10m\"}}\n");
+}
+
+static json_t *value_json(const cfg_entry *e, const void *field)
+{
+    char text[32];
+    switch (e->type) {
+    case CFG_STRING:
+        return json_string(*(char *const *)field);
+    case CFG_INT:
+        return json_integer(*(const int64_t *)field);
+    case CFG_BOOL:
+        return json_boolean(*(const bool *)field);
+    case CFG_DURATION:
+        lw_duration_format(*(const int64_t *)field, text);
+        return json_string(text);
+    case CFG_ENUM:
+        return json_string(e->choices[*(const int64_t *)field]);
+    }
+    return json_null();
+}
+
+void lw_config_dump(const lw_config *cfg, FILE *out)
+{
+    json_t *root = json_object();
+    for (size_t i = 0; i < TABLE_N; i++)
+        json_object_set_new(root, table[i].key,
+                            value_json(&table[i], field_ptr(&table[i], (lw_config *)cfg,
+                                                            (lw_tenant_settings *)&cfg->tenant_defaults)));
+    json_t *tenants = json_object();
+    for (size_t t = 0; t < cfg->tenants_n; t++) {
+        json_t *obj = json_object();
+        for (size_t i = 0; i < TABLE_N; i++)
+            if (table[i].per_tenant)
+                json_object_set_new(obj, table[i].key,
+                                    value_json(&table[i], field_ptr(&table[i], NULL,
+                                                                    &cfg->tenants[t])));
+        json_object_set_new(tenants, cfg->tenants[t].name, obj);
+    }
+    json_object_set_new(root, "tenants", tenants);
+    for (size_t i = 0; i < cfg->kafka_props_n; i++) {
+        char key[300];
+        snprintf(key, sizeof(key), "kafka.%s", cfg->kafka_props[i].key);
+        json_object_set_new(root, key, json_string(cfg->kafka_props[i].value));
+    }
+    json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', out);
+    json_decref(root);
+}

@@ -1,0 +1,228 @@
+/* consumer.c — the input side: a consumer group over the input topics, cooperative-sticky
+ * rebalancing, batches bounded in size and time, offsets stored only after the batch is
+ * durable in Redis, and a mark per partition for the event clock. */
+#include "leakwatch/leakwatch.h"
+
+#include <librdkafka/rdkafka.h>
+#include <string.h>
+
+static lw_partition_mark *find_mark(lw_consumer *c, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < c->marks_n; i++)
+        if (c->marks[i].partition == partition && !strcmp(c->marks[i].topic, topic))
+            return &c->marks[i];
+    return NULL;
+}
+
+static void add_mark(lw_consumer *c, const char *topic, int32_t partition)
+{
+    if (find_mark(c, topic, partition))
+        return;
+    if (c->marks_n == c->marks_cap) {
+        c->marks_cap = c->marks_cap ? c->marks_cap * 2 : 16;
+        c->marks = realloc(c->marks, c->marks_cap * sizeof(*c->marks));
+    }
+    lw_partition_mark *m = &c->marks[c->marks_n++];
+    memset(m, 0, sizeof(*m));
+    snprintf(m->topic, sizeof(m->topic), "%s", topic);
+    m->partition = partition;
+    m->max_event_ms = -1;
+    m->dirty = true; /* announce it: unread, it holds the event clock back */
+}
+
+static void remove_mark(lw_consumer *c, const char *topic, int32_t partition)
+{
+    lw_partition_mark *m = find_mark(c, topic, partition);
+    if (m)
+        *m = c->marks[--c->marks_n];
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    lw_consumer *c = opaque;
+    bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    for (int i = 0; i < parts->cnt; i++) {
+        if (assign)
+            add_mark(c, parts->elems[i].topic, parts->elems[i].partition);
+        else
+            remove_mark(c, parts->elems[i].topic, parts->elems[i].partition);
+    }
+    lw_info("rebalance: %s %d partition(s) (%s)", assign ? "assigned" : "revoked", parts->cnt,
+            rd_kafka_rebalance_protocol(rk));
+    rd_kafka_error_t *error = NULL;
+    if (cooperative)
+        error = assign ? rd_kafka_incremental_assign(rk, parts)
+                       : rd_kafka_incremental_unassign(rk, parts);
+    else
+        rd_kafka_assign(rk, assign ? parts : NULL);
+    if (error) {
+        lw_error("rebalance: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    if (assign)
+        c->assigned_any = true;
+}
+
+static rd_kafka_topic_partition_list_t *topic_list(const char *csv)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    char *copy = strdup(csv), *save = NULL;
+    for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+        rd_kafka_topic_partition_list_add(l, t, RD_KAFKA_PARTITION_UA);
+    free(copy);
+    return l;
+}
+
+/* Defaults the design depends on; kafka.* may override the rest. */
+static bool consumer_conf(rd_kafka_conf_t *conf, const lw_config *cfg, char *err, size_t errlen)
+{
+    static const char *const forced[][2] = {
+        {"enable.auto.offset.store", "false"}, /* stored by us once Redis has the batch */
+        {"enable.partition.eof", "true"},      /* the event clock needs "read to the end" */
+    };
+    static const char *const defaults[][2] = {
+        {"enable.auto.commit", "true"}, {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
+        {"partition.assignment.strategy", "cooperative-sticky"},
+    };
+    char why[256];
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        bool overridden = false;
+        for (size_t k = 0; k < cfg->kafka_props_n; k++)
+            overridden |= !strcmp(cfg->kafka_props[k].key, defaults[i][0]);
+        if (!overridden)
+            rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], why, sizeof(why));
+    }
+    for (size_t i = 0; i < sizeof(forced) / sizeof(forced[0]); i++)
+        rd_kafka_conf_set(conf, forced[i][0], forced[i][1], why, sizeof(why));
+    if (rd_kafka_conf_set(conf, "group.id", cfg->group_id, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "config: group.id: %s", why);
+        return false;
+    }
+    return true;
+}
+
+bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    rd_kafka_conf_t *conf = lw_kafka_conf(cfg, err, errlen);
+    if (!conf)
+        return false;
+    if (!consumer_conf(conf, cfg, err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return false;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, c);
+    char why[512];
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!c->rk) {
+        snprintf(err, errlen, "kafka consumer: %s", why);
+        return false;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *topics = topic_list(cfg->topics_input);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        snprintf(err, errlen, "subscribe to %s: %s", cfg->topics_input, rd_kafka_err2str(e));
+        return false;
+    }
+    lw_info("consumer group %s subscribed to %s", cfg->group_id, cfg->topics_input);
+    return true;
+}
+
+static void on_partition_eof(lw_consumer *c, rd_kafka_message_t *m)
+{
+    lw_partition_mark *mark = find_mark(c, rd_kafka_topic_name(m->rkt), m->partition);
+    if (mark && !mark->at_end) {
+        mark->at_end = true;
+        mark->dirty = true;
+    }
+}
+
+size_t lw_consumer_poll_batch(lw_consumer *c, rd_kafka_message_t **msgs, size_t max,
+                              int64_t timeout_ms)
+{
+    size_t n = 0;
+    int64_t deadline = lw_monotonic_ms() + timeout_ms;
+    while (n < max) {
+        int64_t left = deadline - lw_monotonic_ms();
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 0);
+        if (!m)
+            break;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            on_partition_eof(c, m);
+            rd_kafka_message_destroy(m);
+        } else if (m->err) {
+            lw_warn("consume: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+        } else {
+            msgs[n++] = m;
+        }
+    }
+    return n;
+}
+
+void lw_consumer_mark(lw_consumer *c, const rd_kafka_message_t *m, int64_t event_ms)
+{
+    lw_partition_mark *mark = find_mark(c, rd_kafka_topic_name(m->rkt), m->partition);
+    if (!mark)
+        return;
+    mark->at_end = false;
+    if (event_ms > mark->max_event_ms)
+        mark->max_event_ms = event_ms;
+    mark->dirty = true;
+}
+
+void lw_consumer_store_offsets(lw_consumer *c, rd_kafka_message_t **msgs, size_t n)
+{
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(
+            offsets, rd_kafka_topic_name(msgs[i]->rkt), msgs[i]->partition);
+        if (!p)
+            p = rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(msgs[i]->rkt),
+                                                  msgs[i]->partition);
+        if (msgs[i]->offset + 1 > p->offset)
+            p->offset = msgs[i]->offset + 1; /* the next message to read */
+    }
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, offsets);
+    if (err)
+        lw_debug("offsets_store: %s", rd_kafka_err2str(err));
+    for (int i = 0; i < offsets->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &offsets->elems[i];
+        if (p->err == RD_KAFKA_RESP_ERR__STATE)
+            lw_info("%s[%d] was revoked during the batch; its new owner re-reads from the "
+                    "last commit",
+                    p->topic, p->partition);
+        else if (p->err)
+            lw_warn("store offset %s[%d]@%lld: %s", p->topic, p->partition,
+                    (long long)p->offset, rd_kafka_err2str(p->err));
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+bool lw_consumer_all_at_end(const lw_consumer *c)
+{
+    if (!c->assigned_any || c->marks_n == 0)
+        return false;
+    for (size_t i = 0; i < c->marks_n; i++)
+        if (!c->marks[i].at_end)
+            return false;
+    return true;
+}
+
+void lw_consumer_close(lw_consumer *c)
+{
+    if (!c->rk)
+        return;
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk); /* commits stored offsets */
+    if (err)
+        lw_warn("consumer close: %s", rd_kafka_err2str(err));
+    rd_kafka_destroy(c->rk);
+    free(c->marks);
+    memset(c, 0, sizeof(*c));
+}

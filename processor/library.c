@@ -1,0 +1,52 @@
+/* library.c — the Redis Functions library "leakwatch": the Lua sources of processor/lua/,
+ * embedded at build time (name, SHA-1 and source per file), loaded at start. */
+#include "leakwatch/leakwatch.h"
+
+#include <hiredis/hiredis.h>
+#include <string.h>
+
+#define REDIS_NEEDED 70000 /* Functions came with Redis 7.0 */
+
+int lw_library_load(lw_redis *r)
+{
+    int version = lw_redis_version(r);
+    if (version < 0 && !r->ctx)
+        return LW_EXIT_RUNTIME;
+    if (version >= 0 && version < REDIS_NEEDED) {
+        lw_error("redis %s:%d is version %d.%d.%d; leakwatch needs Redis >= 7.0 (Functions)",
+                 r->host, r->port, version / 10000, version / 100 % 100, version % 100);
+        return LW_EXIT_DEPENDENCY;
+    }
+    lw_buf lib = {0};
+    lw_buf_appendf(&lib, "#!lua name=leakwatch\n");
+    for (size_t i = 0; i < lw_lua_sources_n; i++)
+        lw_buf_appendf(&lib, "%s\n", lw_lua_sources[i].source);
+    redisReply *rep = lw_redis_command(r, "FUNCTION LOAD REPLACE %b", lib.data, lib.len);
+    lw_buf_free(&lib);
+    if (!rep)
+        return LW_EXIT_RUNTIME;
+    int rc = LW_EXIT_OK;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        bool no_functions = strstr(rep->str, "unknown command") != NULL;
+        lw_error("redis %s:%d refused the leakwatch library: %s%s", r->host, r->port, rep->str,
+                 no_functions ? " (leakwatch needs Redis >= 7.0 with Functions)" : "");
+        rc = LW_EXIT_DEPENDENCY;
+    } else {
+        for (size_t i = 0; i < lw_lua_sources_n; i++)
+            lw_debug("loaded %s sha1=%s", lw_lua_sources[i].name, lw_lua_sources[i].sha1);
+        lw_info("redis library leakwatch loaded (%zu sources) on %s:%d", lw_lua_sources_n,
+                r->host, r->port);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+const char *lw_library_file_of(const char *function)
+{
+    char needle[128];
+    snprintf(needle, sizeof(needle), "register_function('%s'", function);
+    for (size_t i = 0; i < lw_lua_sources_n; i++)
+        if (strstr(lw_lua_sources[i].source, needle))
+            return lw_lua_sources[i].name;
+    return "unknown source";
+}

@@ -1,0 +1,95 @@
+-- common.lua — shared by every function of the leakwatch library (loaded first).
+--
+-- Keys: every function gets KEYS[1] = lw:{tenant}:outbox and derives the tenant's other
+-- keys from the same lw:{tenant}: prefix, so one call touches one hash slot and one tenant.
+-- Derived events are appended to that outbox stream in the same atomic call that decides
+-- them; the emitter (processor/outbox.c) moves them to Kafka.
+
+local STATE_TTL_MS = 100 * 86400000 -- entity state outlives the 90-day dedup window
+local SEEN_TTL_MS = 8 * 86400000    -- how long an applied event id is remembered
+
+local handlers = {}       -- event type -> function(ctx, fields, time_ms)
+local timer_handlers = {} -- deadline kind -> function(ctx, entity_id, due_ms)
+
+local function new_ctx(outbox_key, tenant)
+    return { tenant = tenant, prefix = 'lw:{' .. tenant .. '}:', outbox = outbox_key, emitted = 0 }
+end
+
+local function key(ctx, suffix)
+    return ctx.prefix .. suffix
+end
+
+local function int(n)
+    return string.format('%d', n)
+end
+
+-- Unix ms as RFC 3339 UTC ("2026-11-22T09:00:00Z", millis only when not whole seconds).
+local function rfc3339(ms)
+    local secs = math.floor(ms / 1000)
+    local frac = ms - secs * 1000
+    local days = math.floor(secs / 86400)
+    local rem = secs - days * 86400
+    local z = days + 719468
+    local era = math.floor(z / 146097)
+    local doe = z - era * 146097
+    local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+        - math.floor(doe / 146096)) / 365)
+    local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+    local mp = math.floor((5 * doy + 2) / 153)
+    local d = doy - math.floor((153 * mp + 2) / 5) + 1
+    local m = mp < 10 and mp + 3 or mp - 9
+    local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+    local s = string.format('%04d-%02d-%02dT%02d:%02d:%02d', y, m, d, math.floor(rem / 3600),
+        math.floor(rem / 60) % 60, rem % 60)
+    if frac ~= 0 then
+        s = s .. string.format('.%03d', frac)
+    end
+    return s .. 'Z'
+end
+
+-- Appends a derived event to the outbox. Its id is a hash of what triggered it, so the
+-- same trigger always yields the same id and downstream can drop repeats.
+local function emit(ctx, event_type, kafka_key, time_ms, trigger, data)
+    local id = redis.sha1hex(event_type .. '|' .. ctx.tenant .. '|' .. trigger)
+    redis.call('XADD', ctx.outbox, '*', 'type', event_type, 'tenant', ctx.tenant, 'id', id,
+        'key', kafka_key, 'time', int(time_ms), 'data', cjson.encode(data))
+    ctx.emitted = ctx.emitted + 1
+end
+
+-- Writes fields of an entity hash. A newer event overwrites; a stale one (older than the
+-- last applied) only fills fields still unknown, so state never rolls back.
+local function apply_fields(k, fields, time_ms, names)
+    local last = tonumber(redis.call('HGET', k, 'updated_ms'))
+    local stale = last ~= nil and time_ms < last
+    for _, name in ipairs(names) do
+        local v = fields[name]
+        if v then
+            redis.call(stale and 'HSETNX' or 'HSET', k, name, v)
+        end
+    end
+    if not stale then
+        redis.call('HSET', k, 'updated_ms', int(time_ms))
+    end
+    redis.call('PEXPIRE', k, STATE_TTL_MS)
+    return stale
+end
+
+-- Keeps the smallest value of a numeric field (first creation, first response, ...);
+-- returns the value now held.
+local function keep_min(k, field, v)
+    local cur = tonumber(redis.call('HGET', k, field))
+    if cur == nil or v < cur then
+        redis.call('HSET', k, field, int(v))
+        return v
+    end
+    return cur
+end
+
+-- Sets a deadline: member "<kind>|<entity id>" in the tenant's timers sorted set.
+local function schedule(ctx, kind, entity_id, due_ms)
+    redis.call('ZADD', key(ctx, 'timers'), due_ms, kind .. '|' .. entity_id)
+end
+
+local function unschedule(ctx, kind, entity_id)
+    redis.call('ZREM', key(ctx, 'timers'), kind .. '|' .. entity_id)
+end

@@ -1,0 +1,32 @@
+-- event.lua — lw_event: applies one input event to the tenant's state, atomically and
+-- idempotently (an event id already applied changes nothing).
+--
+-- FCALL lw_event 1 lw:{tenant}:outbox <tenant> <id> <type> <time_ms> [<name> <value>]...
+--   KEYS[1]  the tenant's outbox stream
+--   id       the CloudEvent id (the idempotency key); type and time_ms its type and time
+--   pairs    data fields, normalized by processor/transition.c: ids as strings, due_ms,
+--            amount_minor + currency, and the tenant's thresholds on lead.created
+--            (idle_after_ms, callback_after_ms)
+-- Reply: { 1 if applied or 0 if this id was applied before, derived events emitted }
+
+local function lw_event(keys, args)
+    local ctx = new_ctx(keys[1], args[1])
+    local id, event_type, time_ms = args[2], args[3], tonumber(args[4])
+    -- ids are remembered per day of event time, so the sets expire as history ages
+    local seen = key(ctx, 'seen:' .. int(math.floor(time_ms / 86400000)))
+    if redis.call('SADD', seen, id) == 0 then
+        return { 0, 0 }
+    end
+    redis.call('PEXPIRE', seen, SEEN_TTL_MS, 'NX')
+    local fields = {}
+    for i = 5, #args - 1, 2 do
+        fields[args[i]] = args[i + 1]
+    end
+    local handle = handlers[event_type]
+    if handle then
+        handle(ctx, fields, time_ms)
+    end
+    return { 1, ctx.emitted }
+end
+
+redis.register_function('lw_event', lw_event)

@@ -1,0 +1,117 @@
+/* main.c — the `leakwatch` command: subcommand dispatch, signals, exit codes. */
+#include "leakwatch/leakwatch.h"
+
+#include <signal.h>
+#include <string.h>
+
+extern char **environ;
+
+static volatile int running = 1;
+
+/* Only clears the run flag: the loop finishes its batch and shuts down in order. */
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    running = 0;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "leakwatch %s — where sales money leaks, from CRM event streams\n"
+            "\n"
+            "Usage:\n"
+            "  leakwatch run [--config FILE] [--KEY VALUE | --KEY=VALUE]... [-X kafka.prop=value]\n"
+            "  leakwatch broker [--partitions N] [--brokers N] [--port N] [--port-file FILE]\n"
+            "  leakwatch config [--config FILE] [--KEY VALUE]...   print the effective config\n"
+            "  leakwatch --help | --version\n"
+            "\n"
+            "Every setting is read, in this order, from its default, the JSON config file,\n"
+            "the environment (LEAKWATCH_ + KEY upper-cased, dots as underscores) and a flag.\n"
+            "librdkafka properties pass through as kafka.<property> (env LEAKWATCH_KAFKA_...).\n"
+            "\n"
+            "Exit codes:\n"
+            "  0  clean shutdown (SIGINT/SIGTERM, or --until-end reached the end)\n"
+            "  1  fatal runtime error (logged)\n"
+            "  2  bad command line or configuration (the key is named)\n"
+            "  3  a dependency is unusable (e.g. Redis older than 7.0, without Functions)\n"
+            "\n"
+            "Settings:\n",
+            LW_VERSION);
+    lw_config_print_help(out);
+}
+
+static int load_config(lw_config *cfg, int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            path = argv[i + 1];
+        else if (!strncmp(argv[i], "--config=", 9))
+            path = argv[i] + 9;
+    }
+    char err[512];
+    if (!lw_config_load(cfg, path, environ, argc, argv, err, sizeof(err))) {
+        fprintf(stderr, "leakwatch: %s\n", err);
+        return LW_EXIT_CONFIG;
+    }
+    lw_log_setup((lw_log_level)cfg->log_level, (lw_log_format)cfg->log_format);
+    return LW_EXIT_OK;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    lw_config cfg;
+    int rc = load_config(&cfg, argc, argv);
+    if (rc != LW_EXIT_OK)
+        return rc;
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    rc = lw_run(&cfg, &running);
+    lw_config_free(&cfg);
+    return rc;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+    lw_config cfg;
+    int rc = load_config(&cfg, argc, argv);
+    if (rc != LW_EXIT_OK)
+        return rc;
+    lw_config_dump(&cfg, stdout);
+    lw_config_free(&cfg);
+    return LW_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return LW_EXIT_CONFIG;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return LW_EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("leakwatch %s\n", LW_VERSION);
+        return LW_EXIT_OK;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return LW_EXIT_OK;
+        }
+    }
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "broker"))
+        return lw_broker_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "config"))
+        return cmd_config(argc - 2, argv + 2);
+    fprintf(stderr, "leakwatch: unknown command '%s' (try --help)\n", cmd);
+    return LW_EXIT_CONFIG;
+}

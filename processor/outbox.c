@@ -1,0 +1,279 @@
+/* outbox.c — the emitter of the transactional outbox. The library appends each derived
+ * event to lw:{tenant}:outbox in the same atomic call that decides it; here they are read
+ * with a consumer group, produced to Kafka, and acknowledged (XACK + XDEL) only after the
+ * delivery report. Entries a crashed instance left pending are read again: its own at
+ * start (same instance.id), any instance's once idle for outbox.claim_idle. */
+#include "leakwatch/leakwatch.h"
+
+#include <hiredis/hiredis.h>
+#include <unistd.h>
+#include <string.h>
+
+#define GROUP "emit"
+
+typedef struct acked_entry {
+    char key[128];
+    char id[32];
+} acked_entry;
+
+struct lw_outbox {
+    lw_redis *r;
+    lw_producer *p;
+    const lw_config *cfg;
+    const lw_tenants *tenants;
+    size_t groups_ready; /* tenants[0..groups_ready) have the group and had their own
+                            pending entries re-read */
+    acked_entry *acked;
+    size_t nacked, capacked;
+    size_t in_flight;
+    int64_t last_claim_ms;
+    char consumer[128];
+};
+
+lw_outbox *lw_outbox_new(lw_redis *r, lw_producer *p, const lw_config *cfg,
+                         const lw_tenants *tenants)
+{
+    lw_outbox *o = calloc(1, sizeof(*o));
+    o->r = r;
+    o->p = p;
+    o->cfg = cfg;
+    o->tenants = tenants;
+    o->last_claim_ms = lw_monotonic_ms();
+    if (*cfg->instance_id) {
+        snprintf(o->consumer, sizeof(o->consumer), "%s", cfg->instance_id);
+    } else {
+        gethostname(o->consumer, sizeof(o->consumer) - 1);
+    }
+    return o;
+}
+
+static void entry_free(lw_outbox_entry *e)
+{
+    free(e->tenant);
+    free(e->type);
+    free(e->id);
+    free(e->key);
+    free(e->data);
+    free(e);
+}
+
+/* An entry as XREADGROUP/XAUTOCLAIM return it: [id, [field, value, ...]]. */
+static lw_outbox_entry *entry_from_reply(const redisReply *item)
+{
+    if (item->type != REDIS_REPLY_ARRAY || item->elements != 2 ||
+        item->element[1]->type != REDIS_REPLY_ARRAY)
+        return NULL; /* deleted meanwhile */
+    lw_outbox_entry *e = calloc(1, sizeof(*e));
+    snprintf(e->stream_id, sizeof(e->stream_id), "%s", item->element[0]->str);
+    const redisReply *f = item->element[1];
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const char *name = f->element[i]->str, *value = f->element[i + 1]->str;
+        if (!strcmp(name, "tenant"))
+            e->tenant = strdup(value);
+        else if (!strcmp(name, "type"))
+            e->type = strdup(value);
+        else if (!strcmp(name, "id"))
+            e->id = strdup(value);
+        else if (!strcmp(name, "key"))
+            e->key = strdup(value);
+        else if (!strcmp(name, "data"))
+            e->data = strdup(value);
+        else if (!strcmp(name, "time"))
+            e->time_ms = strtoll(value, NULL, 10);
+    }
+    if (!e->tenant || !e->type || !e->id || !e->key || !e->data) {
+        lw_error("outbox entry %s lacks a field; dropped", e->stream_id);
+        entry_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static void ack_later(lw_outbox *o, const lw_outbox_entry *e)
+{
+    if (o->nacked == o->capacked) {
+        o->capacked = o->capacked ? o->capacked * 2 : 256;
+        o->acked = realloc(o->acked, o->capacked * sizeof(*o->acked));
+    }
+    acked_entry *a = &o->acked[o->nacked++];
+    snprintf(a->key, sizeof(a->key), "lw:{%s}:outbox", e->tenant);
+    snprintf(a->id, sizeof(a->id), "%s", e->stream_id);
+}
+
+static void send_entry(lw_outbox *o, lw_outbox_entry *e)
+{
+    const char *topic = lw_config_topic_for(o->cfg, e->type);
+    char *value = topic ? lw_envelope_build(e) : NULL;
+    if (!value) {
+        lw_error("outbox entry %s: cannot emit %s (no topic or bad data); dropped", e->stream_id,
+                 e->type);
+        ack_later(o, e);
+        entry_free(e);
+        return;
+    }
+    o->in_flight++;
+    if (!lw_producer_send(o->p, topic, e->key, strlen(e->key), value, strlen(value), NULL, 0,
+                          e)) {
+        o->in_flight--; /* stays pending in Redis: claimed again later */
+        entry_free(e);
+    }
+    free(value);
+}
+
+static int send_entries(lw_outbox *o, const redisReply *entries)
+{
+    int sent = 0;
+    for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements;
+         i++) {
+        lw_outbox_entry *e = entry_from_reply(entries->element[i]);
+        if (e) {
+            send_entry(o, e);
+            sent++;
+        }
+    }
+    return sent;
+}
+
+/* The group of each new tenant's stream, then that stream's entries still pending for this
+ * consumer name (delivered to Kafka or not before a crash: sent again, same ids). */
+static bool prepare_new_streams(lw_outbox *o, int *sent)
+{
+    for (; o->groups_ready < o->tenants->n; o->groups_ready++) {
+        const char *tenant = o->tenants->names[o->groups_ready];
+        char key[128];
+        snprintf(key, sizeof(key), "lw:{%s}:outbox", tenant);
+        redisReply *rep = lw_redis_command(o->r, "XGROUP CREATE %s " GROUP " 0 MKSTREAM", key);
+        if (!rep)
+            return false;
+        freeReplyObject(rep); /* BUSYGROUP: it exists */
+        rep = lw_redis_command(o->r, "XREADGROUP GROUP " GROUP " %s COUNT %lld STREAMS %s 0",
+                               o->consumer, (long long)o->cfg->outbox_batch * 10, key);
+        if (!rep)
+            return false;
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1)
+            *sent += send_entries(o, rep->element[0]->element[1]);
+        freeReplyObject(rep);
+    }
+    return true;
+}
+
+/* XAUTOCLAIM on each stream: entries idle longer than outbox.claim_idle. */
+static bool claim_idle_entries(lw_outbox *o, int *sent)
+{
+    for (size_t i = 0; i < o->groups_ready; i++) {
+        redisReply *rep = lw_redis_command(
+            o->r, "XAUTOCLAIM lw:{%s}:outbox " GROUP " %s %lld 0-0 COUNT %lld",
+            o->tenants->names[i], o->consumer, (long long)o->cfg->outbox_claim_idle_ms,
+            (long long)o->cfg->outbox_batch);
+        if (!rep)
+            return false;
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2) {
+            int n = send_entries(o, rep->element[1]);
+            if (n)
+                lw_info("outbox of %s: took over %d entries left pending", o->tenants->names[i],
+                        n);
+            *sent += n;
+        }
+        freeReplyObject(rep);
+    }
+    return true;
+}
+
+static bool read_new_entries(lw_outbox *o, int *sent)
+{
+    lw_argv cmd = {0};
+    lw_argv_adds(&cmd, "XREADGROUP");
+    lw_argv_adds(&cmd, "GROUP");
+    lw_argv_adds(&cmd, GROUP);
+    lw_argv_adds(&cmd, o->consumer);
+    lw_argv_adds(&cmd, "COUNT");
+    lw_argv_addi(&cmd, o->cfg->outbox_batch);
+    lw_argv_adds(&cmd, "STREAMS");
+    lw_buf key = {0};
+    for (size_t i = 0; i < o->groups_ready; i++) {
+        lw_key(&key, o->tenants->names[i], "outbox");
+        lw_argv_add(&cmd, key.data, key.len);
+    }
+    lw_buf_free(&key);
+    for (size_t i = 0; i < o->groups_ready; i++)
+        lw_argv_adds(&cmd, ">");
+    redisReply *rep = NULL;
+    bool ok = lw_redis_pipeline(o->r, &cmd, 1, &rep);
+    lw_argv_free(&cmd);
+    if (!ok)
+        return false;
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        *sent += send_entries(o, rep->element[i]->element[1]);
+    freeReplyObject(rep);
+    return true;
+}
+
+int lw_outbox_drain(lw_outbox *o)
+{
+    int sent = 0;
+    if (!prepare_new_streams(o, &sent))
+        return -1;
+    if (o->groups_ready == 0)
+        return 0;
+    int64_t now = lw_monotonic_ms();
+    if (now - o->last_claim_ms >= o->cfg->outbox_claim_idle_ms / 2 + 1) {
+        o->last_claim_ms = now;
+        if (!claim_idle_entries(o, &sent))
+            return -1;
+    }
+    if (o->in_flight < (size_t)o->cfg->outbox_batch * 4 && !read_new_entries(o, &sent))
+        return -1;
+    return sent;
+}
+
+void lw_outbox_delivered(lw_outbox *o, lw_outbox_entry *e, bool ok)
+{
+    o->in_flight--;
+    if (ok) {
+        lw_stats_g.derived_out++;
+        ack_later(o, e);
+    }
+    entry_free(e);
+}
+
+bool lw_outbox_ack(lw_outbox *o)
+{
+    if (o->nacked == 0)
+        return true;
+    size_t n = o->nacked * 2;
+    lw_argv *cmds = calloc(n, sizeof(*cmds));
+    redisReply **rep = calloc(n, sizeof(*rep));
+    for (size_t i = 0; i < o->nacked; i++) {
+        lw_argv *ack = &cmds[2 * i], *del = &cmds[2 * i + 1];
+        lw_argv_adds(ack, "XACK");
+        lw_argv_adds(ack, o->acked[i].key);
+        lw_argv_adds(ack, GROUP);
+        lw_argv_adds(ack, o->acked[i].id);
+        lw_argv_adds(del, "XDEL");
+        lw_argv_adds(del, o->acked[i].key);
+        lw_argv_adds(del, o->acked[i].id);
+    }
+    bool ok = lw_redis_pipeline(o->r, cmds, n, rep);
+    if (ok) {
+        lw_redis_free_replies(rep, n);
+        o->nacked = 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        lw_argv_free(&cmds[i]);
+    free(cmds);
+    free(rep);
+    return ok;
+}
+
+size_t lw_outbox_in_flight(const lw_outbox *o)
+{
+    return o->in_flight + o->nacked;
+}
+
+void lw_outbox_free(lw_outbox *o)
+{
+    if (!o)
+        return;
+    free(o->acked);
+    free(o);
+}

@@ -1,0 +1,175 @@
+/* redis.c — the Redis connection: URL, connect with backoff, pipelined round trips. */
+#include "leakwatch/leakwatch.h"
+
+#include <hiredis/hiredis.h>
+#include <string.h>
+#include <time.h>
+
+bool lw_redis_parse_url(const char *url, lw_redis *r, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof(*r));
+    r->port = 6379;
+    if (strncmp(url, "redis://", 8) != 0) {
+        snprintf(err, errlen, "redis.url: expects redis://host:port, got '%s'", url);
+        return false;
+    }
+    const char *p = url + 8;
+    const char *at = strchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon ? colon + 1 : p;
+        r->password = strndup(pw, (size_t)(at - pw));
+        p = at + 1;
+    }
+    size_t hostlen = strcspn(p, ":/");
+    if (hostlen == 0 || hostlen >= sizeof(r->host)) {
+        snprintf(err, errlen, "redis.url: no host in '%s'", url);
+        return false;
+    }
+    memcpy(r->host, p, hostlen);
+    p += hostlen;
+    if (*p == ':') {
+        char *end;
+        long port = strtol(p + 1, &end, 10);
+        if (port <= 0 || port > 65535 || (*end && *end != '/')) {
+            snprintf(err, errlen, "redis.url: bad port in '%s'", url);
+            return false;
+        }
+        r->port = (int)port;
+        p = end;
+    }
+    if (*p == '/' && p[1])
+        r->db = atoi(p + 1);
+    return true;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* AUTH and SELECT; false with a reason when the server refuses. */
+static bool handshake(lw_redis *r, char *why, size_t whylen)
+{
+    if (r->password) {
+        redisReply *rep = redisCommand(r->ctx, "AUTH %s", r->password);
+        bool ok = rep && rep->type != REDIS_REPLY_ERROR;
+        snprintf(why, whylen, "AUTH: %s", rep && rep->str ? rep->str : "no reply");
+        freeReplyObject(rep);
+        if (!ok)
+            return false;
+    }
+    if (r->db) {
+        redisReply *rep = redisCommand(r->ctx, "SELECT %d", r->db);
+        bool ok = rep && rep->type != REDIS_REPLY_ERROR;
+        snprintf(why, whylen, "SELECT: %s", rep && rep->str ? rep->str : "no reply");
+        freeReplyObject(rep);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool try_connect(lw_redis *r, char *why, size_t whylen)
+{
+    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    r->ctx = redisConnectWithTimeout(r->host, r->port, tv);
+    if (!r->ctx || r->ctx->err) {
+        snprintf(why, whylen, "%s", r->ctx ? r->ctx->errstr : "out of memory");
+        lw_redis_close(r);
+        return false;
+    }
+    redisSetTimeout(r->ctx, tv);
+    if (!handshake(r, why, whylen)) {
+        lw_redis_close(r);
+        return false;
+    }
+    return true;
+}
+
+bool lw_redis_connect(lw_redis *r, volatile int *running)
+{
+    int64_t delay = 100;
+    for (int attempt = 1; *running; attempt++) {
+        char why[256];
+        if (try_connect(r, why, sizeof(why))) {
+            if (attempt > 1)
+                lw_info("redis %s:%d reachable again after %d attempts", r->host, r->port,
+                        attempt);
+            return true;
+        }
+        lw_warn("redis %s:%d unreachable (%s); attempt %d, retrying in %lld ms", r->host, r->port,
+                why, attempt, (long long)delay);
+        for (int64_t slept = 0; slept < delay && *running; slept += 100)
+            sleep_ms(100);
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+    return false;
+}
+
+void lw_redis_close(lw_redis *r)
+{
+    if (r->ctx)
+        redisFree(r->ctx);
+    r->ctx = NULL;
+}
+
+bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replies)
+{
+    if (!r->ctx)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        lw_argv_finish(&cmds[i]);
+        redisAppendCommandArgv(r->ctx, (int)cmds[i].n, cmds[i].ptrs, cmds[i].lens);
+    }
+    r->round_trips++;
+    for (size_t i = 0; i < n; i++) {
+        void *reply = NULL;
+        if (redisGetReply(r->ctx, &reply) != REDIS_OK) {
+            lw_warn("redis %s:%d: %s", r->host, r->port, r->ctx->errstr);
+            lw_redis_free_replies(replies, i);
+            lw_redis_close(r);
+            return false;
+        }
+        replies[i] = reply;
+    }
+    return true;
+}
+
+void lw_redis_free_replies(redisReply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        freeReplyObject(replies[i]);
+        replies[i] = NULL;
+    }
+}
+
+redisReply *lw_redis_command(lw_redis *r, const char *fmt, ...)
+{
+    if (!r->ctx)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *reply = redisvCommand(r->ctx, fmt, ap);
+    va_end(ap);
+    r->round_trips++;
+    if (!reply) {
+        lw_warn("redis %s:%d: %s", r->host, r->port, r->ctx->errstr);
+        lw_redis_close(r);
+    }
+    return reply;
+}
+
+int lw_redis_version(lw_redis *r)
+{
+    redisReply *rep = lw_redis_command(r, "INFO server");
+    int version = -1;
+    const char *v = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "redis_version:")
+                                                           : NULL;
+    int major, minor, patch;
+    if (v && sscanf(v, "redis_version:%d.%d.%d", &major, &minor, &patch) == 3)
+        version = major * 10000 + minor * 100 + patch;
+    freeReplyObject(rep);
+    return version;
+}

@@ -1,0 +1,46 @@
+/* timers.c — the timer service: due deadlines of every tenant are claimed and fired by
+ * FCALL lw_fire (processor/lua/timers.lua), one call per tenant in one round trip. */
+#include "leakwatch/leakwatch.h"
+
+#include <hiredis/hiredis.h>
+
+int64_t lw_timers_fire(lw_redis *r, const lw_tenants *t, int64_t now_ms, int64_t limit,
+                       int64_t *emitted)
+{
+    *emitted = 0;
+    if (t->n == 0)
+        return 0;
+    lw_argv *cmds = calloc(t->n, sizeof(*cmds));
+    redisReply **rep = calloc(t->n, sizeof(*rep));
+    lw_buf key = {0};
+    for (size_t i = 0; i < t->n; i++) {
+        lw_key(&key, t->names[i], "outbox");
+        lw_argv_adds(&cmds[i], "FCALL");
+        lw_argv_adds(&cmds[i], "lw_fire");
+        lw_argv_adds(&cmds[i], "1");
+        lw_argv_add(&cmds[i], key.data, key.len);
+        lw_argv_adds(&cmds[i], t->names[i]);
+        lw_argv_addi(&cmds[i], now_ms);
+        lw_argv_addi(&cmds[i], limit);
+    }
+    lw_buf_free(&key);
+    int64_t fired = -1;
+    if (lw_redis_pipeline(r, cmds, t->n, rep)) {
+        fired = 0;
+        for (size_t i = 0; i < t->n; i++) {
+            if (rep[i]->type == REDIS_REPLY_ARRAY && rep[i]->elements == 3) {
+                fired += rep[i]->element[0]->integer;
+                *emitted += rep[i]->element[1]->integer;
+            } else {
+                lw_error("lw_fire (%s) for tenant %s: %s", lw_library_file_of("lw_fire"),
+                         t->names[i], rep[i]->str ? rep[i]->str : "unexpected reply");
+            }
+        }
+        lw_redis_free_replies(rep, t->n);
+    }
+    for (size_t i = 0; i < t->n; i++)
+        lw_argv_free(&cmds[i]);
+    free(cmds);
+    free(rep);
+    return fired;
+}

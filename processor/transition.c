@@ -1,0 +1,76 @@
+/* transition.c — a validated event becomes one FCALL of the Redis library:
+ *
+ *   FCALL lw_event 1 lw:{tenant}:outbox <tenant> <id> <type> <time_ms> [<name> <value>]...
+ *
+ * Values arrive in Lua already normalized: ids as strings, times as Unix ms (name_ms),
+ * money as integer minor units (amount_minor) with its currency. */
+#include "leakwatch/leakwatch.h"
+
+#include <string.h>
+
+void lw_key(lw_buf *out, const char *tenant, const char *suffix)
+{
+    lw_buf_reset(out);
+    lw_buf_appendf(out, "lw:{%s}:%s", tenant, suffix);
+}
+
+/* Data fields passed through as strings when present. */
+static const char *const text_fields[] = {
+    "lead_id",  "call_id",       "task_id", "deal_id",      "manager_id", "channel",
+    "status",   "direction",     "stage",   "closed_reason", "loss_reason", "kind",
+    "contact_name", "pipeline_id", NULL};
+
+static void add_pair(lw_argv *out, const char *name, const char *value)
+{
+    lw_argv_adds(out, name);
+    lw_argv_adds(out, value);
+}
+
+static void add_pair_int(lw_argv *out, const char *name, int64_t value)
+{
+    lw_argv_adds(out, name);
+    lw_argv_addi(out, value);
+}
+
+static void add_money(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
+{
+    int64_t minor;
+    json_t *amount = json_object_get(ev->data, "amount");
+    if (!amount || !lw_money_parse(amount, &minor))
+        return;
+    const char *currency = json_string_value(json_object_get(ev->data, "currency"));
+    add_pair_int(out, "amount_minor", minor);
+    add_pair(out, "currency", currency ? currency : ts->currency);
+}
+
+void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
+{
+    lw_buf key = {0};
+    lw_key(&key, ev->tenant, "outbox");
+    lw_argv_reset(out);
+    lw_argv_adds(out, "FCALL");
+    lw_argv_adds(out, "lw_event");
+    lw_argv_adds(out, "1");
+    lw_argv_add(out, key.data, key.len);
+    lw_argv_adds(out, ev->tenant);
+    lw_argv_adds(out, ev->id);
+    lw_argv_adds(out, ev->type);
+    lw_argv_addi(out, ev->time_ms);
+    lw_buf_free(&key);
+
+    char scratch[32];
+    for (const char *const *f = text_fields; *f; f++) {
+        const char *v = lw_event_str(ev, *f, scratch);
+        if (v)
+            add_pair(out, *f, v);
+    }
+    int64_t due_ms;
+    if (lw_rfc3339_parse(json_string_value(json_object_get(ev->data, "due_at")), &due_ms))
+        add_pair_int(out, "due_ms", due_ms);
+    add_money(ev, ts, out);
+    if (!strcmp(ev->type, "lead.created")) {
+        add_pair_int(out, "idle_after_ms", ts->lead_idle_ms);
+        add_pair_int(out, "callback_after_ms", ts->lead_callback_ms);
+    }
+    lw_argv_finish(out);
+}

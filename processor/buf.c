@@ -32,8 +32,11 @@ void lw_buf_appendf(lw_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n <= 0)
+    if (n <= 0) {
+        lw_buf_reserve(b, 0); /* still NUL-terminated */
+        b->data[b->len] = '\0';
         return;
+    }
     lw_buf_reserve(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

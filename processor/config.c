@@ -291,12 +291,9 @@ static bool load_member(lw_config *cfg, const char *path, const json_t *v, const
         return set_value(e, field_ptr(e, cfg, &cfg->tenant_defaults), text, origin, err, errlen);
     }
     if (!strcmp(path, "tenants") && json_is_object(v)) {
-        const char *name;
-        json_t *t;
-        json_object_foreach((json_t *)v, name, t) {
-            if (!load_tenant(cfg, name, t, origin, err, errlen))
-                return false;
-        }
+        /* read last, so a tenant inherits top-level values set later, by env or by flag */
+        json_decref(cfg->tenants_json);
+        cfg->tenants_json = json_incref((json_t *)v);
         return true;
     }
     if (json_is_object(v))
@@ -475,6 +472,12 @@ bool lw_config_load(lw_config *cfg, const char *path, char **envp, int argc, cha
     for (int i = 0; i < argc; i++)
         if (!load_flag(cfg, argc, argv, &i, err, errlen))
             return false;
+    const char *name;
+    json_t *t;
+    json_object_foreach(cfg->tenants_json, name, t) {
+        if (!load_tenant(cfg, name, t, path, err, errlen))
+            return false;
+    }
     return validate(cfg, err, errlen);
 }
 
@@ -493,6 +496,7 @@ void lw_config_free(lw_config *cfg)
         free(cfg->kafka_props[i].value);
     }
     free(cfg->kafka_props);
+    json_decref(cfg->tenants_json);
     memset(cfg, 0, sizeof(*cfg));
 }
 

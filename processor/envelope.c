@@ -4,9 +4,11 @@
 char *lw_envelope_build(const lw_outbox_entry *e)
 {
     json_error_t jerr;
-    json_t *data = json_loads(e->data, JSON_DECODE_ANY, &jerr);
-    if (!data) {
-        lw_error("outbox entry %s (%s): data is not JSON: %s", e->stream_id, e->type, jerr.text);
+    json_t *data = json_loads(e->data, 0, &jerr);
+    if (!json_is_object(data)) {
+        lw_error("outbox entry %s (%s): data is not a JSON object: %s", e->stream_id, e->type,
+                 data ? "" : jerr.text);
+        json_decref(data);
         return NULL;
     }
     char time[32];

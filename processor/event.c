@@ -170,13 +170,20 @@ static bool field_valid(const field_rule *r, const json_t *v)
     return false;
 }
 
+/* A required field given as null is as missing as an absent one. */
+static bool present(json_t *data, const char *field)
+{
+    json_t *v = json_object_get(data, field);
+    return v && !json_is_null(v);
+}
+
 static bool check_data(const type_rule *t, json_t *data, lw_reject *why)
 {
-    if (!json_object_get(data, t->entity))
+    if (!present(data, t->entity))
         return reject(why, LW_REJECT_MISSING_FIELD, "data.%s is required by %s", t->entity,
                       t->type);
     for (int i = 0; t->required[i]; i++)
-        if (!json_object_get(data, t->required[i]))
+        if (!present(data, t->required[i]))
             return reject(why, LW_REJECT_MISSING_FIELD, "data.%s is required by %s",
                           t->required[i], t->type);
     for (const field_rule *r = family_fields[t->family]; r->name; r++) {

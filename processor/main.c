@@ -23,6 +23,7 @@ static void usage(FILE *out)
             "Usage:\n"
             "  leakwatch run [--config FILE] [--KEY VALUE | --KEY=VALUE]... [-X kafka.prop=value]\n"
             "  leakwatch broker [--partitions N] [--brokers N] [--port N] [--port-file FILE]\n"
+            "  leakwatch produce FILE|- [--kafka.brokers H:P] [--topic T]   feed NDJSON events\n"
             "  leakwatch config [--config FILE] [--KEY VALUE]...   print the effective config\n"
             "  leakwatch --help | --version\n"
             "\n"
@@ -110,6 +111,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (!strcmp(cmd, "broker"))
         return lw_broker_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "produce"))
+        return lw_produce_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "config"))
         return cmd_config(argc - 2, argv + 2);
     fprintf(stderr, "leakwatch: unknown command '%s' (try --help)\n", cmd);

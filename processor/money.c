@@ -63,7 +63,7 @@ bool lw_money_parse(const json_t *v, int64_t *out_minor)
 
 void lw_money_format(int64_t minor, char out[32])
 {
-    int64_t a = minor < 0 ? -minor : minor;
-    snprintf(out, 32, "%s%lld.%02lld", minor < 0 ? "-" : "", (long long)(a / 100),
-             (long long)(a % 100));
+    uint64_t a = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+    snprintf(out, 32, "%s%llu.%02llu", minor < 0 ? "-" : "", (unsigned long long)(a / 100),
+             (unsigned long long)(a % 100));
 }

@@ -275,10 +275,10 @@ static bool reached_end(runner *run)
     if (!lw_consumer_all_at_end(&run->consumer) || !ensure_redis(run))
         return false;
     int64_t fired = fire_due(run);
-    lw_producer_flush(run->producer, 1000);
     int sent = move_outbox(run);
-    lw_producer_flush(run->producer, 1000);
-    lw_producer_poll(run->producer, 0);
+    for (int64_t until = lw_monotonic_ms() + 5000;
+         lw_producer_outq(run->producer) > 0 && lw_monotonic_ms() < until;)
+        lw_producer_poll(run->producer, 50);
     bool acked = lw_outbox_ack(run->outbox);
     return fired == 0 && sent == 0 && acked && lw_outbox_in_flight(run->outbox) == 0;
 }
@@ -289,15 +289,20 @@ static int start(runner *run)
 {
     char err[512];
     if (!lw_redis_parse_url(run->cfg->redis_url, &run->redis, err, sizeof(err))) {
-        lw_error("config: %s", err);
+        fprintf(stderr, "leakwatch: config: %s\n", err);
         return LW_EXIT_CONFIG;
     }
     run->redis.timeout_ms = run->cfg->redis_timeout_ms;
+    /* Kafka settings are checked before waiting for Redis: a typo is refused at once. */
+    run->producer = lw_producer_new(run->cfg, on_delivery, run, err, sizeof(err));
+    if (!run->producer) {
+        fprintf(stderr, "leakwatch: %s\n", err);
+        return strncmp(err, "config:", 7) ? LW_EXIT_RUNTIME : LW_EXIT_CONFIG;
+    }
     if (!ensure_redis(run))
         return run->failed ? LW_EXIT_DEPENDENCY : LW_EXIT_OK;
-    run->producer = lw_producer_new(run->cfg, on_delivery, run, err, sizeof(err));
-    if (!run->producer || !lw_consumer_start(&run->consumer, run->cfg, err, sizeof(err))) {
-        lw_error("%s", err);
+    if (!lw_consumer_start(&run->consumer, run->cfg, err, sizeof(err))) {
+        fprintf(stderr, "leakwatch: %s\n", err);
         return strncmp(err, "config:", 7) ? LW_EXIT_RUNTIME : LW_EXIT_CONFIG;
     }
     run->outbox = lw_outbox_new(&run->redis, run->producer, run->cfg, &run->tenants);

@@ -158,6 +158,8 @@ typedef struct lw_config {
 
     lw_kv *kafka_props; /* librdkafka properties passed through ("kafka.X" -> "X") */
     size_t kafka_props_n;
+
+    json_t *tenants_json; /* the file's "tenants", applied once every layer is read */
 } lw_config;
 
 /* Loads defaults, then the JSON file (may be NULL), then LEAKWATCH_* from envp, then
@@ -456,5 +458,10 @@ int lw_run(const lw_config *cfg, volatile int *running);
 
 /* `leakwatch broker`: the embedded Kafka broker (librdkafka mock cluster). */
 int lw_broker_main(int argc, char **argv);
+
+/* ================================ produce.c ============================== */
+
+/* `leakwatch produce FILE`: NDJSON events into the input topics, keyed by entity id. */
+int lw_produce_main(int argc, char **argv);
 
 #endif /* LEAKWATCH_H */

@@ -1,0 +1,362 @@
+/* test_transition.c — a valid event as one FCALL of the Redis library (transition.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "leakwatch/leakwatch.h"
+
+#define T0 INT64_C(1795338000000) /* 2026-11-22T09:00:00Z */
+
+static lw_tenant_settings acme(void)
+{
+    lw_tenant_settings ts;
+    memset(&ts, 0, sizeof(ts));
+    snprintf(ts.name, sizeof(ts.name), "acme");
+    ts.lead_idle_ms = 10 * 60000;    /* 10m */
+    ts.lead_callback_ms = 5 * 60000; /* 5m */
+    ts.currency = (char *)"KZT";
+    return ts;
+}
+
+static void parse(const char *json, lw_event *ev)
+{
+    lw_reject why;
+    if (!lw_event_parse(json, strlen(json), 0, ev, &why))
+        fail_msg("test event refused (%s): %s", lw_reject_name(why.reason), why.detail);
+}
+
+/* Compares the whole argv with want (NULL-terminated). */
+static void assert_argv(const lw_argv *a, const char *const *want)
+{
+    size_t n = 0;
+    while (want[n])
+        n++;
+    for (size_t i = 0; i < a->n && i < n; i++) {
+        if (a->lens[i] != strlen(want[i]) || memcmp(a->ptrs[i], want[i], a->lens[i]) != 0)
+            fail_msg("argv[%zu] is '%.*s', want '%s'", i, (int)a->lens[i], a->ptrs[i], want[i]);
+    }
+    if (a->n != n)
+        fail_msg("argv has %zu arguments, want %zu", a->n, n);
+}
+
+/* The value following name among the pairs after the 8 fixed arguments, or NULL. */
+static const char *pair(const lw_argv *a, const char *name, char *out, size_t outlen)
+{
+    for (size_t i = 8; i + 1 < a->n; i += 2) {
+        if (a->lens[i] == strlen(name) && !memcmp(a->ptrs[i], name, a->lens[i])) {
+            snprintf(out, outlen, "%.*s", (int)a->lens[i + 1], a->ptrs[i + 1]);
+            return out;
+        }
+    }
+    return NULL;
+}
+
+static void test_lead_created(void **state)
+{
+    lw_event ev;
+    parse("{\"specversion\":\"1.0\",\"id\":\"evt-1\",\"type\":\"lead.created\","
+          "\"source\":\"forms/site\",\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\","
+          "\"data\":{\"lead_id\":1001,\"manager_id\":\"17\",\"channel\":\"form\","
+          "\"phone\":\"+7 701 555 12 34\",\"name\":\"Aigerim\",\"pipeline_id\":3,"
+          "\"extra\":{\"x\":1}}}",
+          &ev);
+    lw_tenant_settings ts = acme();
+    lw_argv a = {0};
+    lw_transition_argv(&ev, &ts, &a);
+    static const char *const want[] = {"FCALL",
+                                       "lw_event",
+                                       "1",
+                                       "lw:{acme}:outbox",
+                                       "acme",
+                                       "evt-1",
+                                       "lead.created",
+                                       "1795338000000",
+                                       "lead_id",
+                                       "1001",
+                                       "manager_id",
+                                       "17",
+                                       "channel",
+                                       "form",
+                                       "pipeline_id",
+                                       "3",
+                                       "idle_after_ms",
+                                       "600000",
+                                       "callback_after_ms",
+                                       "300000",
+                                       NULL};
+    assert_argv(&a, want);
+    lw_argv_free(&a);
+    lw_event_free(&ev);
+}
+
+static void test_lead_created_default_tenant(void **state)
+{
+    lw_event ev;
+    parse("{\"specversion\":\"1.0\",\"id\":\"e2\",\"type\":\"lead.created\","
+          "\"source\":\"s\",\"time\":\"2026-11-22T12:00:00+03:00\","
+          "\"data\":{\"lead_id\":\"L-7\"}}",
+          &ev);
+    lw_tenant_settings ts = acme();
+    ts.lead_idle_ms = 1800000;
+    ts.lead_callback_ms = 900000;
+    lw_argv a = {0};
+    lw_transition_argv(&ev, &ts, &a);
+    static const char *const want[] = {"FCALL",
+                                       "lw_event",
+                                       "1",
+                                       "lw:{default}:outbox",
+                                       "default",
+                                       "e2",
+                                       "lead.created",
+                                       "1795338000000",
+                                       "lead_id",
+                                       "L-7",
+                                       "idle_after_ms",
+                                       "1800000",
+                                       "callback_after_ms",
+                                       "900000",
+                                       NULL};
+    assert_argv(&a, want);
+    lw_argv_free(&a);
+    lw_event_free(&ev);
+}
+
+static void test_lead_updated_has_no_thresholds(void **state)
+{
+    lw_event ev;
+    parse("{\"specversion\":\"1.0\",\"id\":\"e3\",\"type\":\"lead.updated\","
+          "\"source\":\"s\",\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\","
+          "\"data\":{\"lead_id\":\"L-7\",\"status\":\"in_progress\"}}",
+          &ev);
+    lw_tenant_settings ts = acme();
+    lw_argv a = {0};
+    lw_transition_argv(&ev, &ts, &a);
+    static const char *const want[] = {
+        "FCALL",         "lw_event", "1",   "lw:{acme}:outbox", "acme",        "e3", "lead.updated",
+        "1795338000000", "lead_id",  "L-7", "status",           "in_progress", NULL};
+    assert_argv(&a, want);
+    lw_argv_free(&a);
+    lw_event_free(&ev);
+}
+
+typedef struct {
+    const char *amount_json;   /* the JSON text of data.amount */
+    const char *currency_json; /* NULL: absent */
+    const char *want_minor, *want_currency;
+} money_case;
+
+static const money_case money_cases[] = {
+    {"\"5184.50\"", NULL, "518450", "KZT"}, {"\"5184.50\"", "\"USD\"", "518450", "USD"},
+    {"5184.5", NULL, "518450", "KZT"},      {"111197.35", "\"RUB\"", "11119735", "RUB"},
+    {"412560", NULL, "41256000", "KZT"},    {"\"-12.30\"", NULL, "-1230", "KZT"},
+};
+
+static void test_deal_lost_money(void **state)
+{
+    for (size_t i = 0; i < sizeof(money_cases) / sizeof(money_cases[0]); i++) {
+        const money_case *c = &money_cases[i];
+        char json[512];
+        snprintf(json, sizeof(json),
+                 "{\"specversion\":\"1.0\",\"id\":\"d-%zu\",\"type\":\"deal.lost\","
+                 "\"source\":\"amocrm/webhook\",\"time\":\"2026-11-22T09:00:00.250Z\","
+                 "\"tenant\":\"acme\",\"data\":{\"deal_id\":77,\"loss_reason\":"
+                 "\"no_answer_3_times\",\"amount\":%s%s%s}}",
+                 i, c->amount_json, c->currency_json ? ",\"currency\":" : "",
+                 c->currency_json ? c->currency_json : "");
+        lw_event ev;
+        parse(json, &ev);
+        lw_tenant_settings ts = acme();
+        lw_argv a = {0};
+        lw_transition_argv(&ev, &ts, &a);
+        char id[16];
+        snprintf(id, sizeof(id), "d-%zu", i);
+        static const char *fixed[8] = {"FCALL", "lw_event", "1",         "lw:{acme}:outbox",
+                                       "acme",  NULL,       "deal.lost", "1795338000250"};
+        for (size_t k = 0; k < 8; k++) {
+            const char *w = k == 5 ? id : fixed[k];
+            assert_int_equal(a.lens[k], strlen(w));
+            assert_memory_equal(a.ptrs[k], w, a.lens[k]);
+        }
+        char v[64];
+        assert_non_null(pair(&a, "deal_id", v, sizeof(v)));
+        assert_string_equal(v, "77");
+        assert_non_null(pair(&a, "loss_reason", v, sizeof(v)));
+        assert_string_equal(v, "no_answer_3_times");
+        if (!pair(&a, "amount_minor", v, sizeof(v)))
+            fail_msg("%s: no amount_minor", c->amount_json);
+        assert_string_equal(v, c->want_minor);
+        assert_non_null(pair(&a, "currency", v, sizeof(v)));
+        assert_string_equal(v, c->want_currency);
+        /* the raw amount is never passed on, and deals get no lead thresholds */
+        assert_null(pair(&a, "amount", v, sizeof(v)));
+        assert_null(pair(&a, "idle_after_ms", v, sizeof(v)));
+        /* fixed arguments plus name/value pairs */
+        assert_int_equal((a.n - 8) % 2, 0);
+        assert_int_equal(a.n, 8 + 2 * 4);
+        lw_argv_free(&a);
+        lw_event_free(&ev);
+    }
+}
+
+static void test_deal_without_amount(void **state)
+{
+    lw_event ev;
+    parse("{\"specversion\":\"1.0\",\"id\":\"e5\",\"type\":\"deal.stage_changed\","
+          "\"source\":\"s\",\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\","
+          "\"data\":{\"deal_id\":\"D1\",\"stage\":\"proposal\",\"currency\":\"USD\"}}",
+          &ev);
+    lw_tenant_settings ts = acme();
+    lw_argv a = {0};
+    lw_transition_argv(&ev, &ts, &a);
+    static const char *const want[] = {"FCALL",
+                                       "lw_event",
+                                       "1",
+                                       "lw:{acme}:outbox",
+                                       "acme",
+                                       "e5",
+                                       "deal.stage_changed",
+                                       "1795338000000",
+                                       "deal_id",
+                                       "D1",
+                                       "stage",
+                                       "proposal",
+                                       NULL};
+    assert_argv(&a, want);
+    lw_argv_free(&a);
+    lw_event_free(&ev);
+}
+
+static void test_task_created_due(void **state)
+{
+    lw_event ev;
+    parse("{\"specversion\":\"1.0\",\"id\":\"t-1\",\"type\":\"task.created\","
+          "\"source\":\"amocrm/webhook\",\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\","
+          "\"data\":{\"task_id\":501,\"due_at\":\"2026-11-22T12:30:00+03:00\","
+          "\"manager_id\":17,\"kind\":\"call\",\"deal_id\":\"D1\",\"lead_id\":1001,"
+          "\"contact_name\":\"Aigerim\",\"title\":\"call back\"}}",
+          &ev);
+    lw_tenant_settings ts = acme();
+    lw_argv a = {0};
+    lw_transition_argv(&ev, &ts, &a);
+    static const char *const want[] = {"FCALL",
+                                       "lw_event",
+                                       "1",
+                                       "lw:{acme}:outbox",
+                                       "acme",
+                                       "t-1",
+                                       "task.created",
+                                       "1795338000000",
+                                       "lead_id",
+                                       "1001",
+                                       "task_id",
+                                       "501",
+                                       "deal_id",
+                                       "D1",
+                                       "manager_id",
+                                       "17",
+                                       "kind",
+                                       "call",
+                                       "contact_name",
+                                       "Aigerim",
+                                       "due_ms",
+                                       "1795339800000",
+                                       NULL};
+    assert_argv(&a, want);
+    lw_argv_free(&a);
+    lw_event_free(&ev);
+}
+
+static void test_call_completed(void **state)
+{
+    lw_event ev;
+    parse("{\"specversion\":\"1.0\",\"id\":\"c-1\",\"type\":\"call.completed\","
+          "\"source\":\"telephony/asterisk\",\"time\":\"2026-11-22T09:05:00Z\","
+          "\"tenant\":\"acme\",\"data\":{\"call_id\":\"C9\",\"direction\":\"outbound\","
+          "\"status\":\"answered\",\"duration_s\":65,\"lead_id\":1001}}",
+          &ev);
+    lw_tenant_settings ts = acme();
+    lw_argv a = {0};
+    lw_transition_argv(&ev, &ts, &a);
+    static const char *const want[] = {
+        "FCALL",         "lw_event", "1",    "lw:{acme}:outbox", "acme", "c-1",    "call.completed",
+        "1795338300000", "lead_id",  "1001", "call_id",          "C9",   "status", "answered",
+        "direction",     "outbound", NULL};
+    assert_argv(&a, want);
+    lw_argv_free(&a);
+    lw_event_free(&ev);
+}
+
+/* The same argv is reused from one event to the next (as run.c does for a batch). */
+static void test_argv_reused(void **state)
+{
+    lw_event ev;
+    lw_tenant_settings ts = acme();
+    lw_argv a = {0};
+    parse("{\"specversion\":\"1.0\",\"id\":\"x1\",\"type\":\"lead.created\",\"source\":\"s\","
+          "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\",\"data\":{\"lead_id\":1}}",
+          &ev);
+    lw_transition_argv(&ev, &ts, &a);
+    assert_int_equal(a.n, 14);
+    lw_event_free(&ev);
+    parse("{\"specversion\":\"1.0\",\"id\":\"x2\",\"type\":\"task.completed\",\"source\":\"s\","
+          "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"globex\",\"data\":{\"task_id\":2}}",
+          &ev);
+    lw_transition_argv(&ev, &ts, &a);
+    static const char *const want[] = {"FCALL",
+                                       "lw_event",
+                                       "1",
+                                       "lw:{globex}:outbox",
+                                       "globex",
+                                       "x2",
+                                       "task.completed",
+                                       "1795338000000",
+                                       "task_id",
+                                       "2",
+                                       NULL};
+    assert_argv(&a, want);
+    lw_argv_free(&a);
+    lw_event_free(&ev);
+}
+
+typedef struct {
+    const char *tenant, *suffix, *want;
+} key_case;
+
+static const key_case keys[] = {
+    {"acme", "outbox", "lw:{acme}:outbox"},
+    {"default", "timers", "lw:{default}:timers"},
+    {"acme", "lead:1001", "lw:{acme}:lead:1001"},
+    {"a.b-c", "", "lw:{a.b-c}:"},
+};
+
+static void test_key(void **state)
+{
+    lw_buf b = {0};
+    lw_buf_appendf(&b, "left over from before");
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        lw_key(&b, keys[i].tenant, keys[i].suffix);
+        assert_string_equal(b.data, keys[i].want);
+        assert_int_equal(b.len, strlen(keys[i].want));
+    }
+    lw_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lead_created),
+        cmocka_unit_test(test_lead_created_default_tenant),
+        cmocka_unit_test(test_lead_updated_has_no_thresholds),
+        cmocka_unit_test(test_deal_lost_money),
+        cmocka_unit_test(test_deal_without_amount),
+        cmocka_unit_test(test_task_created_due),
+        cmocka_unit_test(test_call_completed),
+        cmocka_unit_test(test_argv_reused),
+        cmocka_unit_test(test_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

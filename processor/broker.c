@@ -30,6 +30,15 @@ typedef struct broker_opts {
     const char *topics, *port_file;
 } broker_opts;
 
+/* librdkafka 2.0.2's mock thread serves its op queue and only then drains its wake-up pipe, so
+ * an op sent right after the previous one's reply can lose its wake-up and wait for the
+ * thread's 1 s poll timeout (startup took up to 4 s). A short pause before each op lets the
+ * thread get back to poll() first. */
+static void mock_settle(void)
+{
+    usleep(2000);
+}
+
 /* Atomics because the forwarder thread reads `running` too; lock-free ones are signal-safe. */
 static atomic_int running = 1;
 static atomic_int want_down, want_up;
@@ -104,6 +113,7 @@ static bool each_topic(const char *spec, int partitions, rd_kafka_mock_cluster_t
             ok = false;
         }
         if (ok && mc) {
+            mock_settle();
             rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, t, n, 1);
             if (err) {
                 lw_error("cannot create topic %s: %s", t, rd_kafka_err2str(err));
@@ -300,6 +310,7 @@ static void set_broker(rd_kafka_mock_cluster_t *mc, int nbrokers, int id, bool u
         return;
     }
     for (int b = id ? id : 1; b <= (id ? id : nbrokers); b++) {
+        mock_settle();
         rd_kafka_resp_err_t err =
             up ? rd_kafka_mock_broker_set_up(mc, b) : rd_kafka_mock_broker_set_down(mc, b);
         if (err)
@@ -453,16 +464,15 @@ static int announce_and_serve(const broker_opts *o, rd_kafka_mock_cluster_t *mc)
         snprintf(bootstrap, sizeof(bootstrap), "127.0.0.1:%d", o->port);
     }
     const char *servers = o->port ? bootstrap : mock;
-    int rc = LW_EXIT_OK;
-    if (o->port_file && !write_port_file(o->port_file, servers)) {
-        rc = LW_EXIT_RUNTIME;
-        running = 0;
+    int rc = LW_EXIT_RUNTIME;
+    if (!o->port_file || write_port_file(o->port_file, servers)) {
+        printf("bootstrap=%s\n", servers);
+        fflush(stdout);
+        lw_info("mock Kafka cluster ready: bootstrap=%s brokers=%d mock_listeners=%s", servers,
+                o->brokers, mock);
+        serve(mc, o->brokers);
+        rc = LW_EXIT_OK;
     }
-    printf("bootstrap=%s\n", servers);
-    fflush(stdout);
-    lw_info("mock Kafka cluster ready: bootstrap=%s brokers=%d mock_listeners=%s", servers,
-            o->brokers, mock);
-    serve(mc, o->brokers);
     if (o->port) {
         running = 0;
         pthread_join(fwd.thread, NULL);
@@ -494,6 +504,7 @@ int lw_broker_main(int argc, char **argv)
     else
         rc = LW_EXIT_RUNTIME;
     lw_info("stopping the mock Kafka cluster");
+    mock_settle();
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
     return rc;

@@ -160,6 +160,12 @@ size_t lw_consumer_poll_batch(lw_consumer *c, rd_kafka_message_t **msgs, size_t 
             lw_warn("consume: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
         } else {
+            /* in poll order: an EOF polled after this message sets it again */
+            lw_partition_mark *mark = find_mark(c, rd_kafka_topic_name(m->rkt), m->partition);
+            if (mark && mark->at_end) {
+                mark->at_end = false;
+                mark->dirty = true;
+            }
             msgs[n++] = m;
         }
     }
@@ -169,12 +175,10 @@ size_t lw_consumer_poll_batch(lw_consumer *c, rd_kafka_message_t **msgs, size_t 
 void lw_consumer_mark(lw_consumer *c, const rd_kafka_message_t *m, int64_t event_ms)
 {
     lw_partition_mark *mark = find_mark(c, rd_kafka_topic_name(m->rkt), m->partition);
-    if (!mark)
-        return;
-    mark->at_end = false;
-    if (event_ms > mark->max_event_ms)
+    if (mark && event_ms > mark->max_event_ms) {
         mark->max_event_ms = event_ms;
-    mark->dirty = true;
+        mark->dirty = true;
+    }
 }
 
 void lw_consumer_store_offsets(lw_consumer *c, rd_kafka_message_t **msgs, size_t n)

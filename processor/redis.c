@@ -127,7 +127,8 @@ bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replie
     for (size_t i = 0; i < n; i++) {
         void *reply = NULL;
         if (redisGetReply(r->ctx, &reply) != REDIS_OK) {
-            lw_warn("redis %s:%d: %s", r->host, r->port, r->ctx->errstr);
+            lw_warn("redis %s:%d: connection lost (%s); reconnecting", r->host, r->port,
+                    r->ctx->errstr);
             lw_redis_free_replies(replies, i);
             lw_redis_close(r);
             return false;
@@ -155,7 +156,8 @@ redisReply *lw_redis_command(lw_redis *r, const char *fmt, ...)
     va_end(ap);
     r->round_trips++;
     if (!reply) {
-        lw_warn("redis %s:%d: %s", r->host, r->port, r->ctx->errstr);
+        lw_warn("redis %s:%d: connection lost (%s); reconnecting", r->host, r->port,
+                r->ctx->errstr);
         lw_redis_close(r);
     }
     return reply;

@@ -117,7 +117,6 @@ static void dead_letter(runner *run, rd_kafka_message_t *m, const lw_reject *why
     lw_stats_g.dlq[why->reason]++;
     if (lw_dlq_send(run->producer, run->cfg->topic_dlq, m, why, &run->dlq_tag))
         run->dlq_pending++;
-    lw_consumer_mark(&run->consumer, m, -1);
 }
 
 /* Parses each message; valid ones become FCALLs, the rest dead letters. */

@@ -310,7 +310,7 @@ bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t e
 /* Polls up to max messages within timeout_ms; returns how many were put into msgs. */
 size_t lw_consumer_poll_batch(lw_consumer *c, rd_kafka_message_t **msgs, size_t max,
                               int64_t timeout_ms);
-/* Records an applied event's time on its partition's mark. */
+/* Records an applied event's time on its partition's mark (the end flag follows the poll). */
 void lw_consumer_mark(lw_consumer *c, const rd_kafka_message_t *m, int64_t event_ms);
 /* Stores offset+1 of each message (after the batch is durable); logs partitions that
  * were revoked meanwhile (their error is __STATE) and skips them. */

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The quickstart: installs what is missing, builds, starts the embedded Kafka broker and a
+# local redis-server (free loopback ports), feeds the sample day (deploy/sample/day.ndjson),
+# runs leakwatch on it with the event clock until the input is read, and prints every
+# derived event. Everything it started is stopped when it ends.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+./deploy/install-deps.sh
+cmake -S . -B build >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+
+export LEAKWATCH=$root/build/leakwatch LW_TEST_ROOT=$root/tests
+# shellcheck source=../tests/integration/lib.sh
+source "$root/tests/integration/lib.sh"
+lw_setup
+lw_start_redis
+lw_start_broker
+echo "embedded broker on $BROKERS, redis on $REDIS_URL"
+
+"$LEAKWATCH" produce deploy/sample/day.ndjson --kafka.brokers "$BROKERS"
+"$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event --until-end
+
+for topic in crm.leads.response-times crm.alerts.lead-callback crm.alerts.lead-idle; do
+    echo
+    echo "== $topic"
+    lw_consume "$topic" | jq -c '{type, time, tenant, data}'
+done
+echo
+echo "== crm.dlq (input that could not be processed, with the reason)"
+lw_consume_with_headers crm.dlq | sed 's/^/  /'

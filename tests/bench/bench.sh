@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: N synthetic events (a mix of the four families) produced into the
+# embedded broker, then one `leakwatch run --clock event --until-end` against a local
+# redis-server. Reports events/s end to end and after the first message, Redis round trips
+# per event, and RSS over the run (sampled every 0.5 s) to show it stays flat.
+#   tests/bench/bench.sh [N=200000] [BATCH=1000]
+set -euo pipefail
+N=${1:-200000}
+BATCH=${2:-1000}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+export LEAKWATCH=${LEAKWATCH:-$root/build/leakwatch}
+export LW_TEST_ROOT=$root/tests
+# shellcheck source=../integration/lib.sh
+source "$root/tests/integration/lib.sh"
+lw_setup
+lw_start_redis
+lw_start_broker
+
+awk -v N="$N" -v TENANTS=4 -f "$root/tests/bench/gen_events.awk" > "$LW_TMP/events.ndjson"
+t0=$(date +%s.%N)
+"$LEAKWATCH" produce "$LW_TMP/events.ndjson" --kafka.brokers "$BROKERS" 2>"$LW_TMP/produce.log"
+t1=$(date +%s.%N)
+calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
+echo "produced $N events in $(calc "$t1 - $t0" 2) s"
+
+"$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event \
+    --until-end --batch.size "$BATCH" --stats.interval 0 --group.id bench \
+    2>"$LW_TMP/run.log" &
+pid=$!
+: > "$LW_TMP/rss"
+while kill -0 "$pid" 2>/dev/null; do
+    awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null >> "$LW_TMP/rss" || true
+    sleep 0.5
+done
+wait "$pid"
+t2=$(date +%s.%N)
+
+stats=$(grep 'stats (exit)' "$LW_TMP/run.log" | tail -1)
+field() { sed -n "s/.* $1=\([^ \"]*\).*/\1/p" <<<"$stats"; }
+elapsed=$(calc "$t2 - $t1" 2)
+echo "events:                 $(field events_in) in ($(field dead_letters) dead letters)"
+echo "end to end:             $(calc "$N / $elapsed") events/s ($elapsed s, incl. group join)"
+echo "after first message:    $(field rate_after_first)"
+echo "redis round trips:      $(field redis_round_trips) ($(field per_event) per event)"
+echo "derived events out:     $(field derived_out), timers fired: $(field timers_fired)"
+echo "peak RSS:               $(field peak_rss_kb) kB"
+echo "RSS samples (kB):       $(sort -n "$LW_TMP/rss" | head -1) min, $(sort -n "$LW_TMP/rss" | tail -1) max, last $(tail -1 "$LW_TMP/rss") over $(wc -l < "$LW_TMP/rss") samples"

@@ -1,0 +1,279 @@
+# shellcheck shell=bash
+# lib.sh — the shared harness of the integration tests (tests/integration/test_*.sh).
+#
+# A test sources this file, calls lw_setup, starts what it needs (lw_start_redis,
+# lw_start_broker, lw_spawn), checks with the lw_assert_* functions and ends with lw_pass.
+# Environment: LEAKWATCH (the binary, required), LW_TEST_ROOT (<repo>/tests),
+# LW_ARTEFACTS (where the logs of a failed test are copied), LW_KEEP=1 (keep the temp dir).
+# Everything listens on 127.0.0.1; processes are stopped by the PID recorded when they were
+# started, never by name. The shell options below apply to the test that sources this file.
+set -euo pipefail
+
+LW_TEST_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+LW_PIDS=()
+LW_REDIS_ARGS=()
+
+# Prints a progress line on stderr.
+lw_log() {
+    echo "[$LW_TEST_NAME] $*" >&2
+}
+
+# Fails the test: prints FAIL with the message and exits 1 (only a subshell, inside $(...)).
+lw_fail() {
+    echo "FAIL: $LW_TEST_NAME: $*" >&2
+    exit 1
+}
+
+# Fails unless EXPECTED equals ACTUAL: lw_assert_eq EXPECTED ACTUAL MSG
+lw_assert_eq() {
+    [[ "$1" == "$2" ]] || lw_fail "$3"$'\n'"  expected: $1"$'\n'"  actual:   $2"
+}
+
+# Fails unless HAYSTACK contains NEEDLE: lw_assert_contains HAYSTACK NEEDLE MSG
+lw_assert_contains() {
+    [[ "$1" == *"$2"* ]] || lw_fail "$3"$'\n'"  expected to contain: $2"$'\n'"  actual: $1"
+}
+
+# Ends a successful test.
+lw_pass() {
+    echo "PASS: $LW_TEST_NAME"
+}
+
+# Polls CMD (a string, run by eval) every 0.1 s until it succeeds; returns 1 after TIMEOUT_S.
+lw_wait_for() {
+    local cmd=$1 deadline=$((SECONDS + ${2:-10}))
+    until eval "$cmd" >/dev/null 2>&1; do
+        if ((SECONDS >= deadline)); then
+            lw_log "timed out after ${2:-10} s waiting for: $cmd"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# Records PID so that the EXIT trap stops it (for processes a test starts itself).
+lw_track_pid() {
+    LW_PIDS+=("$1")
+}
+
+# Stops one process started by this test: SIGTERM, up to 5 s, then SIGKILL.
+lw_stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        lw_log "pid $pid ignored SIGTERM for 5 s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    local kept=() p
+    for p in "${LW_PIDS[@]}"; do
+        [[ "$p" == "$pid" ]] || kept+=("$p")
+    done
+    LW_PIDS=("${kept[@]}")
+}
+
+# The EXIT trap: stops the recorded processes (newest first), keeps the logs of a failure.
+lw_cleanup() {
+    local rc=$? i
+    trap - EXIT
+    for ((i = ${#LW_PIDS[@]} - 1; i >= 0; i--)); do
+        lw_stop_pid "${LW_PIDS[i]}"
+    done
+    if ((rc != 0)); then
+        local log
+        for log in "$LW_TMP"/*.log; do
+            [[ -s "$log" ]] || continue
+            echo "--- last lines of $(basename "$log") ---" >&2
+            tail -n 30 "$log" >&2
+        done
+        if [[ -n "${LW_ARTEFACTS:-}" ]]; then
+            mkdir -p "$LW_ARTEFACTS/$LW_TEST_NAME"
+            cp "$LW_TMP"/*.log "$LW_ARTEFACTS/$LW_TEST_NAME/" 2>/dev/null || true
+        fi
+    fi
+    if [[ "${LW_KEEP:-0}" == 1 ]]; then
+        lw_log "kept $LW_TMP"
+    else
+        rm -rf "$LW_TMP"
+    fi
+    exit "$rc"
+}
+
+# Makes the temp dir $LW_TMP and installs the EXIT trap.
+lw_setup() {
+    : "${LEAKWATCH:?LEAKWATCH must name the leakwatch binary}"
+    LW_TMP=$(mktemp -d "${TMPDIR:-/tmp}/lw-$LW_TEST_NAME.XXXXXX")
+    export LW_TMP
+    trap lw_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# Starts NAME's command in the background (stdin /dev/null, output to $LW_TMP/NAME.log);
+# sets LW_LAST_PID: lw_spawn NAME CMD [ARGS...]
+lw_spawn() {
+    local name=$1
+    shift
+    "$@" </dev/null >>"$LW_TMP/$name.log" 2>&1 &
+    LW_LAST_PID=$!
+    lw_track_pid "$LW_LAST_PID"
+}
+
+# A random port in 20000-60000.
+lw_random_port() {
+    echo $((20000 + (RANDOM * 32768 + RANDOM) % 40001))
+}
+
+# Starts redis-server on PORT (with $LW_REDIS_ARGS); succeeds once this very process answers.
+lw_try_redis_port() {
+    local port=$1 i
+    lw_spawn redis redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$LW_TMP" --daemonize no "${LW_REDIS_ARGS[@]}"
+    local pid=$LW_LAST_PID
+    for ((i = 0; i < 100; i++)); do
+        if redis-cli -p "$port" info server 2>/dev/null | grep -q "^process_id:$pid"; then
+            LW_REDIS_PID=$pid
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    lw_stop_pid "$pid"
+    return 1
+}
+
+# Starts redis-server on a free port; exports REDIS_PORT and REDIS_URL. Extra arguments go to
+# redis-server and override the defaults: lw_start_redis [--appendonly yes ...]
+lw_start_redis() {
+    local port
+    LW_REDIS_ARGS=("$@")
+    for _ in {1..10}; do
+        port=$(lw_random_port)
+        if lw_try_redis_port "$port"; then
+            export REDIS_PORT=$port REDIS_URL=redis://127.0.0.1:$port
+            lw_log "redis on $REDIS_URL (pid $LW_REDIS_PID)"
+            return 0
+        fi
+    done
+    lw_fail "could not start redis-server on a free port (see redis.log)"
+}
+
+# Restarts redis on the same port with the same arguments. The data survive: through the AOF
+# when it is on, else a SAVE before the stop. lw_restart_redis --empty starts it empty.
+lw_restart_redis() {
+    if [[ "${1:-}" == --empty ]]; then
+        rm -rf "$LW_TMP/dump.rdb" "$LW_TMP/appendonlydir"
+    elif [[ "$(lw_redis config get appendonly | tail -n 1)" == no ]]; then
+        lw_redis save >/dev/null || lw_fail "redis SAVE failed before the restart"
+    fi
+    lw_stop_pid "$LW_REDIS_PID"
+    # The port may take a moment to become free again.
+    lw_wait_for "lw_try_redis_port $REDIS_PORT" 10 || lw_fail "redis did not restart on $REDIS_PORT"
+    lw_log "redis restarted on $REDIS_URL (pid $LW_REDIS_PID)"
+}
+
+# Runs redis-cli against the test's redis: lw_redis CMD [ARGS...]
+lw_redis() {
+    redis-cli -p "$REDIS_PORT" "$@"
+}
+
+# Starts `leakwatch broker` (extra args passed on); exports BROKERS.
+lw_start_broker() {
+    rm -f "$LW_TMP/bootstrap"
+    lw_spawn broker "$LEAKWATCH" broker --port-file "$LW_TMP/bootstrap" "$@"
+    LW_BROKER_PID=$LW_LAST_PID
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ -s "$LW_TMP/bootstrap" ]] && break
+        kill -0 "$LW_BROKER_PID" 2>/dev/null || lw_fail "leakwatch broker exited at start"
+        sleep 0.1
+    done
+    [[ -s "$LW_TMP/bootstrap" ]] || lw_fail "leakwatch broker wrote no port file within 10 s"
+    BROKERS=$(cat "$LW_TMP/bootstrap")
+    export BROKERS
+    lw_log "broker on $BROKERS (pid $LW_BROKER_PID)"
+}
+
+# Sends the broker fault signal SIG and waits until its log says "brokers 1..N are WORD".
+lw_broker_signal() {
+    local sig=$1 word=$2 before
+    before=$(grep -c " are $word\"" "$LW_TMP/broker.log" || true)
+    kill "-$sig" "$LW_BROKER_PID"
+    lw_wait_for "(( \$(grep -c ' are $word\"' '$LW_TMP/broker.log') > $before ))" 5 ||
+        lw_fail "the broker did not report being $word"
+}
+
+# Takes every broker down (SIGUSR1): connections are closed and new ones refused.
+lw_broker_down() {
+    lw_broker_signal USR1 down
+}
+
+# Brings every broker up again (SIGUSR2).
+lw_broker_up() {
+    lw_broker_signal USR2 up
+}
+
+# Produces each line of FILE to TOPIC: "key<TAB>json" lines are keyed, lines without a TAB
+# are sent with no key. Fails the test if kcat fails.
+lw_produce() {
+    local topic=$1 file=$2
+    kcat -P -b "$BROKERS" -t "$topic" -K $'\t' -q -X message.timeout.ms=10000 <"$file" ||
+        lw_fail "kcat could not produce $file to $topic"
+}
+
+# The same as lw_produce, named for files whose lines all are "key<TAB>json".
+lw_produce_keyed() {
+    lw_produce "$@"
+}
+
+# Prints the values, keys and values, or headers and values of TOPIC from the beginning.
+lw__consume() {
+    local fmt=$1 topic=$2 timeout_s=${3:-30}
+    timeout "$timeout_s" kcat -C -b "$BROKERS" -t "$topic" -o beginning -e -q -f "$fmt" ||
+        lw_fail "kcat could not read $topic to its end within $timeout_s s"
+}
+
+# Prints every message value of TOPIC, one a line: lw_consume TOPIC [TIMEOUT_S]
+lw_consume() {
+    lw__consume '%s\n' "$@"
+}
+
+# Prints "key<TAB>value" for every message of TOPIC: lw_consume_keyed TOPIC [TIMEOUT_S]
+lw_consume_keyed() {
+    lw__consume '%k\t%s\n' "$@"
+}
+
+# Prints "headers<TAB>value" (headers as k=v,k=v): lw_consume_with_headers TOPIC [TIMEOUT_S]
+lw_consume_with_headers() {
+    lw__consume '%h\t%s\n' "$@"
+}
+
+# Prints each message of TOPIC as one JSON object (kcat -J: topic, partition, offset, key,
+# payload as a string...) with headers as an object {"name": "value"}: lw_consume_json TOPIC
+lw_consume_json() {
+    local topic=$1 timeout_s=${2:-30} out
+    out=$(timeout "$timeout_s" kcat -C -b "$BROKERS" -t "$topic" -o beginning -e -q -J) ||
+        lw_fail "kcat could not read $topic to its end within $timeout_s s"
+    [[ -z "$out" ]] && return 0
+    # kcat lists headers as ["name", "value", ...]; an object is what tests want to index.
+    jq -c '.headers = ([(.headers // []) as $h | range(0; $h | length; 2)
+                        | {($h[.]): $h[. + 1]}] | add // {})' <<<"$out"
+}
+
+# The mock broker ignores LeaveGroup: a restarted member waits out the old one's session.
+LW_KAFKA_TEST_ARGS="-X session.timeout.ms=6000 -X heartbeat.interval.ms=500"
+
+# Runs the processor over what the topics hold until it reaches their end (--until-end, event
+# clock), against $BROKERS and $REDIS_URL; extra flags override. Its output is appended to
+# $LW_TMP/leakwatch.log. Fails the test on a non-zero exit or after $LW_RUN_TIMEOUT s (120).
+lw_leakwatch_until_end() {
+    local rc=0
+    timeout "${LW_RUN_TIMEOUT:-120}" "$LEAKWATCH" run --kafka.brokers "$BROKERS" \
+        --redis.url "$REDIS_URL" --clock event --until-end $LW_KAFKA_TEST_ARGS "$@" \
+        </dev/null >>"$LW_TMP/leakwatch.log" 2>&1 || rc=$?
+    ((rc == 0)) || lw_fail "leakwatch run --until-end $* exited with $rc (see leakwatch.log)"
+}

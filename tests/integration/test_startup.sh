@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Bad configuration is refused at start with the key named (exit 2); an unreachable Redis
+# or broker is retried with backoff and reported, never a crash; --help lists the settings
+# and the exit codes.
+set -euo pipefail
+source "$LW_TEST_ROOT/integration/lib.sh"
+lw_setup
+
+expect_refusal() { # expected-text, then the command
+    local want=$1 out rc=0
+    shift
+    out=$("$@" 2>&1) || rc=$?
+    lw_assert_eq 2 "$rc" "exit code of: $*"
+    lw_assert_contains "$out" "$want" "message of: $*"
+}
+echo '{"batch.size": 10, "lead.idle_aftr": "30m"}' > "$LW_TMP/typo.json"
+echo '{"batch": {"size": "many"}}' > "$LW_TMP/bad-type.json"
+echo '{"tenants": {"acme": {"group.id": "x"}}}' > "$LW_TMP/bad-tenant.json"
+echo '{not json' > "$LW_TMP/broken.json"
+expect_refusal "lead.idle_aftr" "$LEAKWATCH" run --config "$LW_TMP/typo.json"
+expect_refusal "batch.size" "$LEAKWATCH" run --config "$LW_TMP/bad-type.json"
+expect_refusal "tenants.acme.group.id" "$LEAKWATCH" run --config "$LW_TMP/bad-tenant.json"
+expect_refusal "broken.json" "$LEAKWATCH" run --config "$LW_TMP/broken.json"
+expect_refusal "clock" env LEAKWATCH_CLOCK=sometimes "$LEAKWATCH" run
+expect_refusal "LEAKWATCH_BATCH_SIZ" env LEAKWATCH_BATCH_SIZ=5 "$LEAKWATCH" run
+expect_refusal "lead.callback_after" "$LEAKWATCH" run --lead.callback_after 15
+expect_refusal "--no.such" "$LEAKWATCH" run --no.such 1
+expect_refusal "kafka.no.such.property" "$LEAKWATCH" run --redis.url redis://127.0.0.1:1 \
+    --kafka.no.such.property 1
+
+help=$("$LEAKWATCH" --help)
+for want in "Exit codes" "LEAKWATCH_KAFKA_BROKERS" "LEAKWATCH_REDIS_URL" "LEAKWATCH_GROUP_ID" \
+    "LEAKWATCH_CLOCK" "batch.timeout"; do
+    lw_assert_contains "$help" "$want" "--help"
+done
+lw_assert_contains "$("$LEAKWATCH" --version)" "leakwatch " "--version"
+lw_assert_eq '"event"' "$(LEAKWATCH_CLOCK=event "$LEAKWATCH" config | jq .clock)" "env in effect"
+
+# Redis unreachable: retried with growing delays, stopped cleanly by SIGTERM
+"$LEAKWATCH" run --redis.url redis://127.0.0.1:1 2>"$LW_TMP/noredis.log" &
+pid=$!
+lw_track_pid "$pid"
+lw_wait_for "[ \$(grep -c 'retrying in' '$LW_TMP/noredis.log') -ge 4 ]" 20
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+lw_assert_eq 0 "$rc" "clean exit while Redis was unreachable"
+lw_assert_contains "$(cat "$LW_TMP/noredis.log")" "retrying in 800 ms" "backoff grows"
+
+# broker unreachable: reported, not fatal
+lw_start_redis
+"$LEAKWATCH" run --redis.url "$REDIS_URL" --kafka.brokers 127.0.0.1:1 2>"$LW_TMP/nobroker.log" &
+pid=$!
+lw_track_pid "$pid"
+lw_wait_for "grep -q 'Connection refused' '$LW_TMP/nobroker.log'" 20
+kill -0 "$pid" || lw_fail "leakwatch died while the broker was unreachable"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+lw_assert_eq 0 "$rc" "clean exit while the broker was unreachable"
+lw_pass

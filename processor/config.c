@@ -460,8 +460,8 @@ static bool validate(const lw_config *cfg, char *err, size_t errlen)
     return true;
 }
 
-bool lw_config_load(lw_config *cfg, const char *path, char **envp, int argc, char **argv,
-                    char *err, size_t errlen)
+static bool load_layers(lw_config *cfg, const char *path, char **envp, int argc, char **argv,
+                        char *err, size_t errlen)
 {
     if (!load_defaults(cfg, err, errlen))
         return false;
@@ -479,6 +479,15 @@ bool lw_config_load(lw_config *cfg, const char *path, char **envp, int argc, cha
             return false;
     }
     return validate(cfg, err, errlen);
+}
+
+bool lw_config_load(lw_config *cfg, const char *path, char **envp, int argc, char **argv,
+                    char *err, size_t errlen)
+{
+    if (load_layers(cfg, path, envp, argc, argv, err, errlen))
+        return true;
+    lw_config_free(cfg); /* a refused config leaves nothing allocated */
+    return false;
 }
 
 void lw_config_free(lw_config *cfg)

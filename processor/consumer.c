@@ -86,6 +86,8 @@ static bool consumer_conf(rd_kafka_conf_t *conf, const lw_config *cfg, char *err
         {"enable.auto.commit", "true"}, {"auto.commit.interval.ms", "1000"},
         {"auto.offset.reset", "earliest"},
         {"partition.assignment.strategy", "cooperative-sticky"},
+        /* prefetch at most 16 MB: memory stays flat however far behind the input is */
+        {"queued.max.messages.kbytes", "16384"},
     };
     char why[256];
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {

@@ -20,6 +20,14 @@ static uint64_t dlq_total(void)
     return n;
 }
 
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 void lw_stats_log(const lw_redis *r, const char *when)
 {
     const lw_stats *s = &lw_stats_g;
@@ -28,10 +36,10 @@ void lw_stats_log(const lw_redis *r, const char *when)
     double rt = s->events_in ? (double)r->round_trips / (double)s->events_in : 0;
     lw_info("stats (%s): events_in=%llu applied=%llu duplicates=%llu dead_letters=%llu "
             "derived_out=%llu timers_fired=%llu batches=%llu rate_after_first=%.0f/s "
-            "redis_round_trips=%llu per_event=%.4f peak_rss_kb=%ld",
+            "redis_round_trips=%llu per_event=%.4f cpu_s=%.2f peak_rss_kb=%ld",
             when, (unsigned long long)s->events_in, (unsigned long long)s->events_applied,
             (unsigned long long)s->events_duplicate, (unsigned long long)dlq_total(),
             (unsigned long long)s->derived_out, (unsigned long long)s->timers_fired,
             (unsigned long long)s->batches, rate, (unsigned long long)r->round_trips, rt,
-            lw_stats_peak_rss_kb());
+            cpu_seconds(), lw_stats_peak_rss_kb());
 }

@@ -14,7 +14,9 @@ export LW_TEST_ROOT=$root/tests
 source "$root/tests/integration/lib.sh"
 lw_setup
 lw_start_redis
-lw_start_broker
+# librdkafka's mock cluster keeps about 5 MB per partition and drops older segments:
+# enough partitions that a third of the events (the largest family) stays under it
+lw_start_broker --partitions $((N / 45000 + 3))
 
 awk -v N="$N" -v TENANTS=4 -f "$root/tests/bench/gen_events.awk" > "$LW_TMP/events.ndjson"
 t0=$(date +%s.%N)
@@ -24,7 +26,7 @@ calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
 echo "produced $N events in $(calc "$t1 - $t0" 2) s"
 
 "$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event \
-    --until-end --batch.size "$BATCH" --stats.interval 0 --group.id bench \
+    --until-end --batch.size "$BATCH" --stats.interval 0 --group.id bench ${BENCH_ARGS:-} \
     2>"$LW_TMP/run.log" &
 pid=$!
 : > "$LW_TMP/rss"
@@ -34,14 +36,19 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid"
 t2=$(date +%s.%N)
+cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; } # utime+stime, USER_HZ 100
+redis_cpu=$(lw_redis INFO cpu | awk -F: '/used_cpu_(user|sys):/ { s += $2 } END { printf "%.2f", s }')
 
 stats=$(grep 'stats (exit)' "$LW_TMP/run.log" | tail -1)
 field() { sed -n "s/.* $1=\([^ \"]*\).*/\1/p" <<<"$stats"; }
 elapsed=$(calc "$t2 - $t1" 2)
+[ "$(field events_in)" = "$N" ] || { echo "bench: read $(field events_in) of $N events" >&2; exit 1; }
 echo "events:                 $(field events_in) in ($(field dead_letters) dead letters)"
 echo "end to end:             $(calc "$N / $elapsed") events/s ($elapsed s, incl. group join)"
 echo "after first message:    $(field rate_after_first)"
 echo "redis round trips:      $(field redis_round_trips) ($(field per_event) per event)"
 echo "derived events out:     $(field derived_out), timers fired: $(field timers_fired)"
+echo "CPU seconds:            leakwatch $(field cpu_s), redis-server $redis_cpu, broker $(cpu_of "$LW_BROKER_PID") (all run on this machine)"
 echo "peak RSS:               $(field peak_rss_kb) kB"
+echo "RSS over the run (kB):  $(awk '{ v[NR] = $1 } END { for (i = 1; i <= 10; i++) printf "%s ", v[int((i - 1) * NR / 10) + 1] }' "$LW_TMP/rss")"
 echo "RSS samples (kB):       $(sort -n "$LW_TMP/rss" | head -1) min, $(sort -n "$LW_TMP/rss" | tail -1) max, last $(tail -1 "$LW_TMP/rss") over $(wc -l < "$LW_TMP/rss") samples"

@@ -2,9 +2,10 @@
 # leads from several channels, calls answering most of them, tasks created and completed,
 # deals created, moved and lost. Deterministic (fixed seed).
 #   awk -v N=100000 -v TENANTS=4 -f tests/bench/gen_events.awk > events.ndjson
-function ts(sec,   h, m, s) {
+function ts(sec,   d, h, m, s) {
+    d = 22 + int(sec / 86400); sec %= 86400  # deadlines of late events roll into the 23rd
     h = int(sec / 3600); m = int(sec % 3600 / 60); s = int(sec % 60)
-    return sprintf("2026-11-22T%02d:%02d:%02dZ", h, m, s)
+    return sprintf("2026-11-%02dT%02d:%02d:%02dZ", d, h, m, s)
 }
 function event(id, type, sec, tenant, data) {
     printf("{\"specversion\":\"1.0\",\"id\":\"%s\",\"type\":\"%s\",\"source\":\"bench/gen\"," \

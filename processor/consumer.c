@@ -80,10 +80,11 @@ static bool consumer_conf(rd_kafka_conf_t *conf, const lw_config *cfg, char *err
 {
     static const char *const forced[][2] = {
         {"enable.auto.offset.store", "false"}, /* stored by us once Redis has the batch */
+        {"enable.auto.commit", "true"},        /* commits what was stored, in the background */
         {"enable.partition.eof", "true"},      /* the event clock needs "read to the end" */
     };
     static const char *const defaults[][2] = {
-        {"enable.auto.commit", "true"}, {"auto.commit.interval.ms", "1000"},
+        {"auto.commit.interval.ms", "1000"},
         {"auto.offset.reset", "earliest"},
         {"partition.assignment.strategy", "cooperative-sticky"},
         /* prefetch at most 16 MB: memory stays flat however far behind the input is */
@@ -121,6 +122,7 @@ bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t e
     char why[512];
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
     if (!c->rk) {
+        rd_kafka_conf_destroy(conf); /* kept by the caller when rd_kafka_new fails */
         snprintf(err, errlen, "kafka consumer: %s", why);
         return false;
     }

@@ -27,10 +27,11 @@ int lw_library_load(lw_redis *r)
         return LW_EXIT_RUNTIME;
     int rc = LW_EXIT_OK;
     if (rep->type == REDIS_REPLY_ERROR) {
+        /* LOADING, READONLY, OOM...: a Redis that will serve us later; retried */
         bool no_functions = strstr(rep->str, "unknown command") != NULL;
         lw_error("redis %s:%d refused the leakwatch library: %s%s", r->host, r->port, rep->str,
                  no_functions ? " (leakwatch needs Redis >= 7.0 with Functions)" : "");
-        rc = LW_EXIT_DEPENDENCY;
+        rc = no_functions ? LW_EXIT_DEPENDENCY : LW_EXIT_RUNTIME;
     } else {
         for (size_t i = 0; i < lw_lua_sources_n; i++)
             lw_debug("loaded %s sha1=%s", lw_lua_sources[i].name, lw_lua_sources[i].sha1);

@@ -1,6 +1,7 @@
 /* main.c — the `leakwatch` command: subcommand dispatch, signals, exit codes. */
 #include "leakwatch/leakwatch.h"
 
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ static void usage(FILE *out)
             "  leakwatch broker [--partitions N] [--brokers N] [--port N] [--port-file FILE]\n"
             "  leakwatch produce FILE|- [--kafka.brokers H:P] [--topic T]   feed NDJSON events\n"
             "  leakwatch config [--config FILE] [--KEY VALUE]...   print the effective config\n"
+            "  leakwatch config --kafka-properties   list the librdkafka properties\n"
             "  leakwatch --help | --version\n"
             "\n"
             "Every setting is read, in this order, from its default, the JSON config file,\n"
@@ -77,6 +79,12 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_config(int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--kafka-properties")) {
+            rd_kafka_conf_properties_show(stdout); /* every property kafka.* can set */
+            return LW_EXIT_OK;
+        }
+    }
     lw_config cfg;
     int rc = load_config(&cfg, argc, argv);
     if (rc != LW_EXIT_OK)

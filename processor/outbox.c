@@ -216,7 +216,8 @@ int lw_outbox_drain(lw_outbox *o)
     if (o->groups_ready == 0)
         return 0;
     int64_t now = lw_monotonic_ms();
-    if (now - o->last_claim_ms >= o->cfg->outbox_claim_idle_ms / 2 + 1) {
+    /* only with nothing of ours in flight: XAUTOCLAIM would take those back too */
+    if (o->in_flight == 0 && now - o->last_claim_ms >= o->cfg->outbox_claim_idle_ms / 2 + 1) {
         o->last_claim_ms = now;
         if (!claim_idle_entries(o, &sent))
             return -1;
@@ -224,6 +225,11 @@ int lw_outbox_drain(lw_outbox *o)
     if (o->in_flight < (size_t)o->cfg->outbox_batch * 4 && !read_new_entries(o, &sent))
         return -1;
     return sent;
+}
+
+void lw_outbox_reset_streams(lw_outbox *o)
+{
+    o->groups_ready = 0;
 }
 
 void lw_outbox_delivered(lw_outbox *o, lw_outbox_entry *e, bool ok)
@@ -236,29 +242,44 @@ void lw_outbox_delivered(lw_outbox *o, lw_outbox_entry *e, bool ok)
     entry_free(e);
 }
 
+/* The acked ids of one stream as XACK <key> emit <ids...> and XDEL <key> <ids...>. */
+static void ack_commands(const lw_outbox *o, const char *key, lw_argv *ack, lw_argv *del)
+{
+    lw_argv_adds(ack, "XACK");
+    lw_argv_adds(ack, key);
+    lw_argv_adds(ack, GROUP);
+    lw_argv_adds(del, "XDEL");
+    lw_argv_adds(del, key);
+    for (size_t i = 0; i < o->nacked; i++) {
+        if (strcmp(o->acked[i].key, key) != 0)
+            continue;
+        lw_argv_adds(ack, o->acked[i].id);
+        lw_argv_adds(del, o->acked[i].id);
+    }
+}
+
 bool lw_outbox_ack(lw_outbox *o)
 {
     if (o->nacked == 0)
         return true;
-    size_t n = o->nacked * 2;
-    lw_argv *cmds = calloc(n, sizeof(*cmds));
-    redisReply **rep = calloc(n, sizeof(*rep));
-    for (size_t i = 0; i < o->nacked; i++) {
-        lw_argv *ack = &cmds[2 * i], *del = &cmds[2 * i + 1];
-        lw_argv_adds(ack, "XACK");
-        lw_argv_adds(ack, o->acked[i].key);
-        lw_argv_adds(ack, GROUP);
-        lw_argv_adds(ack, o->acked[i].id);
-        lw_argv_adds(del, "XDEL");
-        lw_argv_adds(del, o->acked[i].key);
-        lw_argv_adds(del, o->acked[i].id);
+    size_t cap = 2 * o->tenants->n + 2, n = 0;
+    lw_argv *cmds = calloc(cap, sizeof(*cmds));
+    redisReply **rep = calloc(cap, sizeof(*rep));
+    for (size_t t = 0; t < o->tenants->n && n + 2 <= cap; t++) {
+        char key[128];
+        snprintf(key, sizeof(key), "lw:{%s}:outbox", o->tenants->names[t]);
+        ack_commands(o, key, &cmds[n], &cmds[n + 1]);
+        if (cmds[n].n > 3)
+            n += 2;
+        else
+            lw_argv_reset(&cmds[n]), lw_argv_reset(&cmds[n + 1]);
     }
-    bool ok = lw_redis_pipeline(o->r, cmds, n, rep);
+    bool ok = n == 0 || lw_redis_pipeline(o->r, cmds, n, rep);
     if (ok) {
         lw_redis_free_replies(rep, n);
         o->nacked = 0;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < cap; i++)
         lw_argv_free(&cmds[i]);
     free(cmds);
     free(rep);

@@ -48,6 +48,7 @@ lw_producer *lw_producer_new(const lw_config *cfg, lw_delivery_fn fn, void *ctx,
     rd_kafka_conf_set_opaque(conf, p);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
     if (!p->rk) {
+        rd_kafka_conf_destroy(conf); /* kept by the caller when rd_kafka_new fails */
         snprintf(err, errlen, "kafka producer: %s", why);
         free(p);
         return NULL;

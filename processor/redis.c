@@ -94,6 +94,7 @@ bool lw_redis_connect(lw_redis *r, volatile int *running)
     for (int attempt = 1; *running; attempt++) {
         char why[256];
         if (try_connect(r, why, sizeof(why))) {
+            r->connects++;
             if (attempt > 1)
                 lw_info("redis %s:%d reachable again after %d attempts", r->host, r->port,
                         attempt);

@@ -28,45 +28,69 @@ typedef struct runner {
     size_t cmd_cap;
 
     int dlq_tag; /* its address is the opaque of dead letters */
-    int dlq_pending;
+    int dlq_pending, dlq_failed;
     int64_t clock_ms; /* the last "now" deadlines were fired at */
     int64_t next_tick_ms, next_drain_ms, next_stats_ms, next_tenants_ms;
     bool want_drain;
-    bool failed;
+    int exit_code; /* set when the processor must stop with an error; -1 while running */
+    uint64_t connects_seen;
 } runner;
 
-static void sleep_ms(int64_t ms)
+/* Sleeps delay_ms in short steps while running, then doubles it up to 5 s. */
+static void backoff(runner *run, int64_t *delay_ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
+    for (int64_t slept = 0; slept < *delay_ms && *run->running; slept += 100) {
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    *delay_ms = *delay_ms * 2 > 5000 ? 5000 : *delay_ms * 2;
 }
 
 static void on_delivery(void *opaque, bool ok, const char *error, void *ctx)
 {
     runner *run = ctx;
-    if (opaque == &run->dlq_tag)
+    if (opaque == &run->dlq_tag) {
         run->dlq_pending--;
-    else
+        run->dlq_failed += !ok;
+    } else
         lw_outbox_delivered(run->outbox, opaque, ok);
 }
 
 /* ------------------------------ Redis, reconnected on demand ------------------------- */
 
+/* A new connection may be to a server that restarted empty: what this instance wrote
+ * once (tenants, stream groups, partition marks) is written again. */
+static void after_reconnect(runner *run)
+{
+    if (run->connects_seen == run->redis.connects)
+        return;
+    run->connects_seen = run->redis.connects;
+    run->tenants.persisted = 0;
+    if (run->outbox)
+        lw_outbox_reset_streams(run->outbox);
+    lw_watermark_rewrite(&run->consumer);
+}
+
 /* Connects (with backoff) and loads the library when the connection was lost. false when
- * stopping or when this Redis cannot serve leakwatch at all (run->failed). */
+ * stopping or when this Redis cannot serve leakwatch at all (exit_code set). */
 static bool ensure_redis(runner *run)
 {
+    int64_t delay = 100;
     while (!run->redis.ctx && *run->running) {
         if (!lw_redis_connect(&run->redis, run->running))
             return false;
         int rc = lw_library_load(&run->redis);
         if (rc == LW_EXIT_DEPENDENCY) {
-            run->failed = true;
+            run->exit_code = LW_EXIT_DEPENDENCY;
             return false;
         }
-        if (rc != LW_EXIT_OK)
+        if (rc != LW_EXIT_OK) {
             lw_redis_close(&run->redis);
+            backoff(run, &delay);
+        }
     }
+    if (run->redis.ctx)
+        after_reconnect(run);
     return run->redis.ctx != NULL;
 }
 
@@ -102,11 +126,9 @@ static bool pipeline_until_applied(runner *run, size_t n)
                 lw_redis_close(&run->redis); /* reconnect reloads the library */
             lw_redis_free_replies(run->replies, n);
         }
-        for (int64_t slept = 0; slept < delay && *run->running; slept += 100)
-            sleep_ms(100);
+        backoff(run, &delay);
         if (!*run->running)
             return false;
-        delay = delay * 2 > 5000 ? 5000 : delay * 2;
     }
 }
 
@@ -117,6 +139,8 @@ static void dead_letter(runner *run, rd_kafka_message_t *m, const lw_reject *why
     lw_stats_g.dlq[why->reason]++;
     if (lw_dlq_send(run->producer, run->cfg->topic_dlq, m, why, &run->dlq_tag))
         run->dlq_pending++;
+    else
+        run->dlq_failed++;
 }
 
 /* Parses each message; valid ones become FCALLs, the rest dead letters. */
@@ -187,7 +211,17 @@ static bool process_batch(runner *run, size_t n)
         lw_redis_free_replies(run->replies, total);
     }
     wait_for_dead_letters(run);
-    durable &= run->dlq_pending == 0;
+    if (run->dlq_failed) {
+        /* retries never end (message.timeout.ms=0): the dead-letter topic refuses these for
+         * good. Stop before their offsets move: nothing is lost, an operator must look. */
+        lw_error("%d dead letter(s) of this batch could not be written to %s; stopping "
+                 "before their offsets are stored",
+                 run->dlq_failed, run->cfg->topic_dlq);
+        run->exit_code = LW_EXIT_RUNTIME;
+    }
+    if (lw_producer_fatal(run->producer))
+        run->exit_code = LW_EXIT_RUNTIME;
+    durable &= run->dlq_pending == 0 && run->exit_code < 0;
     if (durable)
         lw_consumer_store_offsets(&run->consumer, run->msgs, n);
     for (size_t i = 0; i < n; i++)
@@ -206,7 +240,15 @@ static bool event_clock(runner *run, int64_t *now_ms)
     if (n) {
         if (!lw_redis_pipeline(&run->redis, cmds, n, run->replies))
             return false;
+        bool written = true;
+        for (size_t i = 0; i < n; i++)
+            if (run->replies[i]->type == REDIS_REPLY_ERROR) {
+                lw_warn("redis refused a partition mark: %s", run->replies[i]->str);
+                written = false;
+            }
         lw_redis_free_replies(run->replies, n);
+        if (!written)
+            return false; /* still dirty: written at the next tick */
         lw_watermark_written(&run->consumer);
     }
     return lw_watermark_read(&run->redis, run->cfg->group_id, run->cfg->clock_lateness_ms,
@@ -299,7 +341,7 @@ static int start(runner *run)
         return strncmp(err, "config:", 7) ? LW_EXIT_RUNTIME : LW_EXIT_CONFIG;
     }
     if (!ensure_redis(run))
-        return run->failed ? LW_EXIT_DEPENDENCY : LW_EXIT_OK;
+        return run->exit_code >= 0 ? run->exit_code : LW_EXIT_OK;
     if (!lw_consumer_start(&run->consumer, run->cfg, err, sizeof(err))) {
         fprintf(stderr, "leakwatch: %s\n", err);
         return strncmp(err, "config:", 7) ? LW_EXIT_RUNTIME : LW_EXIT_CONFIG;
@@ -344,25 +386,23 @@ static void stop(runner *run)
 
 int lw_run(const lw_config *cfg, volatile int *running)
 {
-    runner run = {.cfg = cfg, .running = running};
+    runner run = {.cfg = cfg, .running = running, .exit_code = -1};
     int rc = start(&run);
-    while (rc < 0 && *running) {
+    while (rc < 0 && *running && run.exit_code < 0) {
         size_t n = lw_consumer_poll_batch(&run.consumer, run.msgs, (size_t)cfg->batch_size,
                                           cfg->batch_timeout_ms);
         if (n && !process_batch(&run, n))
             break;
         between_batches(&run);
-        if (lw_producer_fatal(run.producer)) {
-            rc = LW_EXIT_RUNTIME;
-            break;
-        }
-        if (cfg->until_end && reached_end(&run)) {
+        if (lw_producer_fatal(run.producer))
+            run.exit_code = LW_EXIT_RUNTIME;
+        else if (cfg->until_end && reached_end(&run)) {
             lw_info("every input partition read to its end and the outbox drained");
             break;
         }
     }
-    if (run.failed)
-        rc = LW_EXIT_DEPENDENCY;
     stop(&run);
-    return rc < 0 ? LW_EXIT_OK : rc;
+    if (rc >= 0)
+        return rc;
+    return run.exit_code >= 0 ? run.exit_code : LW_EXIT_OK;
 }

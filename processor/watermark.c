@@ -82,6 +82,12 @@ size_t lw_watermark_write_argv(lw_consumer *c, const char *group, lw_argv *cmds,
     return n + (times->n > 2 ? 2 : 1); /* ends always has a field; times may have none */
 }
 
+void lw_watermark_rewrite(lw_consumer *c)
+{
+    for (size_t i = 0; i < c->marks_n; i++)
+        c->marks[i].dirty = true;
+}
+
 void lw_watermark_written(lw_consumer *c)
 {
     for (size_t i = 0; i < c->marks_n; i++)

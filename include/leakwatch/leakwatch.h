@@ -220,8 +220,8 @@ const char *lw_event_str(const lw_event *ev, const char *field, char scratch[32]
 /* ================================ transition.c =========================== */
 
 /* Appends the FCALL that applies ev to the tenant's state:
- *   FCALL lw_event 1 lw:{tenant}:outbox <id> <type> <time_ms> <name> <value> ...
- * (the argument protocol is documented in processor/lua/lead.lua). */
+ *   FCALL lw_event 1 lw:{tenant}:outbox <tenant> <id> <type> <time_ms> <name> <value> ...
+ * (the argument protocol is documented in processor/lua/event.lua). */
 void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out);
 /* "lw:{tenant}:" + suffix */
 void lw_key(lw_buf *out, const char *tenant, const char *suffix);
@@ -239,6 +239,8 @@ typedef struct lw_redis {
     int db;
     int64_t timeout_ms;
     uint64_t round_trips;
+    uint64_t connects; /* successful connects; a change means a new connection, maybe a new
+                          (emptied) server: what was written once must be written again */
 } lw_redis;
 
 /* Parses redis://[:password@]host[:port][/db]. */
@@ -271,7 +273,8 @@ extern const lw_lua_source lw_lua_sources[];
 extern const size_t lw_lua_sources_n;
 
 /* Loads the library; on a Redis without Functions says which version is needed.
- * Returns LW_EXIT_OK, LW_EXIT_DEPENDENCY, or LW_EXIT_RUNTIME (I/O error: retry). */
+ * Returns LW_EXIT_OK, LW_EXIT_DEPENDENCY, or LW_EXIT_RUNTIME (an I/O error or a passing
+ * refusal such as LOADING: retry). */
 int lw_library_load(lw_redis *r);
 /* Names the script when an FCALL reply is an error: "lw_event (lead.lua): ...". */
 const char *lw_library_file_of(const char *function);
@@ -402,6 +405,9 @@ lw_outbox *lw_outbox_new(lw_redis *r, lw_producer *p, const lw_config *cfg,
  * entries left pending by a crash) and produces them. Returns entries sent, -1 on Redis
  * I/O error. */
 int lw_outbox_drain(lw_outbox *o);
+/* After a reconnect: every stream's group is created again (a Redis that restarted empty
+ * has none) and its pending entries re-read. */
+void lw_outbox_reset_streams(lw_outbox *o);
 /* Called by the delivery report of an outbox message. */
 void lw_outbox_delivered(lw_outbox *o, lw_outbox_entry *e, bool ok);
 /* Acks (XACK + XDEL) the delivered entries in one round trip. false on Redis I/O error. */
@@ -420,6 +426,8 @@ int64_t lw_watermark_compute(const lw_partition_mark *marks, size_t n, int64_t l
 size_t lw_watermark_write_argv(lw_consumer *c, const char *group, lw_argv *cmds, size_t max);
 /* After those commands succeeded. */
 void lw_watermark_written(lw_consumer *c);
+/* Marks every mark changed, so all are written again (after a reconnect). */
+void lw_watermark_rewrite(lw_consumer *c);
 /* Reads every instance's marks from Redis and computes the watermark. */
 bool lw_watermark_read(lw_redis *r, const char *group, int64_t lateness_ms, int64_t *out_ms);
 

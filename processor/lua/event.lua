@@ -14,10 +14,9 @@ local function lw_event(keys, args)
     local id, event_type, time_ms = args[2], args[3], tonumber(args[4])
     -- ids are remembered per day of event time, so the sets expire as history ages
     local seen = key(ctx, 'seen:' .. int(math.floor(time_ms / 86400000)))
-    if redis.call('SADD', seen, id) == 0 then
+    if redis.call('SISMEMBER', seen, id) == 1 then
         return { 0, 0 }
     end
-    redis.call('PEXPIRE', seen, SEEN_TTL_MS, 'NX')
     local fields = {}
     for i = 5, #args - 1, 2 do
         fields[args[i]] = args[i + 1]
@@ -26,6 +25,10 @@ local function lw_event(keys, args)
     if handle then
         handle(ctx, fields, time_ms)
     end
+    -- recorded last: Redis does not roll back a failed script, and an event whose handler
+    -- failed must apply again once fed anew
+    redis.call('SADD', seen, id)
+    redis.call('PEXPIRE', seen, SEEN_TTL_MS, 'NX')
     return { 1, ctx.emitted }
 end
 

@@ -47,6 +47,13 @@ wait "$pid" || rc=$?
 lw_assert_eq 0 "$rc" "clean exit while Redis was unreachable"
 lw_assert_contains "$(cat "$LW_TMP/noredis.log")" "retrying in 800 ms" "backoff grows"
 
+# a Redis without Functions (FUNCTION renamed away stands in for Redis 6): refused, exit 3
+lw_start_redis --rename-command FUNCTION '""'
+rc=0
+out=$("$LEAKWATCH" run --redis.url "$REDIS_URL" 2>&1) || rc=$?
+lw_assert_eq 3 "$rc" "exit code with a Redis without Functions"
+lw_assert_contains "$out" "needs Redis >= 7.0" "says which version it needs"
+
 # broker unreachable: reported, not fatal
 lw_start_redis
 "$LEAKWATCH" run --redis.url "$REDIS_URL" --kafka.brokers 127.0.0.1:1 2>"$LW_TMP/nobroker.log" &

@@ -24,19 +24,21 @@ static const char *const clock_choices[] = {"wall", "event", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_choices[] = {"logfmt", "json", NULL};
 
-#define G(field)  offsetof(lw_config, field), false
-#define T(field)  offsetof(lw_tenant_settings, field), true
+#define G(field) offsetof(lw_config, field), false
+#define T(field) offsetof(lw_tenant_settings, field), true
 #define TOPIC(key, field, def, what)                                                               \
-    {key, CFG_STRING, def, "output topic of " what, G(field), 0, 0, NULL}
+    {                                                                                              \
+        key, CFG_STRING, def, "output topic of " what, G(field), 0, 0, NULL                        \
+    }
 
 static const cfg_entry table[] = {
     {"kafka.brokers", CFG_STRING, "127.0.0.1:9092", "Kafka bootstrap servers (host:port,...)",
      G(kafka_brokers), 0, 0, NULL},
-    {"group.id", CFG_STRING, "leakwatch", "consumer group shared by all instances", G(group_id),
-     0, 0, NULL},
+    {"group.id", CFG_STRING, "leakwatch", "consumer group shared by all instances", G(group_id), 0,
+     0, NULL},
     {"topics.input", CFG_STRING, "crm.leads,crm.calls,crm.tasks,crm.deals",
-     "input topics, comma separated (events are routed by type, not by topic)",
-     G(topics_input), 0, 0, NULL},
+     "input topics, comma separated (events are routed by type, not by topic)", G(topics_input), 0,
+     0, NULL},
     {"topics.dlq", CFG_STRING, "crm.dlq", "dead-letter topic for input that cannot be processed",
      G(topic_dlq), 0, 0, NULL},
     TOPIC("topics.lead_duplicates", topic_lead_duplicates, "crm.leads.duplicates",
@@ -56,17 +58,17 @@ static const cfg_entry table[] = {
     TOPIC("topics.risk_summary", topic_risk_summary, "crm.agg.risk-summary", "risk.summary"),
     TOPIC("topics.response_stats", topic_response_stats, "crm.agg.response-stats",
           "response.stats"),
-    {"redis.url", CFG_STRING, "redis://127.0.0.1:6379", "Redis 7: redis://[:password@]host:port[/db]",
-     G(redis_url), 0, 0, NULL},
-    {"redis.timeout", CFG_DURATION, "5s", "Redis connect and command timeout",
-     G(redis_timeout_ms), 0, 0, NULL},
+    {"redis.url", CFG_STRING, "redis://127.0.0.1:6379",
+     "Redis 7: redis://[:password@]host:port[/db]", G(redis_url), 0, 0, NULL},
+    {"redis.timeout", CFG_DURATION, "5s", "Redis connect and command timeout", G(redis_timeout_ms),
+     0, 0, NULL},
     {"clock", CFG_ENUM, "wall",
      "what 'now' is for deadlines: wall (live) or event (watermark; replay, backfill, tests)",
      G(clock), 0, 0, clock_choices},
     {"clock.lateness", CFG_DURATION, "0", "allowed lateness subtracted from the event clock",
      G(clock_lateness_ms), 0, 0, NULL},
-    {"batch.size", CFG_INT, "1000", "most messages applied in one Redis round trip",
-     G(batch_size), 1, 100000, NULL},
+    {"batch.size", CFG_INT, "1000", "most messages applied in one Redis round trip", G(batch_size),
+     1, 100000, NULL},
     {"batch.timeout", CFG_DURATION, "50ms", "longest wait to fill a batch", G(batch_timeout_ms), 0,
      0, NULL},
     {"input.max_bytes", CFG_INT, "1048576", "larger input messages go to the dead-letter topic",
@@ -93,10 +95,9 @@ static const cfg_entry table[] = {
     {"lead.idle_after", CFG_DURATION, "30m", "a new lead with no response this long is idle",
      T(lead_idle_ms), 0, 0, NULL},
     {"lead.callback_after", CFG_DURATION, "15m",
-     "a lead with no response this long gets a call-back request", T(lead_callback_ms), 0, 0,
-     NULL},
-    {"currency", CFG_STRING, "RUB", "currency of amounts that name none (ISO 4217)", T(currency),
-     0, 0, NULL},
+     "a lead with no response this long gets a call-back request", T(lead_callback_ms), 0, 0, NULL},
+    {"currency", CFG_STRING, "RUB", "currency of amounts that name none (ISO 4217)", T(currency), 0,
+     0, NULL},
 };
 
 #define TABLE_N (sizeof(table) / sizeof(table[0]))
@@ -181,8 +182,8 @@ static bool parse_bool(const char *v, bool *out)
 }
 
 /* Sets one value given as text. origin says where it came from, for the error. */
-static bool set_value(const cfg_entry *e, void *field, const char *v, const char *origin,
-                      char *err, size_t errlen)
+static bool set_value(const cfg_entry *e, void *field, const char *v, const char *origin, char *err,
+                      size_t errlen)
 {
     bool ok = true;
     switch (e->type) {
@@ -257,7 +258,8 @@ static bool load_tenant(lw_config *cfg, const char *name, const json_t *obj, con
     snprintf(ts->name, sizeof(ts->name), "%s", name);
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         const cfg_entry *e = find_entry(key);
         char text[1024];
         if (!e || !e->per_tenant) {
@@ -313,7 +315,8 @@ static bool load_object(lw_config *cfg, const json_t *obj, const char *prefix, c
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         char path[512];
         snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
         if (!load_member(cfg, path, v, origin, err, errlen))
@@ -474,15 +477,16 @@ static bool load_layers(lw_config *cfg, const char *path, char **envp, int argc,
             return false;
     const char *name;
     json_t *t;
-    json_object_foreach(cfg->tenants_json, name, t) {
+    json_object_foreach(cfg->tenants_json, name, t)
+    {
         if (!load_tenant(cfg, name, t, path, err, errlen))
             return false;
     }
     return validate(cfg, err, errlen);
 }
 
-bool lw_config_load(lw_config *cfg, const char *path, char **envp, int argc, char **argv,
-                    char *err, size_t errlen)
+bool lw_config_load(lw_config *cfg, const char *path, char **envp, int argc, char **argv, char *err,
+                    size_t errlen)
 {
     if (load_layers(cfg, path, envp, argc, argv, err, errlen))
         return true;
@@ -582,17 +586,18 @@ void lw_config_dump(const lw_config *cfg, FILE *out)
 {
     json_t *root = json_object();
     for (size_t i = 0; i < TABLE_N; i++)
-        json_object_set_new(root, table[i].key,
-                            value_json(&table[i], field_ptr(&table[i], (lw_config *)cfg,
-                                                            (lw_tenant_settings *)&cfg->tenant_defaults)));
+        json_object_set_new(
+            root, table[i].key,
+            value_json(&table[i], field_ptr(&table[i], (lw_config *)cfg,
+                                            (lw_tenant_settings *)&cfg->tenant_defaults)));
     json_t *tenants = json_object();
     for (size_t t = 0; t < cfg->tenants_n; t++) {
         json_t *obj = json_object();
         for (size_t i = 0; i < TABLE_N; i++)
             if (table[i].per_tenant)
-                json_object_set_new(obj, table[i].key,
-                                    value_json(&table[i], field_ptr(&table[i], NULL,
-                                                                    &cfg->tenants[t])));
+                json_object_set_new(
+                    obj, table[i].key,
+                    value_json(&table[i], field_ptr(&table[i], NULL, &cfg->tenants[t])));
         json_object_set_new(tenants, cfg->tenants[t].name, obj);
     }
     json_object_set_new(root, "tenants", tenants);

@@ -207,8 +207,8 @@ void lw_consumer_store_offsets(lw_consumer *c, rd_kafka_message_t **msgs, size_t
                     "last commit",
                     p->topic, p->partition);
         else if (p->err)
-            lw_warn("store offset %s[%d]@%lld: %s", p->topic, p->partition,
-                    (long long)p->offset, rd_kafka_err2str(p->err));
+            lw_warn("store offset %s[%d]@%lld: %s", p->topic, p->partition, (long long)p->offset,
+                    rd_kafka_err2str(p->err));
     }
     rd_kafka_topic_partition_list_destroy(offsets);
 }

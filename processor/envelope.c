@@ -13,10 +13,10 @@ char *lw_envelope_build(const lw_outbox_entry *e)
     }
     char time[32];
     lw_rfc3339_format(e->time_ms, time);
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0",
-                           "id", e->id, "source", "leakwatch", "type", e->type, "time", time,
-                           "tenant", e->tenant, "subject", e->key, "datacontenttype",
-                           "application/json", "data", data);
+    json_t *ev =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id",
+                  e->id, "source", "leakwatch", "type", e->type, "time", time, "tenant", e->tenant,
+                  "subject", e->key, "datacontenttype", "application/json", "data", data);
     if (!ev)
         return NULL;
     char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -5,10 +5,10 @@
 #include <string.h>
 
 typedef enum {
-    FIELD_ID,      /* a string or an integer (CRMs use both) */
+    FIELD_ID, /* a string or an integer (CRMs use both) */
     FIELD_STRING,
-    FIELD_TIME,    /* RFC 3339 */
-    FIELD_MONEY,   /* number or decimal string, at most 2 fractional digits */
+    FIELD_TIME,  /* RFC 3339 */
+    FIELD_MONEY, /* number or decimal string, at most 2 fractional digits */
     FIELD_CURRENCY,
     FIELD_COUNT,   /* a non-negative integer */
     FIELD_PHONE,   /* a string or an integer */
@@ -23,41 +23,50 @@ typedef struct field_rule {
 } field_rule;
 
 static const char *const directions[] = {"inbound", "outbound", NULL};
-static const char *const call_statuses[] = {"answered", "missed", "busy", "no_answer", "failed",
-                                            NULL};
+static const char *const call_statuses[] = {"answered",  "missed", "busy",
+                                            "no_answer", "failed", NULL};
 
 /* Fields checked when present, per family. */
 static const field_rule lead_fields[] = {
-    {"lead_id", FIELD_ID, NULL},       {"manager_id", FIELD_ID, NULL},
-    {"pipeline_id", FIELD_ID, NULL},   {"status", FIELD_STRING, NULL},
-    {"channel", FIELD_STRING, NULL},   {"closed_reason", FIELD_STRING, NULL},
-    {"name", FIELD_STRING, NULL},      {"phone", FIELD_PHONE, NULL},
-    {"phones", FIELD_STRINGS, NULL},   {"email", FIELD_STRING, NULL},
-    {"emails", FIELD_STRINGS, NULL},   {NULL, 0, NULL}};
-static const field_rule call_fields[] = {
-    {"call_id", FIELD_ID, NULL},      {"direction", FIELD_ENUM, directions},
-    {"status", FIELD_ENUM, call_statuses}, {"phone", FIELD_PHONE, NULL},
-    {"duration_s", FIELD_COUNT, NULL}, {"manager_id", FIELD_ID, NULL},
-    {"lead_id", FIELD_ID, NULL},      {"deal_id", FIELD_ID, NULL},
-    {NULL, 0, NULL}};
-static const field_rule task_fields[] = {
-    {"task_id", FIELD_ID, NULL},      {"due_at", FIELD_TIME, NULL},
-    {"manager_id", FIELD_ID, NULL},   {"title", FIELD_STRING, NULL},
-    {"kind", FIELD_STRING, NULL},     {"deal_id", FIELD_ID, NULL},
-    {"lead_id", FIELD_ID, NULL},      {"contact_name", FIELD_STRING, NULL},
-    {NULL, 0, NULL}};
-static const field_rule deal_fields[] = {
-    {"deal_id", FIELD_ID, NULL},      {"amount", FIELD_MONEY, NULL},
-    {"currency", FIELD_CURRENCY, NULL}, {"stage", FIELD_STRING, NULL},
-    {"manager_id", FIELD_ID, NULL},   {"lead_id", FIELD_ID, NULL},
-    {"contact_name", FIELD_STRING, NULL}, {"loss_reason", FIELD_STRING, NULL},
-    {NULL, 0, NULL}};
+    {"lead_id", FIELD_ID, NULL},     {"manager_id", FIELD_ID, NULL},
+    {"pipeline_id", FIELD_ID, NULL}, {"status", FIELD_STRING, NULL},
+    {"channel", FIELD_STRING, NULL}, {"closed_reason", FIELD_STRING, NULL},
+    {"name", FIELD_STRING, NULL},    {"phone", FIELD_PHONE, NULL},
+    {"phones", FIELD_STRINGS, NULL}, {"email", FIELD_STRING, NULL},
+    {"emails", FIELD_STRINGS, NULL}, {NULL, 0, NULL}};
+static const field_rule call_fields[] = {{"call_id", FIELD_ID, NULL},
+                                         {"direction", FIELD_ENUM, directions},
+                                         {"status", FIELD_ENUM, call_statuses},
+                                         {"phone", FIELD_PHONE, NULL},
+                                         {"duration_s", FIELD_COUNT, NULL},
+                                         {"manager_id", FIELD_ID, NULL},
+                                         {"lead_id", FIELD_ID, NULL},
+                                         {"deal_id", FIELD_ID, NULL},
+                                         {NULL, 0, NULL}};
+static const field_rule task_fields[] = {{"task_id", FIELD_ID, NULL},
+                                         {"due_at", FIELD_TIME, NULL},
+                                         {"manager_id", FIELD_ID, NULL},
+                                         {"title", FIELD_STRING, NULL},
+                                         {"kind", FIELD_STRING, NULL},
+                                         {"deal_id", FIELD_ID, NULL},
+                                         {"lead_id", FIELD_ID, NULL},
+                                         {"contact_name", FIELD_STRING, NULL},
+                                         {NULL, 0, NULL}};
+static const field_rule deal_fields[] = {{"deal_id", FIELD_ID, NULL},
+                                         {"amount", FIELD_MONEY, NULL},
+                                         {"currency", FIELD_CURRENCY, NULL},
+                                         {"stage", FIELD_STRING, NULL},
+                                         {"manager_id", FIELD_ID, NULL},
+                                         {"lead_id", FIELD_ID, NULL},
+                                         {"contact_name", FIELD_STRING, NULL},
+                                         {"loss_reason", FIELD_STRING, NULL},
+                                         {NULL, 0, NULL}};
 
 typedef struct type_rule {
     const char *type;
     lw_family family;
-    const char *entity;          /* the entity id field, always required */
-    const char *required[3];     /* further required fields of this type */
+    const char *entity;      /* the entity id field, always required */
+    const char *required[3]; /* further required fields of this type */
 } type_rule;
 
 static const type_rule types[] = {
@@ -83,8 +92,8 @@ static const field_rule *const family_fields[] = {lead_fields, call_fields, task
                                                   deal_fields};
 
 static const char *const reject_names[LW_REJECT__COUNT] = {
-    "none",          "too_large",     "not_json",      "not_cloudevent",
-    "unknown_type",  "missing_field", "invalid_field", "state_error",
+    "none",         "too_large",     "not_json",      "not_cloudevent",
+    "unknown_type", "missing_field", "invalid_field", "state_error",
 };
 
 const char *lw_reject_name(lw_reject_reason r)
@@ -160,7 +169,8 @@ static bool field_valid(const field_rule *r, const json_t *v)
             return false;
         size_t i;
         json_t *item;
-        json_array_foreach(v, i, item) {
+        json_array_foreach(v, i, item)
+        {
             if (!is_id(item))
                 return false;
         }
@@ -184,8 +194,8 @@ static bool check_data(const type_rule *t, json_t *data, lw_reject *why)
                       t->type);
     for (int i = 0; t->required[i]; i++)
         if (!present(data, t->required[i]))
-            return reject(why, LW_REJECT_MISSING_FIELD, "data.%s is required by %s",
-                          t->required[i], t->type);
+            return reject(why, LW_REJECT_MISSING_FIELD, "data.%s is required by %s", t->required[i],
+                          t->type);
     for (const field_rule *r = family_fields[t->family]; r->name; r++) {
         json_t *v = json_object_get(data, r->name);
         if (v && !json_is_null(v) && !field_valid(r, v))
@@ -242,8 +252,7 @@ bool lw_event_parse(const char *buf, size_t len, size_t max_bytes, lw_event *ev,
     why->reason = LW_REJECT_NONE;
     why->detail[0] = '\0';
     if (max_bytes && len > max_bytes)
-        return reject(why, LW_REJECT_TOO_LARGE, "%zu bytes, over the limit of %zu", len,
-                      max_bytes);
+        return reject(why, LW_REJECT_TOO_LARGE, "%zu bytes, over the limit of %zu", len, max_bytes);
     json_error_t jerr;
     ev->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!ev->root)
@@ -251,8 +260,8 @@ bool lw_event_parse(const char *buf, size_t len, size_t max_bytes, lw_event *ev,
     bool ok = check_envelope(ev, why);
     const type_rule *t = ok ? find_type(ev->type) : NULL;
     if (ok && !t)
-        ok = reject(why, LW_REJECT_UNKNOWN_TYPE, "type %.100s is not one leakwatch knows",
-                    ev->type);
+        ok =
+            reject(why, LW_REJECT_UNKNOWN_TYPE, "type %.100s is not one leakwatch knows", ev->type);
     if (ok)
         ok = check_data(t, ev->data, why);
     if (!ok) {

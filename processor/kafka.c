@@ -8,9 +8,10 @@
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug */
-    lw_log_level l = level <= 3 ? LW_LOG_ERROR : level == 4 ? LW_LOG_WARN
-                                             : level <= 6   ? LW_LOG_INFO
-                                                            : LW_LOG_DEBUG;
+    lw_log_level l = level <= 3   ? LW_LOG_ERROR
+                     : level == 4 ? LW_LOG_WARN
+                     : level <= 6 ? LW_LOG_INFO
+                                  : LW_LOG_DEBUG;
     lw_log(l, "librdkafka", 0, "%s %s: %s", rd_kafka_name(rk), fac, buf);
 }
 

@@ -35,8 +35,8 @@ int lw_library_load(lw_redis *r)
     } else {
         for (size_t i = 0; i < lw_lua_sources_n; i++)
             lw_debug("loaded %s sha1=%s", lw_lua_sources[i].name, lw_lua_sources[i].sha1);
-        lw_info("redis library leakwatch loaded (%zu sources) on %s:%d", lw_lua_sources_n,
-                r->host, r->port);
+        lw_info("redis library leakwatch loaded (%zu sources) on %s:%d", lw_lua_sources_n, r->host,
+                r->port);
     }
     freeReplyObject(rep);
     return rc;

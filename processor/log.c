@@ -54,8 +54,9 @@ void lw_log(lw_log_level level, const char *func, int line, const char *fmt, ...
 
     lw_buf b = {0};
     if (log_format == LW_LOG_JSON) {
-        lw_buf_appendf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"func\":\"%s\",\"line\":%d,\"msg\":",
-                       ts, level_names[level], func, line);
+        lw_buf_appendf(&b,
+                       "{\"ts\":\"%s\",\"level\":\"%s\",\"func\":\"%s\",\"line\":%d,\"msg\":", ts,
+                       level_names[level], func, line);
         append_quoted(&b, msg);
         lw_buf_append(&b, "}\n", 2);
     } else {

@@ -112,8 +112,7 @@ static void send_entry(lw_outbox *o, lw_outbox_entry *e)
         return;
     }
     o->in_flight++;
-    if (!lw_producer_send(o->p, topic, e->key, strlen(e->key), value, strlen(value), NULL, 0,
-                          e)) {
+    if (!lw_producer_send(o->p, topic, e->key, strlen(e->key), value, strlen(value), NULL, 0, e)) {
         o->in_flight--; /* stays pending in Redis: claimed again later */
         entry_free(e);
     }
@@ -170,8 +169,7 @@ static bool claim_idle_entries(lw_outbox *o, int *sent)
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2) {
             int n = send_entries(o, rep->element[1]);
             if (n)
-                lw_info("outbox of %s: took over %d entries left pending", o->tenants->names[i],
-                        n);
+                lw_info("outbox of %s: took over %d entries left pending", o->tenants->names[i], n);
             *sent += n;
         }
         freeReplyObject(rep);

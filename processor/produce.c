@@ -50,8 +50,8 @@ static const char *route(const char *line, size_t len, const produce_opts *o, ch
 
 static bool parse_args(int argc, char **argv, produce_opts *o)
 {
-    o->brokers = getenv("LEAKWATCH_KAFKA_BROKERS") ? getenv("LEAKWATCH_KAFKA_BROKERS")
-                                                   : "127.0.0.1:9092";
+    o->brokers =
+        getenv("LEAKWATCH_KAFKA_BROKERS") ? getenv("LEAKWATCH_KAFKA_BROKERS") : "127.0.0.1:9092";
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--kafka.brokers") && i + 1 < argc)
             o->brokers = argv[++i];
@@ -99,8 +99,8 @@ int lw_produce_main(int argc, char **argv)
             continue;
         char key[256];
         const char *topic = route(line, (size_t)len, &o, key, sizeof(key));
-        if (lw_producer_send(p, topic, *key ? key : NULL, strlen(key), line, (size_t)len, NULL,
-                             0, NULL))
+        if (lw_producer_send(p, topic, *key ? key : NULL, strlen(key), line, (size_t)len, NULL, 0,
+                             NULL))
             sent++;
         lw_producer_poll(p, 0);
     }

@@ -30,7 +30,9 @@ lw_producer *lw_producer_new(const lw_config *cfg, lw_delivery_fn fn, void *ctx,
     /* idempotence: no duplicates or reordering from retries. message.timeout.ms=0 retries
      * until delivered, so a broker outage delays derived events but never drops them. */
     static const char *const props[][2] = {
-        {"enable.idempotence", "true"}, {"message.timeout.ms", "0"}, {"linger.ms", "5"},
+        {"enable.idempotence", "true"},
+        {"message.timeout.ms", "0"},
+        {"linger.ms", "5"},
         {"message.max.bytes", "104857600"},
     };
     char why[256];

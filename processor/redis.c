@@ -96,8 +96,7 @@ bool lw_redis_connect(lw_redis *r, volatile int *running)
         if (try_connect(r, why, sizeof(why))) {
             r->connects++;
             if (attempt > 1)
-                lw_info("redis %s:%d reachable again after %d attempts", r->host, r->port,
-                        attempt);
+                lw_info("redis %s:%d reachable again after %d attempts", r->host, r->port, attempt);
             return true;
         }
         lw_warn("redis %s:%d unreachable (%s); attempt %d, retrying in %lld ms", r->host, r->port,
@@ -168,8 +167,8 @@ int lw_redis_version(lw_redis *r)
 {
     redisReply *rep = lw_redis_command(r, "INFO server");
     int version = -1;
-    const char *v = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "redis_version:")
-                                                           : NULL;
+    const char *v =
+        rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "redis_version:") : NULL;
     int major, minor, patch;
     if (v && sscanf(v, "redis_version:%d.%d.%d", &major, &minor, &patch) == 3)
         version = major * 10000 + minor * 100 + patch;

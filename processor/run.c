@@ -97,8 +97,8 @@ static bool ensure_redis(runner *run)
 /* Errors worth retrying the whole batch for (the batch is idempotent). */
 static bool transient_error(const char *msg)
 {
-    static const char *const prefixes[] = {"OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN",
-                                           "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT"};
+    static const char *const prefixes[] = {"OOM",        "LOADING",  "BUSY",        "READONLY",
+                                           "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT"};
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
         if (!strncmp(msg, prefixes[i], strlen(prefixes[i])))
             return true;
@@ -251,8 +251,7 @@ static bool event_clock(runner *run, int64_t *now_ms)
             return false; /* still dirty: written at the next tick */
         lw_watermark_written(&run->consumer);
     }
-    return lw_watermark_read(&run->redis, run->cfg->group_id, run->cfg->clock_lateness_ms,
-                             now_ms);
+    return lw_watermark_read(&run->redis, run->cfg->group_id, run->cfg->clock_lateness_ms, now_ms);
 }
 
 /* Fires what is due; returns the number fired, -1 on a Redis error. */
@@ -265,8 +264,8 @@ static int64_t fire_due(runner *run)
         return 0; /* no watermark yet; it never moves back */
     run->clock_ms = now;
     int64_t emitted = 0;
-    int64_t fired = lw_timers_fire(&run->redis, &run->tenants, now, run->cfg->timers_batch,
-                                   &emitted);
+    int64_t fired =
+        lw_timers_fire(&run->redis, &run->tenants, now, run->cfg->timers_batch, &emitted);
     if (fired > 0) {
         lw_stats_g.timers_fired += (uint64_t)fired;
         lw_debug("fired %lld deadline(s) at %lld", (long long)fired, (long long)now);

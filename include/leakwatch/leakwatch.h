@@ -137,7 +137,7 @@ typedef struct lw_config {
     char *topic_deal_at_risk, *topic_loss_totals, *topic_risk_summary, *topic_response_stats;
     char *redis_url;
     int64_t redis_timeout_ms;
-    int64_t clock;            /* lw_clock_mode */
+    int64_t clock; /* lw_clock_mode */
     int64_t clock_lateness_ms;
     int64_t batch_size;
     int64_t batch_timeout_ms;
@@ -166,8 +166,8 @@ typedef struct lw_config {
  * flags (argv: "--key=value" or "--key value"; "-X prop=value" for librdkafka).
  * On error writes "config: <key>: <what was expected>, got <value>" into err and
  * returns false; the caller exits with LW_EXIT_CONFIG. */
-bool lw_config_load(lw_config *cfg, const char *path, char **envp, int argc, char **argv,
-                    char *err, size_t errlen);
+bool lw_config_load(lw_config *cfg, const char *path, char **envp, int argc, char **argv, char *err,
+                    size_t errlen);
 void lw_config_free(lw_config *cfg);
 /* The settings in force for a tenant (its overrides, or the defaults). */
 const lw_tenant_settings *lw_config_tenant(const lw_config *cfg, const char *tenant);
@@ -189,9 +189,9 @@ typedef enum {
     LW_REJECT_NOT_JSON,
     LW_REJECT_NOT_CLOUDEVENT, /* missing/ill-typed context attribute or bad specversion */
     LW_REJECT_UNKNOWN_TYPE,
-    LW_REJECT_MISSING_FIELD,  /* a required data field is absent */
-    LW_REJECT_INVALID_FIELD,  /* a field has the wrong type or format */
-    LW_REJECT_STATE_ERROR,    /* the Redis library refused to apply it */
+    LW_REJECT_MISSING_FIELD, /* a required data field is absent */
+    LW_REJECT_INVALID_FIELD, /* a field has the wrong type or format */
+    LW_REJECT_STATE_ERROR,   /* the Redis library refused to apply it */
     LW_REJECT__COUNT
 } lw_reject_reason;
 
@@ -202,7 +202,7 @@ typedef struct lw_event {
     const char *id, *type, *source, *tenant;
     int64_t time_ms;
     lw_family family;
-    json_t *data;          /* borrowed from root */
+    json_t *data; /* borrowed from root */
 } lw_event;
 
 typedef struct lw_reject {
@@ -264,8 +264,8 @@ int lw_redis_version(lw_redis *r);
 /* The Redis Functions library: its Lua sources (processor/lua/NAME.lua, embedded at build time)
  * concatenated and loaded with FUNCTION LOAD REPLACE. */
 typedef struct lw_lua_source {
-    const char *name;   /* file name, e.g. "lead.lua" */
-    const char *sha1;   /* of the source, for the log */
+    const char *name; /* file name, e.g. "lead.lua" */
+    const char *sha1; /* of the source, for the log */
     const char *source;
 } lw_lua_source;
 
@@ -368,7 +368,7 @@ bool lw_dlq_send(lw_producer *p, const char *dlq_topic, const rd_kafka_message_t
 
 /* One outbox entry: what the library decided to emit. */
 typedef struct lw_outbox_entry {
-    char stream_id[32]; /* Redis stream entry id */
+    char stream_id[32];                    /* Redis stream entry id */
     char *tenant, *type, *id, *key, *data; /* data: JSON object text */
     int64_t time_ms;
 } lw_outbox_entry;

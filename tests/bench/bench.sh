@@ -18,7 +18,8 @@ lw_start_redis
 # enough partitions that a third of the events (the largest family) stays under it
 lw_start_broker --partitions $((N / 45000 + 3))
 
-awk -v N="$N" -v TENANTS=4 -f "$root/tests/bench/gen_events.awk" > "$LW_TMP/events.ndjson"
+awk -v N="$N" -v TENANTS=4 -f "$root/tests/bench/gen_events.awk" | sort -s -k1,1 | cut -f2- \
+    > "$LW_TMP/events.ndjson"
 t0=$(date +%s.%N)
 "$LEAKWATCH" produce "$LW_TMP/events.ndjson" --kafka.brokers "$BROKERS" 2>"$LW_TMP/produce.log"
 t1=$(date +%s.%N)

@@ -7,7 +7,8 @@ source "$LW_TEST_ROOT/integration/lib.sh"
 lw_setup
 lw_start_redis
 lw_start_broker
-awk -v N=4000 -v TENANTS=2 -f "$LW_TEST_ROOT/bench/gen_events.awk" > "$LW_TMP/events.ndjson"
+awk -v N=4000 -v TENANTS=2 -f "$LW_TEST_ROOT/bench/gen_events.awk" | sort -s -k1,1 | cut -f2- \
+    > "$LW_TMP/events.ndjson"
 "$LEAKWATCH" produce "$LW_TMP/events.ndjson" --kafka.brokers "$BROKERS"
 
 ids() { for t in "$@"; do lw_consume "$t" | jq -r '"\(.type) \(.id)"'; done | sort -u; }

@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential cmake pkg-config
     librdkafka-dev libjansson-dev libhiredis-dev libcmocka-dev
+    g++ libphonenumber-dev
     redis-server kcat jq
 )
 

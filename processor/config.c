@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum { CFG_STRING, CFG_INT, CFG_BOOL, CFG_DURATION, CFG_ENUM } cfg_type;
 
@@ -98,6 +99,25 @@ static const cfg_entry table[] = {
      "a lead with no response this long gets a call-back request", T(lead_callback_ms), 0, 0, NULL},
     {"currency", CFG_STRING, "RUB", "currency of amounts that name none (ISO 4217)", T(currency), 0,
      0, NULL},
+    {"timezone", CFG_STRING, "UTC", "IANA time zone of the loss totals' days and months",
+     T(timezone), 0, 0, NULL},
+    {"deal.stalled_after", CFG_DURATION, "7d", "an open deal this long in one stage is stalled",
+     T(stalled_after_ms), 0, 0, NULL},
+    {"deal.stage_limits", CFG_STRING, "", "per-stage limits: \"proposal=3d;contract=14d\"",
+     T(stage_limits), 0, 0, NULL},
+    {"deal.no_next_step_after", CFG_DURATION, "24h",
+     "an open deal with no open task this long has no next step", T(no_next_step_ms), 0, 0, NULL},
+    {"loss.nontarget", CFG_STRING, "spam=Спам;duplicate=Дубль",
+     "loss reasons excluded from every total (\"id=Name;...\", case-insensitive)",
+     T(loss_nontarget), 0, 0, NULL},
+    {"loss.manageable", CFG_STRING,
+     "no_answer_3_times=Не отвечает более 3-х раз;chose_competitor=Выбрал других",
+     "loss reasons the sales team could have prevented", T(loss_manageable), 0, 0, NULL},
+    {"loss.objective", CFG_STRING,
+     "not_now=Хочет, но не сейчас;service_not_offered=Нет у нас услуги;"
+     "no_need=Целевой, но нет потребности;schedule_mismatch=Не подходит график;"
+     "do_not_call=Больше не звонить",
+     "loss reasons nobody could have prevented", T(loss_objective), 0, 0, NULL},
 };
 
 #define TABLE_N (sizeof(table) / sizeof(table[0]))
@@ -243,6 +263,25 @@ static bool scalar_text(const json_t *v, char *out, size_t outlen)
     return true;
 }
 
+/* A tenant starts as a copy of the defaults, its strings its own. */
+static void copy_tenant(lw_tenant_settings *dst, const lw_tenant_settings *src)
+{
+    *dst = *src;
+    for (size_t i = 0; i < TABLE_N; i++) {
+        if (table[i].per_tenant && table[i].type == CFG_STRING) {
+            char **field = (char **)field_ptr(&table[i], NULL, dst);
+            *field = strdup(*field);
+        }
+    }
+}
+
+static void free_tenant(lw_tenant_settings *ts)
+{
+    for (size_t i = 0; i < TABLE_N; i++)
+        if (table[i].per_tenant && table[i].type == CFG_STRING)
+            free(*(char **)field_ptr(&table[i], NULL, ts));
+}
+
 static bool load_tenant(lw_config *cfg, const char *name, const json_t *obj, const char *origin,
                         char *err, size_t errlen)
 {
@@ -253,8 +292,7 @@ static bool load_tenant(lw_config *cfg, const char *name, const json_t *obj, con
     }
     cfg->tenants = realloc(cfg->tenants, (cfg->tenants_n + 1) * sizeof(lw_tenant_settings));
     lw_tenant_settings *ts = &cfg->tenants[cfg->tenants_n++];
-    *ts = cfg->tenant_defaults;
-    ts->currency = strdup(cfg->tenant_defaults.currency);
+    copy_tenant(ts, &cfg->tenant_defaults);
     snprintf(ts->name, sizeof(ts->name), "%s", name);
     const char *key;
     json_t *v;
@@ -445,8 +483,55 @@ static bool load_defaults(lw_config *cfg, char *err, size_t errlen)
     return true;
 }
 
+/* A time zone glibc would silently read as UTC is refused instead. */
+static bool timezone_known(const char *tz)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+    return !strcmp(tz, "UTC") || (*tz && !strstr(tz, "..") && access(path, R_OK) == 0);
+}
+
+static bool stage_limits_valid(const char *spec, char *bad, size_t badlen)
+{
+    char *copy = strdup(spec), *save = NULL;
+    bool ok = true;
+    for (char *item = strtok_r(copy, ";", &save); item && ok; item = strtok_r(NULL, ";", &save)) {
+        char *eq = strrchr(item, '=');
+        int64_t ms;
+        ok = eq && eq != item && lw_duration_parse(eq + 1, &ms);
+        if (!ok)
+            snprintf(bad, badlen, "%s", item);
+    }
+    free(copy);
+    return ok;
+}
+
+/* The settings of a tenant (or the defaults, name "") that need more than a type check. */
+static bool tenant_valid(const lw_tenant_settings *ts, char *err, size_t errlen)
+{
+    char where[80], bad[200];
+    snprintf(where, sizeof(where), "%s%s%s", *ts->name ? "tenants." : "", ts->name,
+             *ts->name ? "." : "");
+    if (!timezone_known(ts->timezone)) {
+        snprintf(err, errlen, "config: %stimezone expects an IANA time zone, got '%s'", where,
+                 ts->timezone);
+        return false;
+    }
+    if (!stage_limits_valid(ts->stage_limits, bad, sizeof(bad))) {
+        snprintf(err, errlen, "config: %sdeal.stage_limits expects stage=duration;..., got '%s'",
+                 where, bad);
+        return false;
+    }
+    return true;
+}
+
 static bool validate(const lw_config *cfg, char *err, size_t errlen)
 {
+    if (!tenant_valid(&cfg->tenant_defaults, err, errlen))
+        return false;
+    for (size_t i = 0; i < cfg->tenants_n; i++)
+        if (!tenant_valid(&cfg->tenants[i], err, errlen))
+            return false;
     if (!*cfg->topics_input) {
         snprintf(err, errlen, "config: topics.input expects at least one topic");
         return false;
@@ -500,9 +585,9 @@ void lw_config_free(lw_config *cfg)
         if (table[i].type == CFG_STRING && !table[i].per_tenant)
             free(*(char **)field_ptr(&table[i], cfg, NULL));
     }
-    free(cfg->tenant_defaults.currency);
+    free_tenant(&cfg->tenant_defaults);
     for (size_t i = 0; i < cfg->tenants_n; i++)
-        free(cfg->tenants[i].currency);
+        free_tenant(&cfg->tenants[i]);
     free(cfg->tenants);
     for (size_t i = 0; i < cfg->kafka_props_n; i++) {
         free(cfg->kafka_props[i].key);

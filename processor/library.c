@@ -29,9 +29,10 @@ int lw_library_load(lw_redis *r)
     if (rep->type == REDIS_REPLY_ERROR) {
         /* LOADING, READONLY, OOM...: a Redis that will serve us later; retried */
         bool no_functions = strstr(rep->str, "unknown command") != NULL;
+        bool broken = strstr(rep->str, "Error registering") || strstr(rep->str, "Error compiling");
         lw_error("redis %s:%d refused the leakwatch library: %s%s", r->host, r->port, rep->str,
                  no_functions ? " (leakwatch needs Redis >= 7.0 with Functions)" : "");
-        rc = no_functions ? LW_EXIT_DEPENDENCY : LW_EXIT_RUNTIME;
+        rc = no_functions ? LW_EXIT_DEPENDENCY : broken ? LW_LIBRARY_BROKEN : LW_EXIT_RUNTIME;
     } else {
         for (size_t i = 0; i < lw_lua_sources_n; i++)
             lw_debug("loaded %s sha1=%s", lw_lua_sources[i].name, lw_lua_sources[i].sha1);

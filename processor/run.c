@@ -80,8 +80,8 @@ static bool ensure_redis(runner *run)
         if (!lw_redis_connect(&run->redis, run->running))
             return false;
         int rc = lw_library_load(&run->redis);
-        if (rc == LW_EXIT_DEPENDENCY) {
-            run->exit_code = LW_EXIT_DEPENDENCY;
+        if (rc == LW_EXIT_DEPENDENCY || rc == LW_LIBRARY_BROKEN) {
+            run->exit_code = rc == LW_EXIT_DEPENDENCY ? LW_EXIT_DEPENDENCY : LW_EXIT_RUNTIME;
             return false;
         }
         if (rc != LW_EXIT_OK) {

@@ -173,6 +173,23 @@ void lw_duration_format(int64_t ms, char out[32])
     snprintf(out, 32, "0");
 }
 
+void lw_local_period(int64_t ms, const char *timezone, char day[11], char month[8])
+{
+    /* glibc reads a zone once per change of TZ: switching only when it differs keeps this
+     * cheap while one zone dominates. The loop calling it is single-threaded. */
+    static char current[128];
+    if (strcmp(current, timezone) != 0) {
+        snprintf(current, sizeof(current), "%s", timezone);
+        setenv("TZ", timezone, 1);
+        tzset();
+    }
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    strftime(day, 11, "%Y-%m-%d", &tm);
+    strftime(month, 8, "%Y-%m", &tm);
+}
+
 int64_t lw_now_ms(void)
 {
     struct timespec ts;

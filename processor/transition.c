@@ -43,6 +43,24 @@ static void add_money(const lw_event *ev, const lw_tenant_settings *ts, lw_argv 
     add_pair(out, "currency", currency ? currency : ts->currency);
 }
 
+/* A deal's stage limit, and for a loss reason its class, canonical name and the local day
+ * and month it counts in. */
+static void add_deal_settings(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
+{
+    char scratch[32], key[256], day[11], month[8];
+    const char *stage = lw_event_str(ev, "stage", scratch);
+    if (stage)
+        add_pair_int(out, "stalled_after_ms", lw_stage_limit_ms(ts, stage));
+    const char *reason = json_string_value(json_object_get(ev->data, "loss_reason"));
+    if (!reason)
+        return;
+    add_pair(out, "loss_class", lw_loss_classify(ts, reason, key, sizeof(key)));
+    add_pair(out, "loss_key", key);
+    lw_local_period(ev->time_ms, ts->timezone, day, month);
+    add_pair(out, "day", day);
+    add_pair(out, "month", month);
+}
+
 void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
 {
     lw_buf key = {0};
@@ -68,6 +86,10 @@ void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_arg
     if (lw_rfc3339_parse(json_string_value(json_object_get(ev->data, "due_at")), &due_ms))
         add_pair_int(out, "due_ms", due_ms);
     add_money(ev, ts, out);
+    if (ev->family == LW_FAMILY_DEAL)
+        add_deal_settings(ev, ts, out);
+    if (ev->family == LW_FAMILY_DEAL || ev->family == LW_FAMILY_TASK)
+        add_pair_int(out, "no_next_step_ms", ts->no_next_step_ms);
     if (!strcmp(ev->type, "lead.created")) {
         add_pair_int(out, "idle_after_ms", ts->lead_idle_ms);
         add_pair_int(out, "callback_after_ms", ts->lead_callback_ms);

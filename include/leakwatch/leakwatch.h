@@ -101,6 +101,8 @@ void lw_rfc3339_format(int64_t ms, char out[32]);
 /* Parses a duration "250ms", "15s", "30m", "24h", "90d", or "0". */
 bool lw_duration_parse(const char *s, int64_t *out_ms);
 void lw_duration_format(int64_t ms, char out[32]);
+/* The local day ("2026-11-22") and month ("2026-11") of ms in an IANA time zone. */
+void lw_local_period(int64_t ms, const char *timezone, char day[11], char month[8]);
 int64_t lw_now_ms(void);
 int64_t lw_monotonic_ms(void);
 
@@ -119,6 +121,13 @@ typedef struct lw_tenant_settings {
     int64_t lead_idle_ms;
     int64_t lead_callback_ms;
     char *currency;
+    char *timezone; /* IANA; loss totals are per day and month in it */
+    int64_t stalled_after_ms;
+    char *stage_limits; /* "stage=duration;..." overriding stalled_after per stage */
+    int64_t no_next_step_ms;
+    char *loss_nontarget; /* "id=Name;..." reasons of each class */
+    char *loss_manageable;
+    char *loss_objective;
 } lw_tenant_settings;
 
 typedef enum { LW_CLOCK_WALL, LW_CLOCK_EVENT } lw_clock_mode;
@@ -177,6 +186,15 @@ const char *lw_config_topic_for(const lw_config *cfg, const char *derived_type);
 void lw_config_print_help(FILE *out);
 /* Prints the effective configuration as JSON. */
 void lw_config_dump(const lw_config *cfg, FILE *out);
+
+/* ================================ loss_reason.c ========================== */
+
+/* The class of a loss reason for a tenant: "nontarget", "manageable", "objective" or
+ * "unclassified"; key gets the canonical reason (the configured id, or the reason as given). */
+const char *lw_loss_classify(const lw_tenant_settings *ts, const char *reason, char *key,
+                             size_t keylen);
+/* How long a deal may stay in a stage: its entry in deal.stage_limits, or stalled_after. */
+int64_t lw_stage_limit_ms(const lw_tenant_settings *ts, const char *stage);
 
 /* ================================ event.c ================================ */
 
@@ -273,8 +291,10 @@ extern const lw_lua_source lw_lua_sources[];
 extern const size_t lw_lua_sources_n;
 
 /* Loads the library; on a Redis without Functions says which version is needed.
- * Returns LW_EXIT_OK, LW_EXIT_DEPENDENCY, or LW_EXIT_RUNTIME (an I/O error or a passing
+ * Returns LW_EXIT_OK, LW_EXIT_DEPENDENCY, LW_LIBRARY_BROKEN (Redis could not compile or
+ * register it: a bug, never retried) or LW_EXIT_RUNTIME (an I/O error or a passing
  * refusal such as LOADING: retry). */
+#define LW_LIBRARY_BROKEN (-2)
 int lw_library_load(lw_redis *r);
 /* Names the script when an FCALL reply is an error: "lw_event (lead.lua): ...". */
 const char *lw_library_file_of(const char *function);
@@ -471,5 +491,22 @@ int lw_broker_main(int argc, char **argv);
 
 /* `leakwatch produce FILE`: NDJSON events into the input topics, keyed by entity id. */
 int lw_produce_main(int argc, char **argv);
+
+/* ========================= phone.cc, normalize.c ========================= */
+
+/* Normalized phones and e-mails are the dedup keys of leads. Both write a NUL-terminated string
+ * to out and return true, or return false (out = "") for what is not a phone or an e-mail —
+ * garbage is never an error of the event, the lead is then matched on what is left. */
+
+/* E.164 ("+77011234567") of a valid number; default_region ("KZ", "RU", "IN"; NULL = none) is
+ * used when it has no '+' (or 00). Extensions are dropped. Thread-safe (libphonenumber, C++);
+ * out needs LW_PHONE_MAX bytes. */
+#define LW_PHONE_MAX 17
+bool lw_phone_normalize(const char *raw, const char *default_region, char *out, size_t outlen);
+
+/* Trimmed and lower-cased; one '@', a non-empty local part, a dotted domain. For gmail.com and
+ * googlemail.com (→ gmail.com) the dots and the +tag of the local part are dropped; elsewhere a
+ * +tag is kept. */
+bool lw_email_normalize(const char *raw, char *out, size_t outlen);
 
 #endif /* LEAKWATCH_H */

@@ -8,8 +8,16 @@
 local STATE_TTL_MS = 100 * 86400000 -- entity state outlives the 90-day dedup window
 local SEEN_TTL_MS = 8 * 86400000    -- how long an applied event id is remembered
 
-local handlers = {}       -- event type -> function(ctx, fields, time_ms)
+local handlers = {}       -- event type -> { function(ctx, fields, time_ms), ... }
 local timer_handlers = {} -- deadline kind -> function(ctx, entity_id, due_ms)
+
+-- Registers a rule for an event type; each rule file adds its own (task.completed both
+-- answers a lead and closes a task), called in the order the files are loaded.
+local function on(event_type, rule)
+    local rules = handlers[event_type] or {}
+    rules[#rules + 1] = rule -- `table` is not available while a library loads
+    handlers[event_type] = rules
+end
 
 local function new_ctx(outbox_key, tenant)
     return { tenant = tenant, prefix = 'lw:{' .. tenant .. '}:', outbox = outbox_key, emitted = 0 }
@@ -47,12 +55,36 @@ local function rfc3339(ms)
     return s .. 'Z'
 end
 
+-- Minor units as the input writes money: a decimal string with 2 digits ("5184.00").
+local function money(minor)
+    local sign = minor < 0 and '-' or ''
+    minor = math.abs(minor)
+    return string.format('%s%d.%02d', sign, math.floor(minor / 100), minor % 100)
+end
+
+-- JSON of obj plus list fields: lists = { {name, items}, ... }. Redis's cjson writes an
+-- empty table as {}, so lists are spliced in as text to stay [] when empty.
+local function encode_with_lists(obj, lists)
+    local s = cjson.encode(obj)
+    for _, list in ipairs(lists) do
+        local parts = {}
+        for i, item in ipairs(list[2]) do
+            parts[i] = cjson.encode(item)
+        end
+        local field = '"' .. list[1] .. '":[' .. table.concat(parts, ',') .. ']'
+        s = s == '{}' and '{' .. field .. '}' or string.sub(s, 1, -2) .. ',' .. field .. '}'
+    end
+    return s
+end
+
 -- Appends a derived event to the outbox. Its id is a hash of what triggered it, so the
--- same trigger always yields the same id and downstream can drop repeats.
+-- same trigger always yields the same id and downstream can drop repeats. data is a table,
+-- or JSON text already encoded.
 local function emit(ctx, event_type, kafka_key, time_ms, trigger, data)
     local id = redis.sha1hex(event_type .. '|' .. ctx.tenant .. '|' .. trigger)
+    local json = type(data) == 'string' and data or cjson.encode(data)
     redis.call('XADD', ctx.outbox, '*', 'type', event_type, 'tenant', ctx.tenant, 'id', id,
-        'key', kafka_key, 'time', int(time_ms), 'data', cjson.encode(data))
+        'key', kafka_key, 'time', int(time_ms), 'data', json)
     ctx.emitted = ctx.emitted + 1
 end
 
@@ -88,6 +120,11 @@ end
 -- Sets a deadline: member "<kind>|<entity id>" in the tenant's timers sorted set.
 local function schedule(ctx, kind, entity_id, due_ms)
     redis.call('ZADD', key(ctx, 'timers'), due_ms, kind .. '|' .. entity_id)
+end
+
+-- The same, unless that deadline is already set (an earlier one is kept).
+local function schedule_once(ctx, kind, entity_id, due_ms)
+    redis.call('ZADD', key(ctx, 'timers'), 'NX', due_ms, kind .. '|' .. entity_id)
 end
 
 local function unschedule(ctx, kind, entity_id)

@@ -12,6 +12,7 @@
 local function lw_event(keys, args)
     local ctx = new_ctx(keys[1], args[1])
     local id, event_type, time_ms = args[2], args[3], tonumber(args[4])
+    ctx.event_id = id
     -- ids are remembered per day of event time, so the sets expire as history ages
     local seen = key(ctx, 'seen:' .. int(math.floor(time_ms / 86400000)))
     if redis.call('SISMEMBER', seen, id) == 1 then
@@ -21,9 +22,8 @@ local function lw_event(keys, args)
     for i = 5, #args - 1, 2 do
         fields[args[i]] = args[i + 1]
     end
-    local handle = handlers[event_type]
-    if handle then
-        handle(ctx, fields, time_ms)
+    for _, rule in ipairs(handlers[event_type] or {}) do
+        rule(ctx, fields, time_ms)
     end
     -- recorded last: Redis does not roll back a failed script, and an event whose handler
     -- failed must apply again once fed anew

@@ -75,7 +75,7 @@ local function schedule_unless_met(ctx, k, kind, lead_id, after_ms, fired_flag)
     schedule(ctx, kind, lead_id, due)
 end
 
-handlers['lead.created'] = function(ctx, f, t)
+on('lead.created', function(ctx, f, t)
     local k = lead_key(ctx, f.lead_id)
     apply_fields(k, f, t, LEAD_FIELDS)
     keep_min(k, 'created_ms', t)
@@ -84,27 +84,28 @@ handlers['lead.created'] = function(ctx, f, t)
     schedule_unless_met(ctx, k, 'lead.callback_due', f.lead_id, callback_after, 'callback_fired')
     schedule_unless_met(ctx, k, 'lead.idle', f.lead_id, idle_after, 'idle_fired')
     emit_responded_if_known(ctx, f.lead_id, k)
-end
+end)
 
-handlers['lead.updated'] = function(ctx, f, t)
+local function update_lead(ctx, f, t)
     apply_fields(lead_key(ctx, f.lead_id), f, t, LEAD_FIELDS)
 end
+on('lead.updated', update_lead)
+on('lead.assigned', update_lead)
 
-handlers['lead.assigned'] = handlers['lead.updated']
 
-handlers['lead.status_changed'] = function(ctx, f, t)
+on('lead.status_changed', function(ctx, f, t)
     apply_fields(lead_key(ctx, f.lead_id), f, t, LEAD_FIELDS)
     record_response(ctx, f.lead_id, t, 'lead.status_changed')
-end
+end)
 
-handlers['lead.closed'] = function(ctx, f, t)
+on('lead.closed', function(ctx, f, t)
     local k = lead_key(ctx, f.lead_id)
     apply_fields(k, f, t, { 'manager_id', 'channel', 'status', 'closed_reason' })
     keep_min(k, 'closed_ms', t)
-end
+end)
 
 -- Outbound calls answer a lead whatever their status; inbound ones only when answered.
-handlers['call.completed'] = function(ctx, f, t)
+on('call.completed', function(ctx, f, t)
     if not f.lead_id then
         return
     end
@@ -113,13 +114,13 @@ handlers['call.completed'] = function(ctx, f, t)
     elseif f.status == 'answered' then
         record_response(ctx, f.lead_id, t, 'call.inbound_answered')
     end
-end
+end)
 
-handlers['task.completed'] = function(ctx, f, t)
+on('task.completed', function(ctx, f, t)
     if f.lead_id then
         record_response(ctx, f.lead_id, t, 'task.completed')
     end
-end
+end)
 
 -- Fires a lead deadline unless a response, the closing or a duplicate verdict came first.
 local function fire_lead_deadline(ctx, lead_id, due, kind, fired_flag, threshold_field)

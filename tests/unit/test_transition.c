@@ -19,6 +19,13 @@ static lw_tenant_settings acme(void)
     ts.lead_idle_ms = 10 * 60000;    /* 10m */
     ts.lead_callback_ms = 5 * 60000; /* 5m */
     ts.currency = (char *)"KZT";
+    ts.timezone = (char *)"Asia/Almaty"; /* UTC+5: 09:00Z is 14:00 local */
+    ts.stalled_after_ms = 7 * 86400000LL;
+    ts.stage_limits = (char *)"Proposal=3d;contract=14d";
+    ts.no_next_step_ms = 86400000LL;
+    ts.loss_nontarget = (char *)"spam=Спам";
+    ts.loss_manageable = (char *)"no_answer_3_times=Не отвечает более 3-х раз";
+    ts.loss_objective = (char *)"not_now=Хочет, но не сейчас";
     return ts;
 }
 
@@ -194,9 +201,18 @@ static void test_deal_lost_money(void **state)
         /* the raw amount is never passed on, and deals get no lead thresholds */
         assert_null(pair(&a, "amount", v, sizeof(v)));
         assert_null(pair(&a, "idle_after_ms", v, sizeof(v)));
+        /* the reason classified, in the tenant's local day and month */
+        assert_non_null(pair(&a, "loss_class", v, sizeof(v)));
+        assert_string_equal(v, "manageable");
+        assert_non_null(pair(&a, "loss_key", v, sizeof(v)));
+        assert_string_equal(v, "no_answer_3_times");
+        assert_non_null(pair(&a, "day", v, sizeof(v)));
+        assert_string_equal(v, "2026-11-22");
+        assert_non_null(pair(&a, "month", v, sizeof(v)));
+        assert_string_equal(v, "2026-11");
         /* fixed arguments plus name/value pairs */
         assert_int_equal((a.n - 8) % 2, 0);
-        assert_int_equal(a.n, 8 + 2 * 4);
+        assert_int_equal(a.n, 8 + 2 * 9);
         lw_argv_free(&a);
         lw_event_free(&ev);
     }
@@ -224,6 +240,10 @@ static void test_deal_without_amount(void **state)
                                        "D1",
                                        "stage",
                                        "proposal",
+                                       "stalled_after_ms", /* the stage's own limit, 3d */
+                                       "259200000",
+                                       "no_next_step_ms",
+                                       "86400000",
                                        NULL};
     assert_argv(&a, want);
     lw_argv_free(&a);
@@ -264,6 +284,8 @@ static void test_task_created_due(void **state)
                                        "Aigerim",
                                        "due_ms",
                                        "1795339800000",
+                                       "no_next_step_ms",
+                                       "86400000",
                                        NULL};
     assert_argv(&a, want);
     lw_argv_free(&a);
@@ -306,17 +328,9 @@ static void test_argv_reused(void **state)
           "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"globex\",\"data\":{\"task_id\":2}}",
           &ev);
     lw_transition_argv(&ev, &ts, &a);
-    static const char *const want[] = {"FCALL",
-                                       "lw_event",
-                                       "1",
-                                       "lw:{globex}:outbox",
-                                       "globex",
-                                       "x2",
-                                       "task.completed",
-                                       "1795338000000",
-                                       "task_id",
-                                       "2",
-                                       NULL};
+    static const char *const want[] = {
+        "FCALL",         "lw_event", "1", "lw:{globex}:outbox", "globex",   "x2", "task.completed",
+        "1795338000000", "task_id",  "2", "no_next_step_ms",    "86400000", NULL};
     assert_argv(&a, want);
     lw_argv_free(&a);
     lw_event_free(&ev);

@@ -1,0 +1,129 @@
+-- task.lua — tasks: overdue and resolved, the overdue list, and the link to their deal.
+--
+-- State: lw:{t}:task:<id> hash: due_ms, status (open|completed|deleted), closed_ms,
+--   deal_id, lead_id, manager_id, title, kind, contact_name, updated_ms, overdue (1 while so).
+-- lw:{t}:overdue zset task_id -> due_ms (risk.lua reads it); the deal's :open and :overdue
+-- sets (deal.lua). Deadline: task.due|<id> at due_ms.
+-- A task may come before its deal: the link is kept and the deal fills in when it appears.
+-- A task closed after its due time was overdue until then, whichever is read first.
+
+local TASK_FIELDS = { 'deal_id', 'lead_id', 'manager_id', 'title', 'kind', 'contact_name' }
+
+local function task_key(ctx, task_id)
+    return key(ctx, 'task:' .. task_id)
+end
+
+local function task_state(k)
+    local v = redis.call('HMGET', k, 'status', 'due_ms', 'closed_ms', 'overdue', 'deal_id',
+        'lead_id', 'manager_id', 'title', 'kind', 'contact_name')
+    return { status = v[1] or 'open', due = tonumber(v[2]), closed = tonumber(v[3]),
+        overdue = v[4] == '1', deal_id = v[5] or nil, lead_id = v[6] or nil,
+        manager_id = v[7] or nil, title = v[8] or nil, kind = v[9] or nil,
+        contact_name = v[10] or nil }
+end
+
+local function deal_changed(ctx, s, time_ms)
+    risk_changed(ctx, time_ms)
+    if s.deal_id then
+        evaluate_deal(ctx, s.deal_id, time_ms)
+    end
+end
+
+local function mark_overdue(ctx, task_id, k, s)
+    redis.call('HSET', k, 'overdue', '1')
+    redis.call('ZADD', key(ctx, 'overdue'), s.due, task_id)
+    if s.deal_id then
+        redis.call('SADD', key(ctx, 'deal:' .. s.deal_id .. ':overdue'), task_id)
+    end
+    emit(ctx, 'task.overdue', task_id, s.due, task_id .. '|' .. int(s.due), {
+        task_id = task_id, deal_id = s.deal_id, lead_id = s.lead_id, manager_id = s.manager_id,
+        title = s.title, kind = s.kind, contact_name = s.contact_name, due_at = rfc3339(s.due) })
+    deal_changed(ctx, s, s.due)
+end
+
+local function resolve_overdue(ctx, task_id, k, s, time_ms, resolution)
+    redis.call('HSET', k, 'overdue', '0')
+    redis.call('ZREM', key(ctx, 'overdue'), task_id)
+    if s.deal_id then
+        redis.call('SREM', key(ctx, 'deal:' .. s.deal_id .. ':overdue'), task_id)
+    end
+    emit(ctx, 'task.overdue_resolved', task_id, time_ms,
+        task_id .. '|' .. resolution .. '|' .. int(time_ms), {
+            task_id = task_id, deal_id = s.deal_id, lead_id = s.lead_id,
+            manager_id = s.manager_id, resolution = resolution, resolved_at = rfc3339(time_ms),
+            overdue_seconds = math.floor((time_ms - s.due) / 1000) })
+    deal_changed(ctx, s, time_ms)
+end
+
+local function link_to_deal(ctx, task_id, s, time_ms, f)
+    if not s.deal_id then
+        return
+    end
+    local open_set = key(ctx, 'deal:' .. s.deal_id .. ':open')
+    if s.status == 'open' then
+        redis.call('SADD', open_set, task_id)
+    else
+        redis.call('SREM', open_set, task_id)
+    end
+    check_next_step(ctx, s.deal_id, time_ms, f.no_next_step_ms)
+    evaluate_deal(ctx, s.deal_id, time_ms)
+end
+
+-- A new due time: a later one resolves the overdue task and sets the new deadline.
+local function set_due(ctx, task_id, k, due, time_ms)
+    local s = task_state(k)
+    redis.call('HSET', k, 'due_ms', int(due))
+    if s.status ~= 'open' then
+        return
+    end
+    if s.overdue and due > time_ms and due > s.due then
+        resolve_overdue(ctx, task_id, k, s, time_ms, 'rescheduled')
+    end
+    schedule(ctx, 'task.due', task_id, due)
+end
+
+local function task_upsert(ctx, f, t)
+    local k = task_key(ctx, f.task_id)
+    local stale = apply_fields(k, f, t, TASK_FIELDS)
+    if f.due_ms and not stale then
+        set_due(ctx, f.task_id, k, tonumber(f.due_ms), t)
+    elseif f.due_ms then
+        redis.call('HSETNX', k, 'due_ms', f.due_ms)
+    end
+    link_to_deal(ctx, f.task_id, task_state(k), t, f)
+end
+
+local function task_close(status)
+    return function(ctx, f, t)
+        local k = task_key(ctx, f.task_id)
+        local stale = apply_fields(k, f, t, TASK_FIELDS)
+        local s = task_state(k)
+        if stale or s.status ~= 'open' then
+            return
+        end
+        redis.call('HSET', k, 'status', status, 'closed_ms', int(t))
+        unschedule(ctx, 'task.due', f.task_id)
+        s.status = status
+        if s.overdue then
+            resolve_overdue(ctx, f.task_id, k, s, t, status)
+        elseif s.due and s.due < t then
+            -- closed after its due time, read before the deadline fired: it was overdue
+            mark_overdue(ctx, f.task_id, k, s)
+            resolve_overdue(ctx, f.task_id, k, s, t, status)
+        end
+        link_to_deal(ctx, f.task_id, s, t, f)
+    end
+end
+
+on('task.created', task_upsert)
+on('task.updated', task_upsert)
+on('task.completed', task_close('completed'))
+on('task.deleted', task_close('deleted'))
+
+timer_handlers['task.due'] = function(ctx, task_id, due)
+    local k = task_key(ctx, task_id)
+    local s = task_state(k)
+    if s.status == 'open' and s.due == due and not s.overdue then
+        mark_overdue(ctx, task_id, k, s)
+    end
+end

@@ -3,8 +3,8 @@
 -- State: lw:{t}:overdue zset task_id -> due_ms: every task overdue now (task.lua keeps it).
 -- lw:{t}:risk hash: summary (the last risk.summary data, for the API).
 -- A change schedules the deadline risk.summary|<tenant> at the next whole second (kept if
--- already set), so the summary is published at most once a second per tenant, in event
--- time: a replay publishes the same summaries as living the day did.
+-- already set), so the summary is published at most once a second per tenant; it is valid
+-- as of the clock it fires at (as_of).
 
 local function risk_changed(ctx, time_ms)
     schedule_once(ctx, 'risk.summary', ctx.tenant, (math.floor(time_ms / 1000) + 1) * 1000)
@@ -88,8 +88,10 @@ local function summary_json(ctx, as_of)
         { 'clients', sorted_counts(clients, 'client') }, { 'call_first', lines } })
 end
 
+-- Valid as of the clock it fires at: the state then holds every change up to that moment.
 timer_handlers['risk.summary'] = function(ctx, _, due)
-    local json = summary_json(ctx, due)
-    redis.call('HSET', key(ctx, 'risk'), 'summary', json, 'as_of', int(due))
-    emit(ctx, 'risk.summary', 'risk|' .. ctx.tenant, due, int(due), json)
+    local as_of = math.max(due, ctx.now)
+    local json = summary_json(ctx, as_of)
+    redis.call('HSET', key(ctx, 'risk'), 'summary', json, 'as_of', int(as_of))
+    emit(ctx, 'risk.summary', 'risk|' .. ctx.tenant, as_of, int(due), json)
 end

@@ -10,6 +10,7 @@
 local function lw_fire(keys, args)
     local ctx = new_ctx(keys[1], args[1])
     local now, limit = tonumber(args[2]), tonumber(args[3])
+    ctx.now = now
     local timers = key(ctx, 'timers')
     -- strictly before now: an event at exactly the deadline counts as in time, and with the
     -- event clock it may still be unread

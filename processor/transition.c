@@ -61,6 +61,52 @@ static void add_deal_settings(const lw_event *ev, const lw_tenant_settings *ts, 
     add_pair(out, "month", month);
 }
 
+/* Whether a ';'-separated list holds item exactly. */
+static bool list_has(const lw_buf *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list->data; p && *p;) {
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !memcmp(p, item, n))
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* Normalizes a string-or-number field and a list field of contacts (phone + phones[],
+ * email + emails[]) into one ';'-separated list; garbage is left out, never an error. */
+static void add_contacts(const lw_event *ev, const char *one, const char *many, bool phone,
+                         const lw_tenant_settings *ts, lw_argv *out)
+{
+    lw_buf list = {0};
+    json_t *items = json_array();
+    json_t *single = json_object_get(ev->data, one);
+    if (single)
+        json_array_append(items, single);
+    json_array_extend(items, json_is_array(json_object_get(ev->data, many))
+                                 ? json_object_get(ev->data, many)
+                                 : json_array());
+    size_t i;
+    json_t *item;
+    json_array_foreach(items, i, item)
+    {
+        char raw[64], norm[320];
+        const char *text = json_string_value(item);
+        if (json_is_integer(item))
+            snprintf(raw, sizeof(raw), "%lld", (long long)json_integer_value(item)), text = raw;
+        bool ok = text && (phone ? lw_phone_normalize(text, ts->phone_region, norm, sizeof(norm))
+                                 : lw_email_normalize(text, norm, sizeof(norm)));
+        if (ok && !list_has(&list, norm))
+            lw_buf_appendf(&list, "%s%s", list.len ? ";" : "", norm);
+    }
+    json_decref(items);
+    if (list.len)
+        add_pair(out, many, list.data);
+    lw_buf_free(&list);
+}
+
 void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
 {
     lw_buf key = {0};
@@ -90,6 +136,14 @@ void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_arg
         add_deal_settings(ev, ts, out);
     if (ev->family == LW_FAMILY_DEAL || ev->family == LW_FAMILY_TASK)
         add_pair_int(out, "no_next_step_ms", ts->no_next_step_ms);
+    if (ev->family == LW_FAMILY_LEAD || ev->family == LW_FAMILY_CALL) {
+        add_contacts(ev, "phone", "phones", true, ts, out);
+        add_pair_int(out, "dedup_window_ms", ts->dedup_window_ms);
+    }
+    if (ev->family == LW_FAMILY_LEAD)
+        add_contacts(ev, "email", "emails", false, ts, out);
+    if (ev->family == LW_FAMILY_CALL)
+        add_pair_int(out, "untracked_after_ms", ts->untracked_after_ms);
     if (!strcmp(ev->type, "lead.created")) {
         add_pair_int(out, "idle_after_ms", ts->lead_idle_ms);
         add_pair_int(out, "callback_after_ms", ts->lead_callback_ms);

@@ -128,6 +128,9 @@ typedef struct lw_tenant_settings {
     char *loss_nontarget; /* "id=Name;..." reasons of each class */
     char *loss_manageable;
     char *loss_objective;
+    char *phone_region; /* region of phone numbers written without + ("KZ", "RU") */
+    int64_t dedup_window_ms;
+    int64_t untracked_after_ms;
 } lw_tenant_settings;
 
 typedef enum { LW_CLOCK_WALL, LW_CLOCK_EVENT } lw_clock_mode;

@@ -48,6 +48,7 @@ local function emit_responded_if_known(ctx, lead_id, k)
     d.responded_by = s.resp_by
     d.responded_at = rfc3339(at)
     emit(ctx, 'lead.responded', lead_id, at, lead_id, d)
+    record_response_time(ctx, d.response_seconds, at, s.manager_id, s.channel)
     if s.callback_after and at <= s.created + s.callback_after then
         unschedule(ctx, 'lead.callback_due', lead_id)
     end

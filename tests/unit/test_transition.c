@@ -26,6 +26,9 @@ static lw_tenant_settings acme(void)
     ts.loss_nontarget = (char *)"spam=Спам";
     ts.loss_manageable = (char *)"no_answer_3_times=Не отвечает более 3-х раз";
     ts.loss_objective = (char *)"not_now=Хочет, но не сейчас";
+    ts.phone_region = (char *)"KZ";
+    ts.dedup_window_ms = 90 * 86400000LL;
+    ts.untracked_after_ms = 15 * 60000;
     return ts;
 }
 
@@ -90,6 +93,10 @@ static void test_lead_created(void **state)
                                        "form",
                                        "pipeline_id",
                                        "3",
+                                       "phones", /* normalized to E.164 */
+                                       "+77015551234",
+                                       "dedup_window_ms",
+                                       "7776000000",
                                        "idle_after_ms",
                                        "600000",
                                        "callback_after_ms",
@@ -122,6 +129,8 @@ static void test_lead_created_default_tenant(void **state)
                                        "1795338000000",
                                        "lead_id",
                                        "L-7",
+                                       "dedup_window_ms",
+                                       "7776000000",
                                        "idle_after_ms",
                                        "1800000",
                                        "callback_after_ms",
@@ -142,9 +151,21 @@ static void test_lead_updated_has_no_thresholds(void **state)
     lw_tenant_settings ts = acme();
     lw_argv a = {0};
     lw_transition_argv(&ev, &ts, &a);
-    static const char *const want[] = {
-        "FCALL",         "lw_event", "1",   "lw:{acme}:outbox", "acme",        "e3", "lead.updated",
-        "1795338000000", "lead_id",  "L-7", "status",           "in_progress", NULL};
+    static const char *const want[] = {"FCALL",
+                                       "lw_event",
+                                       "1",
+                                       "lw:{acme}:outbox",
+                                       "acme",
+                                       "e3",
+                                       "lead.updated",
+                                       "1795338000000",
+                                       "lead_id",
+                                       "L-7",
+                                       "status",
+                                       "in_progress",
+                                       "dedup_window_ms",
+                                       "7776000000",
+                                       NULL};
     assert_argv(&a, want);
     lw_argv_free(&a);
     lw_event_free(&ev);
@@ -303,10 +324,27 @@ static void test_call_completed(void **state)
     lw_tenant_settings ts = acme();
     lw_argv a = {0};
     lw_transition_argv(&ev, &ts, &a);
-    static const char *const want[] = {
-        "FCALL",         "lw_event", "1",    "lw:{acme}:outbox", "acme", "c-1",    "call.completed",
-        "1795338300000", "lead_id",  "1001", "call_id",          "C9",   "status", "answered",
-        "direction",     "outbound", NULL};
+    static const char *const want[] = {"FCALL",
+                                       "lw_event",
+                                       "1",
+                                       "lw:{acme}:outbox",
+                                       "acme",
+                                       "c-1",
+                                       "call.completed",
+                                       "1795338300000",
+                                       "lead_id",
+                                       "1001",
+                                       "call_id",
+                                       "C9",
+                                       "status",
+                                       "answered",
+                                       "direction",
+                                       "outbound",
+                                       "dedup_window_ms",
+                                       "7776000000",
+                                       "untracked_after_ms",
+                                       "900000",
+                                       NULL};
     assert_argv(&a, want);
     lw_argv_free(&a);
     lw_event_free(&ev);
@@ -322,7 +360,7 @@ static void test_argv_reused(void **state)
           "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\",\"data\":{\"lead_id\":1}}",
           &ev);
     lw_transition_argv(&ev, &ts, &a);
-    assert_int_equal(a.n, 14);
+    assert_int_equal(a.n, 16);
     lw_event_free(&ev);
     parse("{\"specversion\":\"1.0\",\"id\":\"x2\",\"type\":\"task.completed\",\"source\":\"s\","
           "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"globex\",\"data\":{\"task_id\":2}}",
@@ -359,9 +397,31 @@ static void test_key(void **state)
     lw_buf_free(&b);
 }
 
+/* phone + phones[] and email + emails[]: normalized, repeats and garbage left out */
+static void test_lead_contacts(void **state)
+{
+    lw_event ev;
+    parse("{\"specversion\":\"1.0\",\"id\":\"c1\",\"type\":\"lead.updated\",\"source\":\"s\","
+          "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\",\"data\":{\"lead_id\":\"L\","
+          "\"phone\":\"8 (701) 123-45-67\",\"phones\":[\"+7 701 1234567\",\"abc\",77051234567],"
+          "\"email\":\" Ivan.Petrov+x@Gmail.com\",\"emails\":[\"no-at-sign\",\"a@b.kz\"]}}",
+          &ev);
+    lw_tenant_settings ts = acme();
+    lw_argv a = {0};
+    lw_transition_argv(&ev, &ts, &a);
+    char v[128];
+    assert_non_null(pair(&a, "phones", v, sizeof(v)));
+    assert_string_equal(v, "+77011234567;+77051234567");
+    assert_non_null(pair(&a, "emails", v, sizeof(v)));
+    assert_string_equal(v, "ivanpetrov@gmail.com;a@b.kz");
+    lw_argv_free(&a);
+    lw_event_free(&ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lead_contacts),
         cmocka_unit_test(test_lead_created),
         cmocka_unit_test(test_lead_created_default_tenant),
         cmocka_unit_test(test_lead_updated_has_no_thresholds),

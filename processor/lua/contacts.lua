@@ -1,0 +1,221 @@
+-- contacts.lua — leads' phones and e-mails (normalized by processor/transition.c into
+-- ';'-lists "phones" and "emails"): duplicates, calls attributed by phone, and inbound calls
+-- from phones no lead has (untracked contacts, the requests that never reached the CRM).
+--
+-- State: lw:{t}:contact:<phone|email>:<value> zset lead_id -> created_ms (the index)
+--   lead hash: contacts (its index keys, ';'-separated), dup_of, dup_window_ms
+--   lw:{t}:calls:<phone> zset call_id -> time_ms: calls from a phone no lead had yet
+--   lw:{t}:call:<call_id> hash: phone, time_ms, direction, status, manager_id, linked
+-- Deadline: lead.untracked|<call_id>, untracked_after_ms after an unmatched inbound call.
+-- The original is the earliest lead by event time, whatever order the events come in.
+
+local function split(list)
+    local items = {}
+    for item in string.gmatch(list or '', '[^;]+') do
+        items[#items + 1] = item
+    end
+    return items
+end
+
+-- The index keys of the contacts an event names: { {key, kind, value}, ... }.
+local function contacts_of(ctx, f)
+    local out = {}
+    for _, kind in ipairs({ 'phone', 'email' }) do
+        for _, value in ipairs(split(f[kind .. 's'])) do
+            out[#out + 1] = { key(ctx, 'contact:' .. kind .. ':' .. value), kind, value }
+        end
+    end
+    return out
+end
+
+-- The earliest other lead sharing a contact with this one and created at most window
+-- before it (ties: the smaller id), or nil.
+local function find_original(ctx, lead_id, created, window)
+    local best
+    for _, ck in ipairs(split(redis.call('HGET', lead_key(ctx, lead_id), 'contacts'))) do
+        local found = redis.call('ZRANGE', ck, int(created - window), int(created), 'BYSCORE',
+            'LIMIT', 0, 2, 'WITHSCORES')
+        for i = 1, #found, 2 do
+            local id, at = found[i], tonumber(found[i + 1])
+            local earlier = at < created or (at == created and id < lead_id)
+            if id ~= lead_id and earlier and (not best or at < best.at
+                or (at == best.at and id < best.id)) then
+                local kind, value = string.match(ck, ':contact:(%a+):(.*)$')
+                best = { id = id, at = at, kind = kind, value = value }
+            end
+        end
+    end
+    return best
+end
+
+-- Works out whether a lead is a duplicate and publishes lead.duplicate when its original
+-- changes. A duplicate never goes idle and never gets a call-back.
+local function evaluate_duplicate(ctx, lead_id)
+    local k = lead_key(ctx, lead_id)
+    local v = redis.call('HMGET', k, 'created_ms', 'dup_of', 'dup_window_ms')
+    local created, window = tonumber(v[1]), tonumber(v[3]) or 0
+    if not created then
+        return
+    end
+    local original = find_original(ctx, lead_id, created, window)
+    if not original then
+        if v[2] then
+            redis.call('HDEL', k, 'dup_of') -- its original dropped out (spam)
+        end
+        return
+    end
+    if v[2] == original.id then
+        return
+    end
+    redis.call('HSET', k, 'dup_of', original.id)
+    unschedule(ctx, 'lead.idle', lead_id)
+    unschedule(ctx, 'lead.callback_due', lead_id)
+    emit(ctx, 'lead.duplicate', lead_id, created, lead_id .. '|' .. original.id,
+        { lead_id = lead_id, duplicate_of = original.id, matched_on = original.kind,
+            value = original.value, created_at = rfc3339(created) })
+end
+
+-- Calls from the lead's phones read before it: responses if at or after its creation, and
+-- linked either way (an untracked contact whose lead came late).
+local function link_pending_calls(ctx, lead_id, created, phones)
+    for _, phone in ipairs(phones) do
+        local pending = key(ctx, 'calls:' .. phone)
+        for _, call_id in ipairs(redis.call('ZRANGE', pending, 0, -1)) do
+            local ck = key(ctx, 'call:' .. call_id)
+            local c = redis.call('HMGET', ck, 'time_ms', 'direction', 'status')
+            local at = tonumber(c[1])
+            redis.call('HSET', ck, 'linked', lead_id)
+            if at and at >= created and (c[2] == 'outbound' or c[3] == 'answered') then
+                record_response(ctx, lead_id, at,
+                    c[2] == 'outbound' and 'call.outbound' or 'call.inbound_answered')
+            end
+        end
+        redis.call('DEL', pending)
+    end
+end
+
+local function index_lead(ctx, f, t)
+    local k = lead_key(ctx, f.lead_id)
+    local known = {}
+    for _, ck in ipairs(split(redis.call('HGET', k, 'contacts'))) do
+        known[ck] = true
+    end
+    local added = {}
+    for _, c in ipairs(contacts_of(ctx, f)) do
+        if not known[c[1]] then
+            known[c[1]] = true
+            added[#added + 1] = c
+        end
+    end
+    if #added > 0 then
+        local all = {}
+        for ck in pairs(known) do
+            all[#all + 1] = ck
+        end
+        redis.call('HSET', k, 'contacts', table.concat(all, ';'))
+    end
+    if f.dedup_window_ms then
+        redis.call('HSET', k, 'dup_window_ms', f.dedup_window_ms)
+    end
+    local created = tonumber(redis.call('HGET', k, 'created_ms'))
+    if not created then
+        return -- indexed once created
+    end
+    local window = tonumber(redis.call('HGET', k, 'dup_window_ms')) or 0
+    local phones = {}
+    for ck in pairs(known) do
+        redis.call('ZADD', ck, created, f.lead_id)
+        redis.call('PEXPIRE', ck, STATE_TTL_MS)
+        local phone = string.match(ck, ':contact:phone:(.*)$')
+        if phone then
+            phones[#phones + 1] = phone
+        end
+    end
+    evaluate_duplicate(ctx, f.lead_id)
+    -- leads created after this one that share a contact may be its duplicates now
+    for ck in pairs(known) do
+        for _, later in ipairs(redis.call('ZRANGE', ck, '(' .. int(created),
+            int(created + window), 'BYSCORE')) do
+            evaluate_duplicate(ctx, later)
+        end
+    end
+    link_pending_calls(ctx, f.lead_id, created, phones)
+end
+
+on('lead.created', index_lead)
+on('lead.updated', index_lead)
+
+-- A lead closed as spam drops out of the index (and stops being anyone's original).
+on('lead.closed', function(ctx, f, t)
+    if f.closed_reason ~= 'spam' then
+        return
+    end
+    local k = lead_key(ctx, f.lead_id)
+    local contacts = split(redis.call('HGET', k, 'contacts'))
+    local affected = {}
+    for _, ck in ipairs(contacts) do
+        redis.call('ZREM', ck, f.lead_id)
+        for _, other in ipairs(redis.call('ZRANGE', ck, 0, -1)) do
+            affected[other] = true
+        end
+    end
+    for other in pairs(affected) do
+        if redis.call('HGET', lead_key(ctx, other), 'dup_of') == f.lead_id then
+            evaluate_duplicate(ctx, other)
+        end
+    end
+end)
+
+-- The most recent lead with this phone created at or before time_ms, within the window.
+local function lead_by_phone(ctx, phone, time_ms, window)
+    local found = redis.call('ZRANGE', key(ctx, 'contact:phone:' .. phone), int(time_ms),
+        int(time_ms - window), 'BYSCORE', 'REV', 'LIMIT', 0, 1)
+    return found[1]
+end
+
+-- A call that names no lead is attributed by its phone; if no lead has that phone yet, it
+-- waits for one, and an inbound one becomes an untracked contact unless a lead appears.
+on('call.completed', function(ctx, f, t)
+    local phone = split(f.phones)[1]
+    if f.lead_id or not phone then
+        return
+    end
+    local window = tonumber(f.dedup_window_ms) or 0
+    local lead_id = lead_by_phone(ctx, phone, t, window)
+    if lead_id then
+        if f.direction == 'outbound' then
+            record_response(ctx, lead_id, t, 'call.outbound')
+        elseif f.status == 'answered' then
+            record_response(ctx, lead_id, t, 'call.inbound_answered')
+        end
+        return
+    end
+    local ck = key(ctx, 'call:' .. f.call_id)
+    redis.call('HSET', ck, 'phone', phone, 'time_ms', int(t), 'direction', f.direction,
+        'status', f.status, 'manager_id', f.manager_id or '', 'window_ms', int(window))
+    redis.call('PEXPIRE', ck, STATE_TTL_MS)
+    redis.call('ZADD', key(ctx, 'calls:' .. phone), t, f.call_id)
+    redis.call('PEXPIRE', key(ctx, 'calls:' .. phone), STATE_TTL_MS)
+    local after = tonumber(f.untracked_after_ms) or 0
+    if f.direction == 'inbound' and after > 0 then
+        redis.call('HSET', ck, 'untracked_after_ms', int(after))
+        schedule(ctx, 'lead.untracked', f.call_id, t + after)
+    end
+end)
+
+timer_handlers['lead.untracked'] = function(ctx, call_id, due)
+    local c = redis.call('HMGET', key(ctx, 'call:' .. call_id), 'phone', 'time_ms', 'status',
+        'manager_id', 'untracked_after_ms', 'linked', 'window_ms')
+    if not c[1] then
+        return
+    end
+    local at, after = tonumber(c[2]), tonumber(c[5])
+    local window = tonumber(c[7]) or 0
+    -- a lead with this phone created before the deadline: the request reached the CRM
+    if lead_by_phone(ctx, c[1], at + after, window + after) then
+        return
+    end
+    emit(ctx, 'lead.untracked_contact', c[1], due, call_id, {
+        call_id = call_id, phone = c[1], status = c[3], manager_id = c[4] ~= '' and c[4] or nil,
+        called_at = rfc3339(at), threshold_seconds = math.floor(after / 1000) })
+end

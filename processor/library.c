@@ -43,12 +43,21 @@ int lw_library_load(lw_redis *r)
     return rc;
 }
 
-const char *lw_library_file_of(const char *function)
+/* Redis names a line of the whole library ("user_function:412"); this names the file. */
+void lw_library_locate(const char *error, char *out, size_t outlen)
 {
-    char needle[128];
-    snprintf(needle, sizeof(needle), "register_function('%s'", function);
-    for (size_t i = 0; i < lw_lua_sources_n; i++)
-        if (strstr(lw_lua_sources[i].source, needle))
-            return lw_lua_sources[i].name;
-    return "unknown source";
+    const char *at = error ? strstr(error, "user_function:") : NULL;
+    long line = at ? strtol(at + 14, NULL, 10) : 0;
+    long first = 2; /* line 1 is the "#!lua" header */
+    for (size_t i = 0; line > 0 && i < lw_lua_sources_n; i++) {
+        long lines = 1; /* each source is followed by a newline */
+        for (const char *p = lw_lua_sources[i].source; *p; p++)
+            lines += *p == '\n';
+        if (line < first + lines) {
+            snprintf(out, outlen, "%s:%ld", lw_lua_sources[i].name, line - first + 1);
+            return;
+        }
+        first += lines;
+    }
+    snprintf(out, outlen, "the leakwatch library");
 }

@@ -177,8 +177,10 @@ static void read_replies(runner *run, size_t ncmd)
             continue;
         }
         lw_reject why = {.reason = LW_REJECT_STATE_ERROR};
-        snprintf(why.detail, sizeof(why.detail), "lw_event (%s): %s",
-                 lw_library_file_of("lw_event"), rep->str ? rep->str : "unexpected reply");
+        char where[96];
+        lw_library_locate(rep->str, where, sizeof(where));
+        snprintf(why.detail, sizeof(why.detail), "lw_event (%s): %s", where,
+                 rep->str ? rep->str : "unexpected reply");
         lw_error("%s", why.detail);
         dead_letter(run, run->msgs[run->cmd_msg[i]], &why);
     }

@@ -32,8 +32,10 @@ int64_t lw_timers_fire(lw_redis *r, const lw_tenants *t, int64_t now_ms, int64_t
                 fired += rep[i]->element[0]->integer;
                 *emitted += rep[i]->element[1]->integer;
             } else {
-                lw_error("lw_fire (%s) for tenant %s: %s", lw_library_file_of("lw_fire"),
-                         t->names[i], rep[i]->str ? rep[i]->str : "unexpected reply");
+                char where[96];
+                lw_library_locate(rep[i]->str, where, sizeof(where));
+                lw_error("lw_fire (%s) for tenant %s: %s", where, t->names[i],
+                         rep[i]->str ? rep[i]->str : "unexpected reply");
             }
         }
         lw_redis_free_replies(rep, t->n);

@@ -83,11 +83,11 @@ static void add_contacts(const lw_event *ev, const char *one, const char *many, 
     lw_buf list = {0};
     json_t *items = json_array();
     json_t *single = json_object_get(ev->data, one);
+    json_t *list_field = json_object_get(ev->data, many);
     if (single)
         json_array_append(items, single);
-    json_array_extend(items, json_is_array(json_object_get(ev->data, many))
-                                 ? json_object_get(ev->data, many)
-                                 : json_array());
+    if (json_is_array(list_field))
+        json_array_extend(items, list_field);
     size_t i;
     json_t *item;
     json_array_foreach(items, i, item)

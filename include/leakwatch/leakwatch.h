@@ -299,8 +299,8 @@ extern const size_t lw_lua_sources_n;
  * refusal such as LOADING: retry). */
 #define LW_LIBRARY_BROKEN (-2)
 int lw_library_load(lw_redis *r);
-/* Names the script when an FCALL reply is an error: "lw_event (lead.lua): ...". */
-const char *lw_library_file_of(const char *function);
+/* The source file and line of a library error ("stats.lua:35"). */
+void lw_library_locate(const char *error, char *out, size_t outlen);
 
 /* ================================ kafka.c ================================ */
 

@@ -93,17 +93,26 @@ end
 local function apply_fields(k, fields, time_ms, names)
     local last = tonumber(redis.call('HGET', k, 'updated_ms'))
     local stale = last ~= nil and time_ms < last
+    if stale then
+        for _, name in ipairs(names) do
+            if fields[name] then
+                redis.call('HSETNX', k, name, fields[name])
+            end
+        end
+        return true
+    end
+    local args = { 'updated_ms', int(time_ms) } -- one HSET: each call costs a round of Lua
     for _, name in ipairs(names) do
-        local v = fields[name]
-        if v then
-            redis.call(stale and 'HSETNX' or 'HSET', k, name, v)
+        if fields[name] then
+            args[#args + 1] = name
+            args[#args + 1] = fields[name]
         end
     end
-    if not stale then
-        redis.call('HSET', k, 'updated_ms', int(time_ms))
+    redis.call('HSET', k, unpack(args))
+    if not last then
+        redis.call('PEXPIRE', k, STATE_TTL_MS) -- new: outlives the dedup window
     end
-    redis.call('PEXPIRE', k, STATE_TTL_MS)
-    return stale
+    return false
 end
 
 -- Keeps the smallest value of a numeric field (first creation, first response, ...);

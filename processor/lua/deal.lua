@@ -53,6 +53,7 @@ end
 -- Publishes deal.at_risk when its reasons or its amount change while at risk, and
 -- deal.risk_cleared when none holds any more or the deal is won or lost.
 local function evaluate_deal(ctx, deal_id, time_ms)
+    sync_deal_lines(ctx, deal_id, time_ms)
     local k = deal_key(ctx, deal_id)
     local v = redis.call('HMGET', k, 'status', 'amount_minor', 'currency', 'manager_id',
         'contact_name', 'lead_id', 'risk', 'risk_amount')

@@ -1,94 +1,183 @@
 -- risk.lua — potentially lost revenue, "who to call right now" (PRODUCT.md §4).
 --
--- State: lw:{t}:overdue zset task_id -> due_ms: every task overdue now (task.lua keeps it).
--- lw:{t}:risk hash: summary (the last risk.summary data, for the API).
--- A change schedules the deadline risk.summary|<tenant> at the next whole second (kept if
--- already set), so the summary is published at most once a second per tenant; it is valid
--- as of the clock it fires at (as_of).
+-- Every overdue task of a deal that is not won or lost (or of no deal) is a line of the
+-- list. Aggregates are kept as lines come and go, so a summary costs the same with ten
+-- overdue tasks or fifty thousand:
+--   lw:{t}:risk:lines    zset task_id -> its deal's amount (minor units; 0 without one)
+--   lw:{t}:risk:managers zset manager_id -> lines;  lw:{t}:risk:clients zset client -> lines
+--   lw:{t}:risk:stake    hash currency -> amount at stake, each deal once
+--   lw:{t}:risk:deals    hash deal_id -> lines
+-- What a line added is recorded on its task (l_* fields) and what a deal adds to the stake
+-- on the deal (stake_minor, stake_currency), so removal subtracts exactly that.
+-- lw:{t}:risk hash: summary, as_of (the last summary, for the API).
+-- A change schedules risk.summary|<tenant> at the next whole second (kept if set), so the
+-- summary goes out at most once a second per tenant, valid as of the clock it fires at.
+
+local LINE = { 'l_deal', 'l_client', 'l_manager', 'l_amount' }
 
 local function risk_changed(ctx, time_ms)
     schedule_once(ctx, 'risk.summary', ctx.tenant, (math.floor(time_ms / 1000) + 1) * 1000)
 end
 
--- One overdue task as a line of the list, or nil when its deal is won or lost.
-local function call_first_line(ctx, task_id, due_ms, as_of)
-    local t = redis.call('HMGET', key(ctx, 'task:' .. task_id), 'deal_id', 'lead_id',
-        'manager_id', 'title', 'contact_name')
-    local line = { task_id = task_id, deal_id = t[1] or nil, lead_id = t[2] or nil,
-        manager_id = t[3] or nil, title = t[4] or nil, contact_name = t[5] or nil,
-        overdue_seconds = math.floor((as_of - due_ms) / 1000), due_at = rfc3339(due_ms) }
-    if line.deal_id then
-        local d = redis.call('HMGET', key(ctx, 'deal:' .. line.deal_id), 'status',
-            'amount_minor', 'currency', 'contact_name', 'manager_id')
+-- What an overdue task adds to the list now, or nil.
+local function line_now(ctx, tk)
+    local t = redis.call('HMGET', tk, 'overdue', 'status', 'deal_id', 'manager_id',
+        'contact_name')
+    if t[1] ~= '1' or t[2] ~= 'open' and t[2] then
+        return nil
+    end
+    local line = { deal = t[3] or '', manager = t[4] or '-', amount = 0 }
+    local client = t[5] or nil
+    if t[3] then
+        local d = redis.call('HMGET', key(ctx, 'deal:' .. t[3]), 'status', 'amount_minor',
+            'contact_name', 'manager_id')
         if d[1] == 'won' or d[1] == 'lost' then
             return nil
         end
-        line.minor = tonumber(d[2]) or 0
-        line.currency = d[3] or nil
-        line.contact_name = line.contact_name or d[4] or nil
-        line.manager_id = line.manager_id or d[5] or nil
+        line.amount = tonumber(d[2]) or 0
+        client = client or d[3] or ('deal ' .. t[3])
+        if line.manager == '-' and d[4] then
+            line.manager = d[4]
+        end
     end
-    line.client = line.contact_name or (line.deal_id and 'deal ' .. line.deal_id)
-        or (line.lead_id and 'lead ' .. line.lead_id) or 'task ' .. task_id
+    line.client = t[3] and client or ''
     return line
 end
 
-local function sorted_counts(counts, name)
-    local list = {}
-    for k, n in pairs(counts) do
-        table.insert(list, { [name] = k, overdue_tasks = n })
+local function bump(ctx, line, sign, task_id)
+    local lines = key(ctx, 'risk:lines')
+    if sign > 0 then
+        redis.call('ZADD', lines, line.amount, task_id)
+    else
+        redis.call('ZREM', lines, task_id)
     end
-    table.sort(list, function(a, b)
-        return a.overdue_tasks > b.overdue_tasks
-            or (a.overdue_tasks == b.overdue_tasks and a[name] < b[name])
-    end)
+    for _, z in ipairs({ { 'risk:managers', line.manager }, { 'risk:clients', line.client } }) do
+        if z[2] ~= '' then
+            local zk = key(ctx, z[1])
+            if tonumber(redis.call('ZINCRBY', zk, sign, z[2])) <= 0 then
+                redis.call('ZREM', zk, z[2])
+            end
+        end
+    end
+    if line.deal ~= '' then
+        redis.call('HINCRBY', key(ctx, 'risk:deals'), line.deal, sign)
+    end
+end
+
+-- The deal's share of the amount at stake: its amount while it has lines, else nothing.
+local function sync_stake(ctx, deal_id)
+    local dk = key(ctx, 'deal:' .. deal_id)
+    local n = tonumber(redis.call('HGET', key(ctx, 'risk:deals'), deal_id)) or 0
+    local d = redis.call('HMGET', dk, 'amount_minor', 'currency', 'stake_minor', 'stake_currency')
+    local want, currency = n > 0 and d[2] and tonumber(d[1]) or 0, d[2] or nil
+    local had, had_currency = tonumber(d[3]) or 0, d[4] or nil
+    if want == had and currency == had_currency then
+        return
+    end
+    local stake = key(ctx, 'risk:stake')
+    if had_currency and had ~= 0 then
+        redis.call('HINCRBY', stake, had_currency, -had)
+    end
+    if currency and want ~= 0 then
+        redis.call('HINCRBY', stake, currency, want)
+    end
+    redis.call('HSET', dk, 'stake_minor', int(want), 'stake_currency', currency or '')
+end
+
+-- Brings one task's line in step with its state and its deal's.
+local function sync_line(ctx, task_id, time_ms)
+    local tk = key(ctx, 'task:' .. task_id)
+    local had = redis.call('HMGET', tk, unpack(LINE))
+    local now = line_now(ctx, tk)
+    local old = had[1] and { deal = had[1], client = had[2], manager = had[3],
+        amount = tonumber(had[4]) } or nil
+    if old and now and old.deal == now.deal and old.client == now.client
+        and old.manager == now.manager and old.amount == now.amount then
+        return
+    end
+    if old then
+        bump(ctx, old, -1, task_id)
+        redis.call('HDEL', tk, unpack(LINE))
+    end
+    if now then
+        bump(ctx, now, 1, task_id)
+        redis.call('HSET', tk, 'l_deal', now.deal, 'l_client', now.client, 'l_manager',
+            now.manager, 'l_amount', int(now.amount))
+    end
+    for _, deal in ipairs({ old and old.deal or '', now and now.deal or '' }) do
+        if deal ~= '' then
+            sync_stake(ctx, deal)
+        end
+    end
+    risk_changed(ctx, time_ms)
+end
+
+-- After a deal changed (amount, status, contact): every overdue task of it.
+local function sync_deal_lines(ctx, deal_id, time_ms)
+    for _, task_id in ipairs(redis.call('SMEMBERS', key(ctx, 'deal:' .. deal_id .. ':overdue'))) do
+        sync_line(ctx, task_id, time_ms)
+    end
+    sync_stake(ctx, deal_id)
+end
+
+local function top(ctx, zset, name, limit)
+    local list, flat = {}, redis.call('ZRANGE', key(ctx, zset), '+inf', '-inf', 'BYSCORE', 'REV',
+        'LIMIT', 0, limit, 'WITHSCORES')
+    for i = 1, #flat, 2 do
+        list[#list + 1] = { [name] = flat[i], overdue_tasks = tonumber(flat[i + 1]) }
+    end
     return list
 end
 
-local function summary_json(ctx, as_of)
-    local overdue = redis.call('ZRANGE', key(ctx, 'overdue'), 0, -1, 'WITHSCORES')
-    local lines, clients, deals_counted, stake, by_manager, n = {}, {}, {}, {}, {}, 0
-    for i = 1, #overdue, 2 do
-        local line = call_first_line(ctx, overdue[i], tonumber(overdue[i + 1]), as_of)
-        if line then
-            n = n + 1
-            table.insert(lines, line)
-            if line.deal_id then
-                clients[line.client] = (clients[line.client] or 0) + 1
-                if not deals_counted[line.deal_id] and line.currency then
-                    deals_counted[line.deal_id] = true
-                    stake[line.currency] = (stake[line.currency] or 0) + line.minor
-                end
-            end
-            local m = line.manager_id or '-'
-            by_manager[m] = (by_manager[m] or 0) + 1
-        end
+-- The call-first list: the biggest amounts first, then the longest overdue.
+local function call_first(ctx, as_of, limit)
+    local flat = redis.call('ZRANGE', key(ctx, 'risk:lines'), '+inf', '-inf', 'BYSCORE', 'REV',
+        'LIMIT', 0, limit * 2, 'WITHSCORES')
+    local lines = {}
+    for i = 1, #flat, 2 do
+        local t = redis.call('HMGET', key(ctx, 'task:' .. flat[i]), 'due_ms', 'l_deal', 'lead_id',
+            'l_manager', 'title', 'l_client')
+        local due = tonumber(t[1]) or as_of
+        lines[#lines + 1] = { task_id = flat[i], deal_id = t[2] ~= '' and t[2] or nil,
+            lead_id = t[3] or nil, manager_id = t[4], title = t[5] or nil,
+            client = t[6] ~= '' and t[6] or nil, minor = tonumber(flat[i + 1]),
+            due_at = rfc3339(due), overdue_seconds = math.floor((as_of - due) / 1000) }
     end
-    -- call the biggest money first; among equals, the longest overdue
     table.sort(lines, function(a, b)
-        local am, bm = a.minor or 0, b.minor or 0
-        return am > bm or (am == bm and (a.overdue_seconds > b.overdue_seconds
+        return a.minor > b.minor or (a.minor == b.minor and (a.overdue_seconds > b.overdue_seconds
             or (a.overdue_seconds == b.overdue_seconds and a.task_id < b.task_id)))
     end)
-    for _, line in ipairs(lines) do
-        line.amount = line.minor and money(line.minor) or nil
+    local out = {}
+    for i = 1, math.min(limit, #lines) do
+        local line = lines[i]
+        if line.deal_id then
+            line.amount = money(line.minor)
+            line.currency = redis.call('HGET', key(ctx, 'deal:' .. line.deal_id), 'currency')
+                or nil
+        end
         line.minor = nil
+        out[i] = line
     end
-    local at_stake, nclients = {}, 0
-    for currency, minor in pairs(stake) do
-        table.insert(at_stake, { currency = currency, amount = money(minor) })
-    end
-    table.sort(at_stake, function(a, b) return a.currency < b.currency end)
-    for _ in pairs(clients) do
-        nclients = nclients + 1
-    end
-    local data = { as_of = rfc3339(as_of), clients_at_risk = nclients, overdue_tasks = n }
-    return encode_with_lists(data, { { 'at_stake', at_stake },
-        { 'by_manager', sorted_counts(by_manager, 'manager_id') },
-        { 'clients', sorted_counts(clients, 'client') }, { 'call_first', lines } })
+    return out
 end
 
--- Valid as of the clock it fires at: the state then holds every change up to that moment.
+local function summary_json(ctx, as_of)
+    local at_stake, flat = {}, redis.call('HGETALL', key(ctx, 'risk:stake'))
+    for i = 1, #flat, 2 do
+        if tonumber(flat[i + 1]) ~= 0 then
+            at_stake[#at_stake + 1] = { currency = flat[i], amount = money(tonumber(flat[i + 1])) }
+        end
+    end
+    table.sort(at_stake, function(a, b) return a.currency < b.currency end)
+    local data = { as_of = rfc3339(as_of),
+        clients_at_risk = redis.call('ZCARD', key(ctx, 'risk:clients')),
+        overdue_tasks = redis.call('ZCARD', key(ctx, 'risk:lines')) }
+    return encode_with_lists(data, { { 'at_stake', at_stake },
+        { 'by_manager', top(ctx, 'risk:managers', 'manager_id', 100) },
+        { 'clients', top(ctx, 'risk:clients', 'client', 100) },
+        { 'call_first', call_first(ctx, as_of, 100) } })
+end
+
 timer_handlers['risk.summary'] = function(ctx, _, due)
     local as_of = math.max(due, ctx.now)
     local json = summary_json(ctx, as_of)

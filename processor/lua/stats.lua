@@ -1,11 +1,16 @@
 -- stats.lua — rolling response times (response.stats) per tenant, per manager and per
 -- channel over the last 24 h and 7 d: count, mean, median, p90.
 --
--- State: time-bucketed histograms, never lists of samples:
---   lw:{t}:rs:<scope>:h:<hour>  and  lw:{t}:rs:<scope>:d:<day>  hashes:
---   "n" (count), "sum" (seconds), "b<i>" (count in bin i of BINS)
--- scope: "tenant", "manager:<id>" or "channel:<name>". Hour buckets live 26 h, day buckets
--- 8 d. Deadline response.stats|<scope> publishes a scope at most once a second.
+-- State: time-bucketed histograms, never lists of samples. Per scope ("tenant",
+-- "manager:<id>", "channel:<name>") and unit (h: hours, window 24; d: days, window 7):
+--   lw:{t}:rs:<scope>:<unit>:<index>  one bucket: "n", "sum" (seconds), "b<i>" (bin counts)
+--   lw:{t}:rs:<scope>:<unit>:w        the running sum of the window's closed buckets:
+--                                      "from".."upto" (the current one is read live)
+-- A response goes to its bucket only (and to the window too in the rare case its bucket was
+-- already folded in). Publishing folds buckets that closed and subtracts those that left,
+-- so a summary costs the same however busy the day. Buckets live 8 d (hours) and 15 d
+-- (days), longer than any slide needs them.
+-- Deadline response.stats|<scope> publishes a scope at most once a second.
 
 local BINS = { 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200, 14400, 28800, 86400,
     604800 }
@@ -20,8 +25,10 @@ local function bin_of(seconds)
     return #BINS
 end
 
+-- index: a bucket's hour or day number, or 'w' for the window
 local function bucket_key(ctx, scope, unit, index)
-    return key(ctx, 'rs:' .. scope .. ':' .. unit .. ':' .. int(index))
+    local suffix = type(index) == 'number' and int(index) or index
+    return key(ctx, 'rs:' .. scope .. ':' .. unit .. ':' .. suffix)
 end
 
 local function scopes_of(manager_id, channel)
@@ -35,17 +42,61 @@ local function scopes_of(manager_id, channel)
     return scopes
 end
 
+local UNITS = { { name = 'h', ms = HOUR_MS, span = 24, ttl = 8 * DAY_MS },
+    { name = 'd', ms = DAY_MS, span = 7, ttl = 15 * DAY_MS } }
+
+-- Adds (sign 1) or subtracts (-1) the bucket at index to the window hash.
+local function fold_bucket(ctx, scope, unit, index, window, sign)
+    local v = redis.call('HGETALL', bucket_key(ctx, scope, unit.name, index))
+    for i = 1, #v, 2 do
+        redis.call('HINCRBY', window, v[i], sign * tonumber(v[i + 1]))
+    end
+end
+
+-- Makes the window hold the closed buckets new_from..last-1; returns its key.
+local function slide(ctx, scope, unit, last)
+    local window = bucket_key(ctx, scope, unit.name, 'w')
+    local w = redis.call('HMGET', window, 'from', 'upto')
+    local from, upto = tonumber(w[1]), tonumber(w[2])
+    local new_from, new_upto = last - unit.span + 1, last - 1
+    if not from or new_from > upto then
+        redis.call('DEL', window) -- nothing of the old window is left: rebuild it
+        for index = new_from, new_upto do
+            fold_bucket(ctx, scope, unit, index, window, 1)
+        end
+    else
+        for index = upto + 1, new_upto do
+            fold_bucket(ctx, scope, unit, index, window, 1)
+        end
+        for index = from, new_from - 1 do
+            fold_bucket(ctx, scope, unit, index, window, -1)
+        end
+    end
+    redis.call('HSET', window, 'from', int(new_from), 'upto', int(new_upto))
+    redis.call('PEXPIRE', window, unit.ttl)
+    return window
+end
+
+local function add_to(k, bin, seconds, ttl)
+    if redis.call('HINCRBY', k, 'n', 1) == 1 then
+        redis.call('PEXPIRE', k, ttl)
+    end
+    redis.call('HINCRBY', k, 'sum', seconds)
+    redis.call('HINCRBY', k, bin, 1)
+end
+
 -- Adds one first response (at at_ms, taking seconds) to every scope it belongs to.
 local function record_response_time(ctx, seconds, at_ms, manager_id, channel)
     local bin = 'b' .. bin_of(seconds)
     for _, scope in ipairs(scopes_of(manager_id, channel)) do
-        for _, b in ipairs({ { 'h', math.floor(at_ms / HOUR_MS), 26 * HOUR_MS },
-            { 'd', math.floor(at_ms / DAY_MS), 8 * DAY_MS } }) do
-            local k = bucket_key(ctx, scope, b[1], b[2])
-            redis.call('HINCRBY', k, 'n', 1)
-            redis.call('HINCRBY', k, 'sum', seconds)
-            redis.call('HINCRBY', k, bin, 1)
-            redis.call('PEXPIRE', k, b[3])
+        for _, unit in ipairs(UNITS) do
+            local index = math.floor(at_ms / unit.ms)
+            add_to(bucket_key(ctx, scope, unit.name, index), bin, seconds, unit.ttl)
+            local window = bucket_key(ctx, scope, unit.name, 'w')
+            local w = redis.call('HMGET', window, 'from', 'upto')
+            if w[1] and index >= tonumber(w[1]) and index <= tonumber(w[2]) then
+                add_to(window, bin, seconds, unit.ttl) -- a late response, its bucket folded
+            end
         end
         schedule_once(ctx, 'response.stats', scope, (math.floor(at_ms / 1000) + 1) * 1000)
     end
@@ -64,23 +115,25 @@ local function quantile(counts, n, q)
     return 0
 end
 
-local function window_stats(ctx, scope, unit, last, count)
+local function window_stats(ctx, scope, unit, as_of)
+    local last = math.floor(as_of / unit.ms)
+    local window = slide(ctx, scope, unit, last)
     local n, sum, counts = 0, 0, {}
-    for index = last - count + 1, last do
-        local v = redis.call('HGETALL', bucket_key(ctx, scope, unit, index))
+    for _, k in ipairs({ window, bucket_key(ctx, scope, unit.name, last) }) do
+        local v = redis.call('HGETALL', k)
         for i = 1, #v, 2 do
             local f, c = v[i], tonumber(v[i + 1])
             if f == 'n' then
                 n = n + c
             elseif f == 'sum' then
                 sum = sum + c
-            else
+            elseif string.sub(f, 1, 1) == 'b' then
                 local b = tonumber(string.sub(f, 2))
                 counts[b] = (counts[b] or 0) + c
             end
         end
     end
-    if n == 0 then
+    if n <= 0 then
         return { count = 0 }
     end
     return { count = n, mean_seconds = math.floor(sum / n + 0.5),
@@ -91,8 +144,8 @@ timer_handlers['response.stats'] = function(ctx, scope, due)
     local as_of = math.max(due, ctx.now)
     local kind, name = string.match(scope, '^(%a+):(.*)$')
     local d = { scope = kind or 'tenant', as_of = rfc3339(as_of),
-        last_24h = window_stats(ctx, scope, 'h', math.floor(as_of / HOUR_MS), 24),
-        last_7d = window_stats(ctx, scope, 'd', math.floor(as_of / DAY_MS), 7) }
+        last_24h = window_stats(ctx, scope, UNITS[1], as_of),
+        last_7d = window_stats(ctx, scope, UNITS[2], as_of) }
     if kind == 'manager' then
         d.manager_id = name
     elseif kind == 'channel' then

@@ -2,8 +2,8 @@
 --
 -- State: lw:{t}:task:<id> hash: due_ms, status (open|completed|deleted), closed_ms,
 --   deal_id, lead_id, manager_id, title, kind, contact_name, updated_ms, overdue (1 while so).
--- lw:{t}:overdue zset task_id -> due_ms (risk.lua reads it); the deal's :open and :overdue
--- sets (deal.lua). Deadline: task.due|<id> at due_ms.
+-- The deal's :open and :overdue sets (deal.lua); an overdue task is a line of the risk list
+-- (risk.lua). Deadline: task.due|<id> at due_ms.
 -- A task may come before its deal: the link is kept and the deal fills in when it appears.
 -- A task closed after its due time was overdue until then, whichever is read first.
 
@@ -22,8 +22,8 @@ local function task_state(k)
         contact_name = v[10] or nil }
 end
 
-local function deal_changed(ctx, s, time_ms)
-    risk_changed(ctx, time_ms)
+local function overdue_changed(ctx, task_id, s, time_ms)
+    sync_line(ctx, task_id, time_ms)
     if s.deal_id then
         evaluate_deal(ctx, s.deal_id, time_ms)
     end
@@ -31,19 +31,17 @@ end
 
 local function mark_overdue(ctx, task_id, k, s)
     redis.call('HSET', k, 'overdue', '1')
-    redis.call('ZADD', key(ctx, 'overdue'), s.due, task_id)
     if s.deal_id then
         redis.call('SADD', key(ctx, 'deal:' .. s.deal_id .. ':overdue'), task_id)
     end
     emit(ctx, 'task.overdue', task_id, s.due, task_id .. '|' .. int(s.due), {
         task_id = task_id, deal_id = s.deal_id, lead_id = s.lead_id, manager_id = s.manager_id,
         title = s.title, kind = s.kind, contact_name = s.contact_name, due_at = rfc3339(s.due) })
-    deal_changed(ctx, s, s.due)
+    overdue_changed(ctx, task_id, s, s.due)
 end
 
 local function resolve_overdue(ctx, task_id, k, s, time_ms, resolution)
     redis.call('HSET', k, 'overdue', '0')
-    redis.call('ZREM', key(ctx, 'overdue'), task_id)
     if s.deal_id then
         redis.call('SREM', key(ctx, 'deal:' .. s.deal_id .. ':overdue'), task_id)
     end
@@ -52,7 +50,7 @@ local function resolve_overdue(ctx, task_id, k, s, time_ms, resolution)
             task_id = task_id, deal_id = s.deal_id, lead_id = s.lead_id,
             manager_id = s.manager_id, resolution = resolution, resolved_at = rfc3339(time_ms),
             overdue_seconds = math.floor((time_ms - s.due) / 1000) })
-    deal_changed(ctx, s, time_ms)
+    overdue_changed(ctx, task_id, s, time_ms)
 end
 
 local function link_to_deal(ctx, task_id, s, time_ms, f)

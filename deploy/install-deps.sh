@@ -7,8 +7,9 @@ set -euo pipefail
 PACKAGES=(
     build-essential cmake pkg-config
     librdkafka-dev libjansson-dev libhiredis-dev libcmocka-dev
-    g++ libphonenumber-dev
-    redis-server kcat jq
+    g++ libphonenumber-dev libmicrohttpd-dev
+    redis-server kcat jq curl
+    libfyaml-utils
 )
 
 missing=()

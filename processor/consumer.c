@@ -65,6 +65,27 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         c->assigned_any = true;
 }
 
+/* librdkafka's statistics (every 5 s): the lag summed over assigned partitions. */
+static int on_statistics(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    json_t *root = json_loadb(json, len, 0, NULL);
+    double lag = 0;
+    const char *topic_name, *part_name;
+    json_t *topic, *part;
+    json_object_foreach(json_object_get(root, "topics"), topic_name, topic)
+    {
+        json_object_foreach(json_object_get(topic, "partitions"), part_name, part)
+        {
+            json_int_t l = json_integer_value(json_object_get(part, "consumer_lag"));
+            if (strcmp(part_name, "-1") != 0 && l > 0)
+                lag += (double)l;
+        }
+    }
+    json_decref(root);
+    lw_metrics_set("leakwatch_consumer_lag", NULL, lag);
+    return 0; /* librdkafka frees json */
+}
+
 static rd_kafka_topic_partition_list_t *topic_list(const char *csv)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
@@ -89,6 +110,7 @@ static bool consumer_conf(rd_kafka_conf_t *conf, const lw_config *cfg, char *err
         {"partition.assignment.strategy", "cooperative-sticky"},
         /* prefetch at most 16 MB: memory stays flat however far behind the input is */
         {"queued.max.messages.kbytes", "16384"},
+        {"statistics.interval.ms", "5000"}, /* consumer lag for /metrics */
     };
     char why[256];
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
@@ -118,6 +140,7 @@ bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t e
         return false;
     }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_stats_cb(conf, on_statistics);
     rd_kafka_conf_set_opaque(conf, c);
     char why[512];
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));

@@ -234,6 +234,9 @@ void lw_outbox_delivered(lw_outbox *o, lw_outbox_entry *e, bool ok)
 {
     o->in_flight--;
     if (ok) {
+        char labels[96];
+        snprintf(labels, sizeof(labels), "type=\"%s\"", e->type);
+        lw_metrics_add("leakwatch_derived_events_total", labels, 1);
         lw_stats_g.derived_out++;
         ack_later(o, e);
     }

@@ -88,6 +88,17 @@ static bool try_connect(lw_redis *r, char *why, size_t whylen)
     return true;
 }
 
+bool lw_redis_connect_once(lw_redis *r)
+{
+    char why[256];
+    bool ok = try_connect(r, why, sizeof(why));
+    if (ok)
+        r->connects++;
+    else
+        lw_debug("redis %s:%d unreachable: %s", r->host, r->port, why);
+    return ok;
+}
+
 bool lw_redis_connect(lw_redis *r, volatile int *running)
 {
     int64_t delay = 100;
@@ -124,6 +135,7 @@ bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replie
         redisAppendCommandArgv(r->ctx, (int)cmds[i].n, cmds[i].ptrs, cmds[i].lens);
     }
     r->round_trips++;
+    int64_t started = lw_monotonic_us();
     for (size_t i = 0; i < n; i++) {
         void *reply = NULL;
         if (redisGetReply(r->ctx, &reply) != REDIS_OK) {
@@ -135,6 +147,8 @@ bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replie
         }
         replies[i] = reply;
     }
+    lw_metrics_observe("leakwatch_redis_round_trip_seconds",
+                       (double)(lw_monotonic_us() - started) / 1e6);
     return true;
 }
 

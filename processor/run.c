@@ -20,6 +20,7 @@ typedef struct runner {
     lw_producer *producer;
     lw_outbox *outbox;
     lw_tenants tenants;
+    lw_http *http;
 
     rd_kafka_message_t **msgs; /* the batch */
     lw_argv *cmds;             /* one FCALL per valid message, then bookkeeping */
@@ -30,7 +31,7 @@ typedef struct runner {
     int dlq_tag; /* its address is the opaque of dead letters */
     int dlq_pending, dlq_failed;
     int64_t clock_ms; /* the last "now" deadlines were fired at */
-    int64_t next_tick_ms, next_drain_ms, next_stats_ms, next_tenants_ms;
+    int64_t next_tick_ms, next_drain_ms, next_stats_ms, next_tenants_ms, next_gauges_ms;
     bool want_drain;
     int exit_code; /* set when the processor must stop with an error; -1 while running */
     uint64_t connects_seen;
@@ -136,6 +137,9 @@ static bool pipeline_until_applied(runner *run, size_t n)
 
 static void dead_letter(runner *run, rd_kafka_message_t *m, const lw_reject *why)
 {
+    char labels[64];
+    snprintf(labels, sizeof(labels), "reason=\"%s\"", lw_reject_name(why->reason));
+    lw_metrics_add("leakwatch_dead_letters_total", labels, 1);
     lw_stats_g.dlq[why->reason]++;
     if (lw_dlq_send(run->producer, run->cfg->topic_dlq, m, why, &run->dlq_tag))
         run->dlq_pending++;
@@ -155,6 +159,10 @@ static size_t build_commands(runner *run, size_t n)
             dead_letter(run, m, &why);
             continue;
         }
+        char labels[200];
+        snprintf(labels, sizeof(labels), "type=\"%s\",topic=\"%s\"", ev.type,
+                 rd_kafka_topic_name(m->rkt));
+        lw_metrics_add("leakwatch_events_in_total", labels, 1);
         lw_transition_argv(&ev, lw_config_tenant(run->cfg, ev.tenant), &run->cmds[ncmd]);
         run->cmd_msg[ncmd++] = i;
         lw_consumer_mark(&run->consumer, m, ev.time_ms);
@@ -202,6 +210,7 @@ static bool process_batch(runner *run, size_t n)
     lw_stats_g.last_event_mono_ms = now;
     lw_stats_g.events_in += n;
     lw_stats_g.batches++;
+    lw_metrics_observe("leakwatch_batch_size", (double)n);
 
     size_t ncmd = build_commands(run, n);
     size_t total = ncmd + lw_tenants_persist_argv(&run->tenants, &run->cmds[ncmd]);
@@ -265,6 +274,7 @@ static int64_t fire_due(runner *run)
     if (now == INT64_MIN || now < run->clock_ms)
         return 0; /* no watermark yet; it never moves back */
     run->clock_ms = now;
+    lw_metrics_set("leakwatch_event_clock_ms", NULL, (double)now);
     int64_t emitted = 0;
     int64_t fired =
         lw_timers_fire(&run->redis, &run->tenants, now, run->cfg->timers_batch, &emitted);
@@ -286,11 +296,52 @@ static int move_outbox(runner *run)
     return lw_outbox_drain(run->outbox);
 }
 
+/* Timers pending and outbox depth over every tenant, for /metrics (every 5 s). */
+static void sample_gauges(runner *run)
+{
+    size_t n = run->tenants.n * 2;
+    if (n == 0 || n > run->cmd_cap)
+        return;
+    lw_buf key = {0};
+    for (size_t i = 0; i < run->tenants.n; i++) {
+        lw_argv *zcard = &run->cmds[2 * i], *xlen = &run->cmds[2 * i + 1];
+        lw_argv_reset(zcard);
+        lw_argv_reset(xlen);
+        lw_key(&key, run->tenants.names[i], "timers");
+        lw_argv_adds(zcard, "ZCARD");
+        lw_argv_add(zcard, key.data, key.len);
+        lw_key(&key, run->tenants.names[i], "outbox");
+        lw_argv_adds(xlen, "XLEN");
+        lw_argv_add(xlen, key.data, key.len);
+    }
+    lw_buf_free(&key);
+    if (!lw_redis_pipeline(&run->redis, run->cmds, n, run->replies))
+        return;
+    double timers = 0, outbox = 0;
+    for (size_t i = 0; i < n; i++)
+        (i % 2 ? &outbox : &timers)[0] += (double)run->replies[i]->integer;
+    lw_redis_free_replies(run->replies, n);
+    lw_metrics_set("leakwatch_timers_pending", NULL, timers);
+    lw_metrics_set("leakwatch_outbox_depth", NULL, outbox);
+}
+
+static void report_health(runner *run)
+{
+    lw_health_set(LW_HEALTH_REDIS, run->redis.ctx != NULL);
+    lw_health_set(LW_HEALTH_KAFKA, run->consumer.assigned_any && run->consumer.marks_n > 0);
+    lw_health_set(LW_HEALTH_PRODUCER, !lw_producer_fatal(run->producer));
+}
+
 static void between_batches(runner *run)
 {
     int64_t now = lw_monotonic_ms();
+    report_health(run);
     if (!ensure_redis(run))
         return;
+    if (run->http && now >= run->next_gauges_ms) {
+        run->next_gauges_ms = now + 5000;
+        sample_gauges(run);
+    }
     if (now >= run->next_tenants_ms) {
         run->next_tenants_ms = now + 5000;
         lw_tenants_refresh(&run->tenants, &run->redis);
@@ -347,6 +398,13 @@ static int start(runner *run)
         fprintf(stderr, "leakwatch: %s\n", err);
         return strncmp(err, "config:", 7) ? LW_EXIT_RUNTIME : LW_EXIT_CONFIG;
     }
+    if (*run->cfg->http_listen) {
+        run->http = lw_http_start(run->cfg, err, sizeof(err));
+        if (!run->http) {
+            fprintf(stderr, "leakwatch: %s\n", err);
+            return strncmp(err, "config:", 7) ? LW_EXIT_RUNTIME : LW_EXIT_CONFIG;
+        }
+    }
     run->outbox = lw_outbox_new(&run->redis, run->producer, run->cfg, &run->tenants);
     run->cmd_cap = (size_t)run->cfg->batch_size + MARK_COMMANDS;
     run->msgs = calloc((size_t)run->cfg->batch_size, sizeof(*run->msgs));
@@ -364,6 +422,7 @@ static int start(runner *run)
  * then destroy. Derived events delivered by the flush are acked before Redis goes. */
 static void stop(runner *run)
 {
+    lw_http_stop(run->http);
     lw_consumer_close(&run->consumer);
     if (run->producer) {
         lw_producer_flush(run->producer, 10000);

@@ -105,6 +105,7 @@ void lw_duration_format(int64_t ms, char out[32]);
 void lw_local_period(int64_t ms, const char *timezone, char day[11], char month[8]);
 int64_t lw_now_ms(void);
 int64_t lw_monotonic_ms(void);
+int64_t lw_monotonic_us(void);
 
 /* ================================ money.c ================================ */
 
@@ -163,6 +164,7 @@ typedef struct lw_config {
     int64_t log_format; /* lw_log_format */
     int64_t stats_interval_ms;
     bool until_end;
+    char *http_listen; /* "" = no HTTP server */
 
     lw_tenant_settings tenant_defaults;
     lw_tenant_settings *tenants;
@@ -266,6 +268,8 @@ typedef struct lw_redis {
 
 /* Parses redis://[:password@]host[:port][/db]. */
 bool lw_redis_parse_url(const char *url, lw_redis *r, char *err, size_t errlen);
+/* One attempt, no retry (the HTTP thread answers 503 instead of waiting). */
+bool lw_redis_connect_once(lw_redis *r);
 /* Connects, retrying with exponential backoff (100 ms .. 5 s) while *running; reports each
  * failed attempt. Returns false only when stopped. */
 bool lw_redis_connect(lw_redis *r, volatile int *running);
@@ -479,6 +483,27 @@ extern lw_stats lw_stats_g;
 
 void lw_stats_log(const lw_redis *r, const char *when);
 long lw_stats_peak_rss_kb(void);
+
+/* ================================ metrics.c ============================== */
+
+/* Series are named by the families in metrics.c; labels come formatted
+ * ("type=\"lead.created\",topic=\"crm.leads\"") and must need no escaping. Thread-safe. */
+void lw_metrics_add(const char *name, const char *labels, double by);
+void lw_metrics_set(const char *name, const char *labels, double value);
+void lw_metrics_observe(const char *name, double value);
+void lw_metrics_render(lw_buf *out); /* the Prometheus text format */
+void lw_metrics_reset(void);
+
+/* ================================ http.c ================================= */
+
+typedef enum { LW_HEALTH_REDIS, LW_HEALTH_KAFKA, LW_HEALTH_PRODUCER } lw_health_check;
+typedef struct lw_http lw_http;
+
+/* What /readyz answers: Redis reachable, partitions assigned, producer usable. */
+void lw_health_set(lw_health_check check, bool ok);
+/* Starts the server on cfg->http_listen ("127.0.0.1:8080"); NULL with err filled. */
+lw_http *lw_http_start(const lw_config *cfg, char *err, size_t errlen);
+void lw_http_stop(lw_http *h);
 
 /* ================================ run.c ================================== */
 

@@ -7,7 +7,8 @@
 --   "<class>|count", "<class>|amount"  for manageable, objective, unclassified and target
 --   "r|<reason>|count", "r|<reason>|amount", "r|<reason>|class"
 --   "m|<manager>|<reason>|count", "m|<manager>|<reason>|amount"  (the per-manager view)
--- lw:{t}:loss:periods set of "<period>:<currency>" (for the API).
+-- lw:{t}:loss:periods set of "<period>:<currency>"; lw:{t}:loss:latest hash
+-- "<period>:<currency>" -> the last loss.totals data published (the HTTP API reads it).
 -- Each lost deal remembers its share (c_* fields of its hash), so a reopened deal, a new
 -- amount or a new reason moves the totals, and the same event applied twice changes nothing.
 
@@ -105,6 +106,7 @@ local function emit_totals(ctx, period, currency, time_ms, trigger)
         objective = sum_of(h, 'objective'), unclassified = sum_of(h, 'unclassified'),
         target = sum_of(h, 'target') }
     local json = encode_with_lists(data, { { 'reasons', reasons }, { 'by_manager', managers } })
+    redis.call('HSET', key(ctx, 'loss:latest'), period .. ':' .. currency, json) -- for the API
     emit(ctx, 'loss.totals', 'loss|' .. period .. '|' .. currency, time_ms,
         period .. '|' .. currency .. '|' .. trigger, json)
 end

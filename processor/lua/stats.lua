@@ -10,7 +10,9 @@
 -- already folded in). Publishing folds buckets that closed and subtracts those that left,
 -- so a summary costs the same however busy the day. Buckets live 8 d (hours) and 15 d
 -- (days), longer than any slide needs them.
--- Deadline response.stats|<scope> publishes a scope at most once a second.
+-- Deadline response.stats|<scope> publishes a scope at most once a second;
+-- lw:{t}:rs:latest hash scope -> the last data published (the HTTP API reads it);
+-- lw:{t}:rs:changed zset scope -> the latest response time recorded.
 
 local BINS = { 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200, 14400, 28800, 86400,
     604800 }
@@ -98,6 +100,7 @@ local function record_response_time(ctx, seconds, at_ms, manager_id, channel)
                 add_to(window, bin, seconds, unit.ttl) -- a late response, its bucket folded
             end
         end
+        redis.call('ZADD', key(ctx, 'rs:changed'), 'GT', at_ms, scope)
         schedule_once(ctx, 'response.stats', scope, (math.floor(at_ms / 1000) + 1) * 1000)
     end
 end
@@ -151,5 +154,13 @@ timer_handlers['response.stats'] = function(ctx, scope, due)
     elseif kind == 'channel' then
         d.channel = name
     end
-    emit(ctx, 'response.stats', 'rs|' .. scope, as_of, scope .. '|' .. int(due), d)
+    local json = cjson.encode(d)
+    redis.call('HSET', key(ctx, 'rs:latest'), scope, json) -- for the HTTP API
+    emit(ctx, 'response.stats', 'rs|' .. scope, as_of, scope .. '|' .. int(due), json)
+    -- responses later than as_of were recorded while an earlier deadline was pending:
+    -- publish again once the clock reaches them
+    local changed = tonumber(redis.call('ZSCORE', key(ctx, 'rs:changed'), scope))
+    if changed and changed >= as_of then
+        schedule(ctx, 'response.stats', scope, (math.floor(changed / 1000) + 1) * 1000)
+    end
 end

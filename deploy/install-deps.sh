@@ -8,7 +8,7 @@ PACKAGES=(
     build-essential cmake pkg-config
     librdkafka-dev libjansson-dev libhiredis-dev libcmocka-dev
     g++ libphonenumber-dev libmicrohttpd-dev
-    redis-server kcat jq curl
+    redis-server kcat jq curl chromium
     libfyaml-utils
 )
 

@@ -3,6 +3,8 @@
  *   /api/loss-totals?tenant=T&period=2026-11[-22]&currency=KZT   (lw:{T}:loss:latest)
  *   /api/risk?tenant=T[&sort=amount|count]                         (lw:{T}:risk summary)
  *   /api/response-stats?tenant=T                                   (lw:{T}:rs:latest)
+ *   /api/loss-periods?tenant=T          the "<period>:<currency>" that have totals
+ *   / and the dashboard's files (processor/dashboard/, embedded at build time)
  * libmicrohttpd serves requests on one internal thread, which has a Redis connection of
  * its own (hiredis contexts are not shared between threads). */
 #include "leakwatch/leakwatch.h"
@@ -274,6 +276,36 @@ static enum MHD_Result serve_readyz(struct MHD_Connection *c)
                       body);
 }
 
+static enum MHD_Result api_loss_periods(lw_http *h, struct MHD_Connection *c)
+{
+    const char *tenant = arg(c, "tenant");
+    if (!tenant_ok(tenant))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
+    if (!h->redis.ctx && !lw_redis_connect_once(&h->redis))
+        return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
+    redisReply *r = lw_redis_command(&h->redis, "SMEMBERS lw:{%s}:loss:periods", tenant);
+    if (!r)
+        return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
+    json_t *list = json_array();
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        json_array_append_new(list, json_string(r->element[i]->str)); /* "2026-11:KZT" */
+    freeReplyObject(r);
+    char *text = json_dumps(list, JSON_COMPACT);
+    enum MHD_Result ret = reply_json(c, MHD_HTTP_OK, text);
+    free(text);
+    json_decref(list);
+    return ret;
+}
+
+static enum MHD_Result serve_asset(struct MHD_Connection *c, const char *url)
+{
+    for (size_t i = 0; i < lw_assets_n; i++)
+        if (!strcmp(lw_assets[i].path, url))
+            return reply(c, MHD_HTTP_OK, lw_assets[i].content_type, lw_assets[i].bytes,
+                         lw_assets[i].size);
+    return reply_error(c, MHD_HTTP_NOT_FOUND, "no such path: %.100s", url);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -293,7 +325,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return api_risk(h, c);
     if (!strcmp(url, "/api/response-stats"))
         return api_response_stats(h, c);
-    return reply_error(c, MHD_HTTP_NOT_FOUND, "no such path: %.100s", url);
+    if (!strcmp(url, "/api/loss-periods"))
+        return api_loss_periods(h, c);
+    return serve_asset(c, url);
 }
 
 /* ------------------------------ start and stop ------------------------------ */

@@ -16,9 +16,10 @@ void lw_key(lw_buf *out, const char *tenant, const char *suffix)
 
 /* Data fields passed through as strings when present. */
 static const char *const text_fields[] = {
-    "lead_id",     "call_id", "task_id",      "deal_id",     "manager_id",
-    "channel",     "status",  "direction",    "stage",       "closed_reason",
-    "loss_reason", "kind",    "contact_name", "pipeline_id", NULL};
+    "lead_id",      "call_id",       "task_id",     "deal_id",
+    "manager_id",   "channel",       "status",      "direction",
+    "stage",        "closed_reason", "loss_reason", "kind",
+    "contact_name", "pipeline_id",   "title",       NULL};
 
 static void add_pair(lw_argv *out, const char *name, const char *value)
 {

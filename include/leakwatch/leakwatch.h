@@ -499,6 +499,14 @@ void lw_metrics_reset(void);
 typedef enum { LW_HEALTH_REDIS, LW_HEALTH_KAFKA, LW_HEALTH_PRODUCER } lw_health_check;
 typedef struct lw_http lw_http;
 
+/* The dashboard's files (processor/dashboard/), embedded at build time. */
+typedef struct lw_asset {
+    const char *path, *content_type, *bytes;
+    size_t size;
+} lw_asset;
+extern const lw_asset lw_assets[];
+extern const size_t lw_assets_n;
+
 /* What /readyz answers: Redis reachable, partitions assigned, producer usable. */
 void lw_health_set(lw_health_check check, bool ok);
 /* Starts the server on cfg->http_listen ("127.0.0.1:8080"); NULL with err filled. */

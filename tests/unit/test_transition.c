@@ -303,6 +303,8 @@ static void test_task_created_due(void **state)
                                        "call",
                                        "contact_name",
                                        "Aigerim",
+                                       "title",
+                                       "call back",
                                        "due_ms",
                                        "1795339800000",
                                        "no_next_step_ms",

@@ -93,6 +93,9 @@ static const cfg_entry table[] = {
     {"http.listen", CFG_STRING, "",
      "serve /healthz /readyz /metrics and the JSON API on ipv4:port (empty: off)", G(http_listen),
      0, 0, NULL},
+    {"replay.from", CFG_STRING, "",
+     "start newly assigned partitions at this time (RFC 3339), e.g. for a backfill", G(replay_from),
+     0, 0, NULL},
     {"until_end", CFG_BOOL, "false",
      "exit once every input partition is read to its end and the outbox is drained (replay)",
      G(until_end), 0, 0, NULL},
@@ -539,6 +542,12 @@ static bool tenant_valid(const lw_tenant_settings *ts, char *err, size_t errlen)
 
 static bool validate(const lw_config *cfg, char *err, size_t errlen)
 {
+    int64_t ms;
+    if (*cfg->replay_from && !lw_rfc3339_parse(cfg->replay_from, &ms)) {
+        snprintf(err, errlen, "config: replay.from expects an RFC 3339 time, got '%s'",
+                 cfg->replay_from);
+        return false;
+    }
     if (!tenant_valid(&cfg->tenant_defaults, err, errlen))
         return false;
     for (size_t i = 0; i < cfg->tenants_n; i++)

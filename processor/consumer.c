@@ -37,6 +37,26 @@ static void remove_mark(lw_consumer *c, const char *topic, int32_t partition)
         *m = c->marks[--c->marks_n];
 }
 
+/* replay.from: the first offset at or after the start time of each assigned partition. A
+ * broker that cannot tell (librdkafka's mock answers -1) makes it start at the beginning;
+ * lw_consumer_poll_batch skips what is older either way. */
+static void seek_to_start_time(rd_kafka_t *rk, int64_t start_ms,
+                               rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *times = rd_kafka_topic_partition_list_copy(parts);
+    for (int i = 0; i < times->cnt; i++)
+        times->elems[i].offset = start_ms;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, times, 10000);
+    for (int i = 0; !err && i < times->cnt; i++)
+        parts->elems[i].offset = times->elems[i].err || times->elems[i].offset < 0
+                                     ? RD_KAFKA_OFFSET_BEGINNING
+                                     : times->elems[i].offset;
+    if (err)
+        lw_warn("replay.from: offsets for times: %s; starting from the committed offsets",
+                rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(times);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -51,6 +71,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     lw_info("rebalance: %s %d partition(s) (%s)", assign ? "assigned" : "revoked", parts->cnt,
             rd_kafka_rebalance_protocol(rk));
+    if (assign && c->start_ms >= 0)
+        seek_to_start_time(rk, c->start_ms, parts);
     rd_kafka_error_t *error = NULL;
     if (cooperative)
         error = assign ? rd_kafka_incremental_assign(rk, parts)
@@ -132,6 +154,9 @@ static bool consumer_conf(rd_kafka_conf_t *conf, const lw_config *cfg, char *err
 bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
+    c->start_ms = -1;
+    if (*cfg->replay_from)
+        lw_rfc3339_parse(cfg->replay_from, &c->start_ms);
     rd_kafka_conf_t *conf = lw_kafka_conf(cfg, err, errlen);
     if (!conf)
         return false;
@@ -186,6 +211,8 @@ size_t lw_consumer_poll_batch(lw_consumer *c, rd_kafka_message_t **msgs, size_t 
         } else if (m->err) {
             lw_warn("consume: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
+        } else if (c->start_ms >= 0 && rd_kafka_message_timestamp(m, NULL) < c->start_ms) {
+            rd_kafka_message_destroy(m); /* before replay.from */
         } else {
             /* in poll order: an EOF polled after this message sets it again */
             lw_partition_mark *mark = find_mark(c, rd_kafka_topic_name(m->rkt), m->partition);
@@ -234,6 +261,26 @@ void lw_consumer_store_offsets(lw_consumer *c, rd_kafka_message_t **msgs, size_t
                     rd_kafka_err2str(p->err));
     }
     rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+int64_t lw_consumer_lag(lw_consumer *c)
+{
+    if (c->marks_n == 0)
+        return 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)c->marks_n);
+    for (size_t i = 0; i < c->marks_n; i++)
+        rd_kafka_topic_partition_list_add(l, c->marks[i].topic, c->marks[i].partition);
+    rd_kafka_position(c->rk, l);
+    int64_t lag = 0;
+    for (int i = 0; i < l->cnt; i++) {
+        int64_t low, high;
+        if (rd_kafka_get_watermark_offsets(c->rk, l->elems[i].topic, l->elems[i].partition, &low,
+                                           &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            l->elems[i].offset >= 0 && high > l->elems[i].offset)
+            lag += high - l->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return lag;
 }
 
 bool lw_consumer_all_at_end(const lw_consumer *c)

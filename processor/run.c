@@ -21,6 +21,7 @@ typedef struct runner {
     lw_outbox *outbox;
     lw_tenants tenants;
     lw_http *http;
+    lw_progress progress; /* a replay's progress line (--until-end on a terminal) */
 
     rd_kafka_message_t **msgs; /* the batch */
     lw_argv *cmds;             /* one FCALL per valid message, then bookkeeping */
@@ -354,6 +355,8 @@ static void between_batches(runner *run)
         run->next_drain_ms = now + 1000;
         move_outbox(run);
     }
+    if (run->cfg->until_end)
+        lw_progress_tick(&run->progress, lw_stats_g.events_in, lw_consumer_lag(&run->consumer));
     if (run->cfg->stats_interval_ms && now >= run->next_stats_ms) {
         if (run->next_stats_ms)
             lw_stats_log(&run->redis, "periodic");
@@ -412,6 +415,7 @@ static int start(runner *run)
     run->cmd_msg = calloc(run->cmd_cap, sizeof(*run->cmd_msg));
     run->replies = calloc(run->cmd_cap, sizeof(*run->replies));
     run->clock_ms = INT64_MIN;
+    lw_progress_start(&run->progress);
     lw_info("leakwatch %s running: clock=%s brokers=%s redis=%s:%d", LW_VERSION,
             run->cfg->clock == LW_CLOCK_EVENT ? "event" : "wall", run->cfg->kafka_brokers,
             run->redis.host, run->redis.port);
@@ -422,6 +426,7 @@ static int start(runner *run)
  * then destroy. Derived events delivered by the flush are acked before Redis goes. */
 static void stop(runner *run)
 {
+    lw_progress_end(&run->progress);
     lw_http_stop(run->http);
     lw_consumer_close(&run->consumer);
     if (run->producer) {

@@ -165,6 +165,7 @@ typedef struct lw_config {
     int64_t stats_interval_ms;
     bool until_end;
     char *http_listen; /* "" = no HTTP server */
+    char *replay_from; /* RFC 3339: newly assigned partitions start at this time ("" = no) */
 
     lw_tenant_settings tenant_defaults;
     lw_tenant_settings *tenants;
@@ -334,6 +335,7 @@ typedef struct lw_consumer {
     lw_partition_mark *marks;
     size_t marks_n, marks_cap;
     bool assigned_any;
+    int64_t start_ms; /* replay.from, or -1 */
 } lw_consumer;
 
 bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t errlen);
@@ -345,6 +347,8 @@ void lw_consumer_mark(lw_consumer *c, const rd_kafka_message_t *m, int64_t event
 /* Stores offset+1 of each message (after the batch is durable); logs partitions that
  * were revoked meanwhile (their error is __STATE) and skips them. */
 void lw_consumer_store_offsets(lw_consumer *c, rd_kafka_message_t **msgs, size_t n);
+/* Messages not yet read on the assigned partitions (from the cached high watermarks). */
+int64_t lw_consumer_lag(lw_consumer *c);
 /* True when every assigned partition is read to its end. */
 bool lw_consumer_all_at_end(const lw_consumer *c);
 void lw_consumer_close(lw_consumer *c);
@@ -512,6 +516,19 @@ void lw_health_set(lw_health_check check, bool ok);
 /* Starts the server on cfg->http_listen ("127.0.0.1:8080"); NULL with err filled. */
 lw_http *lw_http_start(const lw_config *cfg, char *err, size_t errlen);
 void lw_http_stop(lw_http *h);
+
+/* ================================ progress.c ============================= */
+
+typedef struct lw_progress {
+    bool enabled, shown;
+    int64_t started_ms, next_ms;
+} lw_progress;
+
+void lw_progress_start(lw_progress *p); /* enabled only when stderr is a terminal */
+void lw_progress_tick(lw_progress *p, uint64_t done, int64_t lag);
+void lw_progress_format(const lw_progress *p, uint64_t done, int64_t lag, int64_t now_ms, char *out,
+                        size_t outlen);
+void lw_progress_end(lw_progress *p);
 
 /* ================================ run.c ================================== */
 

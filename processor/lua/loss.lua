@@ -21,14 +21,14 @@ local function add_share(ctx, c, sign)
         local k = key(ctx, 'loss:' .. period .. ':' .. c.currency)
         for _, bucket in ipairs({ c.class, 'target' }) do
             redis.call('HINCRBY', k, bucket .. '|count', sign)
-            redis.call('HINCRBY', k, bucket .. '|amount', sign * c.amount)
+            redis.call('HINCRBY', k, bucket .. '|amount', int(sign * c.amount)) -- int: never "-0"
         end
         redis.call('HINCRBY', k, 'r|' .. c.reason .. '|count', sign)
-        redis.call('HINCRBY', k, 'r|' .. c.reason .. '|amount', sign * c.amount)
+        redis.call('HINCRBY', k, 'r|' .. c.reason .. '|amount', int(sign * c.amount))
         redis.call('HSET', k, 'r|' .. c.reason .. '|class', c.class)
         local m = 'm|' .. c.manager .. '|' .. c.reason
         redis.call('HINCRBY', k, m .. '|count', sign)
-        redis.call('HINCRBY', k, m .. '|amount', sign * c.amount)
+        redis.call('HINCRBY', k, m .. '|amount', int(sign * c.amount))
         redis.call('SADD', key(ctx, 'loss:periods'), period .. ':' .. c.currency)
     end
 end

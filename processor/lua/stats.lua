@@ -51,7 +51,7 @@ local UNITS = { { name = 'h', ms = HOUR_MS, span = 24, ttl = 8 * DAY_MS },
 local function fold_bucket(ctx, scope, unit, index, window, sign)
     local v = redis.call('HGETALL', bucket_key(ctx, scope, unit.name, index))
     for i = 1, #v, 2 do
-        redis.call('HINCRBY', window, v[i], sign * tonumber(v[i + 1]))
+        redis.call('HINCRBY', window, v[i], int(sign * tonumber(v[i + 1]))) -- int: never "-0"
     end
 end
 

@@ -88,42 +88,52 @@ local function emit(ctx, event_type, kafka_key, time_ms, trigger, data)
     ctx.emitted = ctx.emitted + 1
 end
 
--- Writes fields of an entity hash. A newer event overwrites; a stale one (older than the
--- last applied) only fills fields still unknown, so state never rolls back.
-local function apply_fields(k, fields, time_ms, names)
-    local last = tonumber(redis.call('HGET', k, 'updated_ms'))
-    local stale = last ~= nil and time_ms < last
-    if stale then
-        for _, name in ipairs(names) do
-            if fields[name] then
-                redis.call('HSETNX', k, name, fields[name])
-            end
+-- The named fields of hash k in one HMGET: a table name -> value, absent fields left out.
+-- Each redis.call costs a round of Lua, so a handler reads its entity once and passes the
+-- table down (and keeps it up to date as it writes) instead of reading again.
+local function read_hash(k, names)
+    local v = redis.call('HMGET', k, unpack(names))
+    local h = {}
+    for i, name in ipairs(names) do
+        if v[i] then
+            h[name] = v[i]
         end
-        return true
     end
-    local args = { 'updated_ms', int(time_ms) } -- one HSET: each call costs a round of Lua
+    return h
+end
+
+-- Writes fields of an entity hash. A newer event overwrites; a stale one (older than the
+-- last applied) only fills fields still unknown, so state never rolls back. h: the hash as
+-- read_hash read it, with updated_ms and names (read here when nil); extra: more field,
+-- value pairs written in the same HSET whatever the event's age. h is brought up to date.
+-- Returns whether the event is stale, and h.
+local function apply_fields(k, fields, time_ms, names, h, extra)
+    h = h or read_hash(k, { 'updated_ms', unpack(names) })
+    local last = tonumber(h.updated_ms)
+    local stale = last ~= nil and time_ms < last
+    local args = {}
+    if not stale then
+        args[1], args[2] = 'updated_ms', int(time_ms)
+    end
     for _, name in ipairs(names) do
-        if fields[name] then
+        if fields[name] and not (stale and h[name]) then -- stale: as HSETNX would
             args[#args + 1] = name
             args[#args + 1] = fields[name]
         end
     end
-    redis.call('HSET', k, unpack(args))
+    for _, v in ipairs(extra or {}) do
+        args[#args + 1] = v
+    end
+    for i = 1, #args, 2 do
+        h[args[i]] = args[i + 1]
+    end
+    if #args > 0 then
+        redis.call('HSET', k, unpack(args)) -- one HSET
+    end
     if not last then
         redis.call('PEXPIRE', k, STATE_TTL_MS) -- new: outlives the dedup window
     end
-    return false
-end
-
--- Keeps the smallest value of a numeric field (first creation, first response, ...);
--- returns the value now held.
-local function keep_min(k, field, v)
-    local cur = tonumber(redis.call('HGET', k, field))
-    if cur == nil or v < cur then
-        redis.call('HSET', k, field, int(v))
-        return v
-    end
-    return cur
+    return stale, h
 end
 
 -- Sets a deadline: member "<kind>|<entity id>" in the tenant's timers sorted set.

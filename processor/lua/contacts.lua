@@ -29,10 +29,10 @@ local function contacts_of(ctx, f)
 end
 
 -- The earliest other lead sharing a contact with this one and created at most window
--- before it (ties: the smaller id), or nil.
-local function find_original(ctx, lead_id, created, window)
+-- before it (ties: the smaller id), or nil. contacts: its index keys.
+local function find_original(lead_id, contacts, created, window)
     local best
-    for _, ck in ipairs(split(redis.call('HGET', lead_key(ctx, lead_id), 'contacts'))) do
+    for _, ck in ipairs(contacts) do
         local found = redis.call('ZRANGE', ck, int(created - window), int(created), 'BYSCORE',
             'LIMIT', 0, 2, 'WITHSCORES')
         for i = 1, #found, 2 do
@@ -48,28 +48,31 @@ local function find_original(ctx, lead_id, created, window)
     return best
 end
 
+local DUP_STATE = { 'created_ms', 'dup_of', 'dup_window_ms', 'contacts' }
+
 -- Works out whether a lead is a duplicate and publishes lead.duplicate when its original
--- changes. A duplicate never goes idle and never gets a call-back.
-local function evaluate_duplicate(ctx, lead_id)
+-- changes. A duplicate never goes idle and never gets a call-back. h: the lead's hash with
+-- the DUP_STATE fields, as read_hash gives them (read here when nil).
+local function evaluate_duplicate(ctx, lead_id, h)
     local k = lead_key(ctx, lead_id)
-    local v = redis.call('HMGET', k, 'created_ms', 'dup_of', 'dup_window_ms')
-    local created, window = tonumber(v[1]), tonumber(v[3]) or 0
+    h = h or read_hash(k, DUP_STATE)
+    local created, window = tonumber(h.created_ms), tonumber(h.dup_window_ms) or 0
     if not created then
         return
     end
-    local original = find_original(ctx, lead_id, created, window)
+    local original = find_original(lead_id, split(h.contacts), created, window)
     if not original then
-        if v[2] then
+        if h.dup_of then
             redis.call('HDEL', k, 'dup_of') -- its original dropped out (spam)
         end
         return
     end
-    if v[2] == original.id then
+    if h.dup_of == original.id then
         return
     end
     redis.call('HSET', k, 'dup_of', original.id)
-    unschedule(ctx, 'lead.idle', lead_id)
-    unschedule(ctx, 'lead.callback_due', lead_id)
+    redis.call('ZREM', key(ctx, 'timers'), 'lead.idle|' .. lead_id,
+        'lead.callback_due|' .. lead_id) -- both deadlines unscheduled in one call
     emit(ctx, 'lead.duplicate', lead_id, created, lead_id .. '|' .. original.id,
         { lead_id = lead_id, duplicate_of = original.id, matched_on = original.kind,
             value = original.value, created_at = rfc3339(created) })
@@ -80,7 +83,8 @@ end
 local function link_pending_calls(ctx, lead_id, created, phones)
     for _, phone in ipairs(phones) do
         local pending = key(ctx, 'calls:' .. phone)
-        for _, call_id in ipairs(redis.call('ZRANGE', pending, 0, -1)) do
+        local calls = redis.call('ZRANGE', pending, 0, -1)
+        for _, call_id in ipairs(calls) do
             local ck = key(ctx, 'call:' .. call_id)
             local c = redis.call('HMGET', ck, 'time_ms', 'direction', 'status')
             local at = tonumber(c[1])
@@ -90,14 +94,25 @@ local function link_pending_calls(ctx, lead_id, created, phones)
                     c[2] == 'outbound' and 'call.outbound' or 'call.inbound_answered')
             end
         end
-        redis.call('DEL', pending)
+        if #calls > 0 then
+            redis.call('DEL', pending) -- (none: there is no key to delete)
+        end
     end
 end
 
+-- Indexes a lead's contacts. The lead rule (lead.lua) that ran just before hands over the
+-- hash it read and wrote (ctx.lead_read), so the lead is not read again.
 local function index_lead(ctx, f, t)
     local k = lead_key(ctx, f.lead_id)
+    local h
+    if ctx.lead_read and ctx.lead_read.id == f.lead_id then
+        h = ctx.lead_read.h
+    else
+        h = read_hash(k, DUP_STATE)
+    end
+    ctx.lead_read = nil
     local known = {}
-    for _, ck in ipairs(split(redis.call('HGET', k, 'contacts'))) do
+    for _, ck in ipairs(split(h.contacts)) do
         known[ck] = true
     end
     local added = {}
@@ -107,21 +122,29 @@ local function index_lead(ctx, f, t)
             added[#added + 1] = c
         end
     end
+    local writes = {}
     if #added > 0 then
         local all = {}
         for ck in pairs(known) do
             all[#all + 1] = ck
         end
-        redis.call('HSET', k, 'contacts', table.concat(all, ';'))
+        writes = { 'contacts', table.concat(all, ';') }
     end
     if f.dedup_window_ms then
-        redis.call('HSET', k, 'dup_window_ms', f.dedup_window_ms)
+        writes[#writes + 1] = 'dup_window_ms'
+        writes[#writes + 1] = f.dedup_window_ms
     end
-    local created = tonumber(redis.call('HGET', k, 'created_ms'))
+    for i = 1, #writes, 2 do
+        h[writes[i]] = writes[i + 1]
+    end
+    if #writes > 0 then
+        redis.call('HSET', k, unpack(writes))
+    end
+    local created = tonumber(h.created_ms)
     if not created then
         return -- indexed once created
     end
-    local window = tonumber(redis.call('HGET', k, 'dup_window_ms')) or 0
+    local window = tonumber(h.dup_window_ms) or 0
     local phones = {}
     for ck in pairs(known) do
         redis.call('ZADD', ck, created, f.lead_id)
@@ -131,7 +154,7 @@ local function index_lead(ctx, f, t)
             phones[#phones + 1] = phone
         end
     end
-    evaluate_duplicate(ctx, f.lead_id)
+    evaluate_duplicate(ctx, f.lead_id, h)
     -- leads created after this one that share a contact may be its duplicates now
     for ck in pairs(known) do
         for _, later in ipairs(redis.call('ZRANGE', ck, '(' .. int(created),

@@ -11,6 +11,10 @@
 -- A deal known only through its tasks counts as open: its events may come later.
 
 local DEAL_FIELDS = { 'amount_minor', 'currency', 'manager_id', 'lead_id', 'contact_name' }
+-- What the rules read of a deal, in one HMGET, handed down as a table kept up to date.
+local DEAL_STATE = { 'updated_ms', 'amount_minor', 'currency', 'manager_id', 'lead_id',
+    'contact_name', 'stage', 'status', 'no_next_step_ms', 'no_next_step', 'stalled', 'risk',
+    'risk_amount' }
 
 local function deal_key(ctx, deal_id)
     return key(ctx, 'deal:' .. deal_id)
@@ -32,47 +36,42 @@ local function oldest_overdue_ms(ctx, k)
     return oldest
 end
 
-local function risk_reasons(k, open)
-    local reasons = {}
-    if not open then
-        return reasons
-    end
-    if redis.call('SCARD', k .. ':overdue') > 0 then
-        table.insert(reasons, 'overdue_tasks')
-    end
-    local v = redis.call('HMGET', k, 'no_next_step', 'stalled')
-    if v[1] == '1' then
-        table.insert(reasons, 'no_next_step')
-    end
-    if v[2] == '1' then
-        table.insert(reasons, 'stalled')
-    end
-    return reasons
-end
-
 -- Publishes deal.at_risk when its reasons or its amount change while at risk, and
--- deal.risk_cleared when none holds any more or the deal is won or lost.
-local function evaluate_deal(ctx, deal_id, time_ms)
-    sync_deal_lines(ctx, deal_id, time_ms)
+-- deal.risk_cleared when none holds any more or the deal is won or lost. h: the deal's hash
+-- as read_hash(k, DEAL_STATE) read it and the caller wrote it since (read here when nil).
+local function evaluate_deal(ctx, deal_id, time_ms, h)
+    sync_deal_lines(ctx, deal_id, time_ms) -- writes only the deal's stake_* fields
     local k = deal_key(ctx, deal_id)
-    local v = redis.call('HMGET', k, 'status', 'amount_minor', 'currency', 'manager_id',
-        'contact_name', 'lead_id', 'risk', 'risk_amount')
-    local open = not v[1] or v[1] == 'open'
-    local reasons = risk_reasons(k, open)
-    local now, was = table.concat(reasons, ','), v[7] or ''
-    local amount = (v[2] or '') .. ' ' .. (v[3] or '')
-    if now == was and (now == '' or amount == (v[8] or '')) then
+    h = h or read_hash(k, DEAL_STATE)
+    local open = not h.status or h.status == 'open'
+    local reasons, overdue = {}, 0
+    if open then
+        overdue = redis.call('SCARD', k .. ':overdue')
+        if overdue > 0 then
+            table.insert(reasons, 'overdue_tasks')
+        end
+        if h.no_next_step == '1' then
+            table.insert(reasons, 'no_next_step')
+        end
+        if h.stalled == '1' then
+            table.insert(reasons, 'stalled')
+        end
+    end
+    local now, was = table.concat(reasons, ','), h.risk or ''
+    local amount = (h.amount_minor or '') .. ' ' .. (h.currency or '')
+    if now == was and (now == '' or amount == (h.risk_amount or '')) then
         return
     end
     redis.call('HSET', k, 'risk', now, 'risk_amount', amount)
-    local d = { deal_id = deal_id, lead_id = v[6] or nil, manager_id = v[4] or nil,
-        contact_name = v[5] or nil, amount = v[2] and money(tonumber(v[2])) or nil,
-        currency = v[3] or nil }
+    h.risk, h.risk_amount = now, amount
+    local d = { deal_id = deal_id, lead_id = h.lead_id, manager_id = h.manager_id,
+        contact_name = h.contact_name, amount = h.amount_minor and money(tonumber(h.amount_minor))
+        or nil, currency = h.currency }
     if now == '' then
-        d.cleared_by = open and 'resolved' or ('deal.' .. v[1])
+        d.cleared_by = open and 'resolved' or ('deal.' .. h.status)
         emit(ctx, 'deal.risk_cleared', deal_id, time_ms, deal_id .. '|clear|' .. int(time_ms), d)
     else
-        d.overdue_tasks = redis.call('SCARD', k .. ':overdue')
+        d.overdue_tasks = overdue
         local oldest = oldest_overdue_ms(ctx, k)
         d.oldest_overdue_seconds = oldest and math.floor((time_ms - oldest) / 1000) or 0
         emit(ctx, 'deal.at_risk', deal_id, time_ms,
@@ -83,68 +82,118 @@ local function evaluate_deal(ctx, deal_id, time_ms)
 end
 
 -- An open deal without an open task gets the no_next_step deadline; one with a task loses it.
+-- Appends what to write to the deal hash to writes (field, value pairs); returns whether
+-- the deadline is set (else the caller unschedules it). h: the deal's hash, status current.
+local function next_step(k, h, after_ms, writes)
+    after_ms = tonumber(after_ms) or tonumber(h.no_next_step_ms)
+    if after_ms then
+        writes[#writes + 1] = 'no_next_step_ms'
+        writes[#writes + 1] = int(after_ms)
+    end
+    local open = not h.status or h.status == 'open'
+    if open and after_ms and after_ms > 0 and redis.call('SCARD', k .. ':open') == 0 then
+        return true, after_ms
+    end
+    writes[#writes + 1] = 'no_next_step'
+    writes[#writes + 1] = '0'
+    return false
+end
+
+-- check_next_step for a deal whose task changed; returns the deal's hash for evaluate_deal.
 local function check_next_step(ctx, deal_id, time_ms, after_ms)
     local k = deal_key(ctx, deal_id)
-    after_ms = tonumber(after_ms) or tonumber(redis.call('HGET', k, 'no_next_step_ms'))
-    if after_ms then
-        redis.call('HSET', k, 'no_next_step_ms', int(after_ms))
-    end
-    if deal_is_open(k) and redis.call('SCARD', k .. ':open') == 0 and after_ms and after_ms > 0 then
-        schedule_once(ctx, 'deal.no_next_step', deal_id, time_ms + after_ms)
+    local h = read_hash(k, DEAL_STATE)
+    local writes = {}
+    local set, after = next_step(k, h, after_ms, writes)
+    if set then
+        schedule_once(ctx, 'deal.no_next_step', deal_id, time_ms + after)
     else
         unschedule(ctx, 'deal.no_next_step', deal_id)
-        redis.call('HSET', k, 'no_next_step', '0')
     end
+    for i = 1, #writes, 2 do
+        h[writes[i]] = writes[i + 1]
+    end
+    if #writes > 0 then
+        redis.call('HSET', k, unpack(writes))
+    end
+    return h
 end
 
-local function track_stage(ctx, k, deal_id, f, time_ms, stale)
-    if not f.stage then
-        return
-    end
-    if stale then
-        if redis.call('HSETNX', k, 'stage', f.stage) == 1 then
-            redis.call('HSET', k, 'stage_since_ms', int(time_ms))
-        end
-        return
-    end
-    if redis.call('HGET', k, 'stage') == f.stage then
-        return
-    end
-    local limit = tonumber(f.stalled_after_ms) or 0
-    redis.call('HSET', k, 'stage', f.stage, 'stage_since_ms', int(time_ms), 'stalled', '0',
-        'stalled_after_ms', int(limit))
-    unschedule(ctx, 'deal.stalled', deal_id)
-    if limit > 0 then
-        schedule(ctx, 'deal.stalled', deal_id, time_ms + limit)
-    end
-end
-
-local function set_status(k, status, f, stale)
-    if stale then
-        redis.call('HSETNX', k, 'status', status)
-        return
-    end
-    redis.call('HSET', k, 'status', status)
-    if status == 'lost' then
-        redis.call('HSET', k, 'loss_reason', f.loss_reason, 'loss_key', f.loss_key, 'loss_class',
-            f.loss_class, 'lost_day', f.day, 'lost_month', f.month)
-    end
-end
-
--- Every deal event: fields, stage, status, then what follows from them.
+-- Every deal event: fields, stage, status and next step in one HSET, then the deadlines,
+-- then what follows from them. A stale event only fills the stage and status still unknown.
 local function deal_event(status)
     return function(ctx, f, t)
         local k = deal_key(ctx, f.deal_id)
-        local stale = apply_fields(k, f, t, DEAL_FIELDS)
-        track_stage(ctx, k, f.deal_id, f, t, stale)
-        set_status(k, status or 'open', f, stale or (status == nil and redis.call('HEXISTS', k,
-            'status') == 1))
-        if not deal_is_open(k) then
-            unschedule(ctx, 'deal.stalled', f.deal_id)
+        local h = read_hash(k, DEAL_STATE)
+        local last = tonumber(h.updated_ms)
+        local stale = last ~= nil and t < last
+        local extra = {}
+        local function put(name, value)
+            extra[#extra + 1] = name
+            extra[#extra + 1] = value
         end
-        check_next_step(ctx, f.deal_id, t, f.no_next_step_ms)
+        -- stage: a new one restarts the stalled deadline
+        local restaged, limit = false, 0
+        if f.stage and stale then
+            if not h.stage then
+                put('stage', f.stage)
+                put('stage_since_ms', int(t))
+            end
+        elseif f.stage and h.stage ~= f.stage then
+            restaged, limit = true, tonumber(f.stalled_after_ms) or 0
+            put('stage', f.stage)
+            put('stage_since_ms', int(t))
+            put('stalled', '0')
+            put('stalled_after_ms', int(limit))
+        end
+        -- status: deal.created/updated/stage_changed only fill it in
+        local st = status or 'open'
+        if stale or (status == nil and h.status) then
+            if not h.status then
+                put('status', st)
+            end
+        else
+            put('status', st)
+            if st == 'lost' then
+                if f.loss_reason and f.loss_key and f.loss_class and f.day and f.month then
+                    put('loss_reason', f.loss_reason)
+                    put('loss_key', f.loss_key)
+                    put('loss_class', f.loss_class)
+                    put('lost_day', f.day)
+                    put('lost_month', f.month)
+                else -- fails as it always did: Redis takes no nil argument
+                    redis.call('HSET', k, 'loss_reason', f.loss_reason, 'loss_key', f.loss_key,
+                        'loss_class', f.loss_class, 'lost_day', f.day, 'lost_month', f.month)
+                end
+            end
+        end
+        local status_now = h.status
+        for i = 1, #extra, 2 do
+            if extra[i] == 'status' then
+                status_now = extra[i + 1]
+            end
+        end
+        local open = not status_now or status_now == 'open'
+        local next_set, next_after = next_step(k, { status = status_now,
+            no_next_step_ms = h.no_next_step_ms }, f.no_next_step_ms, extra)
+        apply_fields(k, f, t, DEAL_FIELDS, h, extra) -- one HSET (and the TTL when new)
+        -- deadlines: one ZREM for those that go
+        local gone = {}
+        if not open or (restaged and limit <= 0) then
+            gone[#gone + 1] = 'deal.stalled|' .. f.deal_id
+        elseif restaged then
+            schedule(ctx, 'deal.stalled', f.deal_id, t + limit)
+        end
+        if next_set then
+            schedule_once(ctx, 'deal.no_next_step', f.deal_id, t + next_after)
+        else
+            gone[#gone + 1] = 'deal.no_next_step|' .. f.deal_id
+        end
+        if #gone > 0 then
+            redis.call('ZREM', key(ctx, 'timers'), unpack(gone))
+        end
         update_loss_totals(ctx, k, t, ctx.event_id)
-        evaluate_deal(ctx, f.deal_id, t)
+        evaluate_deal(ctx, f.deal_id, t, h)
     end
 end
 

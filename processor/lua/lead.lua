@@ -8,20 +8,31 @@
 -- deadline), so the outcome does not depend on the order events are read in.
 
 local LEAD_FIELDS = { 'manager_id', 'channel', 'status', 'pipeline_id' }
+-- What the rules read of a lead, in one HMGET: LEAD_FIELDS (apply_fields) and the rest.
+-- contacts and dup_window_ms are contacts.lua's: lead.created and lead.updated hand what
+-- they read to its index_lead (ctx.lead_read), which runs right after them.
+local LEAD_STATE = { 'updated_ms', 'manager_id', 'channel', 'status', 'pipeline_id',
+    'created_ms', 'resp_ms', 'resp_by', 'closed_ms', 'dup_of', 'idle_after_ms',
+    'callback_after_ms', 'responded_sent', 'idle_fired', 'callback_fired', 'contacts',
+    'dup_window_ms' }
 
 local function lead_key(ctx, lead_id)
     return key(ctx, 'lead:' .. lead_id)
 end
 
-local function lead_state(k)
-    local v = redis.call('HMGET', k, 'created_ms', 'resp_ms', 'resp_by', 'closed_ms', 'dup_of',
-        'manager_id', 'channel', 'idle_after_ms', 'callback_after_ms', 'responded_sent')
+-- A lead's state from its hash as read_hash(k, LEAD_STATE) read it.
+local function lead_state_of(h)
     return {
-        created = tonumber(v[1]), resp = tonumber(v[2]), resp_by = v[3] or nil,
-        closed = tonumber(v[4]), dup_of = v[5] or nil, manager_id = v[6] or nil,
-        channel = v[7] or nil, idle_after = tonumber(v[8]), callback_after = tonumber(v[9]),
-        responded_sent = v[10] or nil,
+        created = tonumber(h.created_ms), resp = tonumber(h.resp_ms), resp_by = h.resp_by,
+        closed = tonumber(h.closed_ms), dup_of = h.dup_of, manager_id = h.manager_id,
+        channel = h.channel, idle_after = tonumber(h.idle_after_ms),
+        callback_after = tonumber(h.callback_after_ms), responded_sent = h.responded_sent,
+        idle_fired = h.idle_fired, callback_fired = h.callback_fired,
     }
+end
+
+local function lead_state(k)
+    return lead_state_of(read_hash(k, LEAD_STATE))
 end
 
 local function lead_data(lead_id, s)
@@ -35,13 +46,13 @@ local function deadline_met(s, due)
         or s.dup_of ~= nil
 end
 
--- Emits lead.responded once both the creation and a response are known, in either order.
-local function emit_responded_if_known(ctx, lead_id, k)
-    local s = lead_state(k)
-    if s.responded_sent or s.created == nil or s.resp == nil then
-        return
-    end
-    redis.call('HSET', k, 'responded_sent', '1')
+-- lead.responded is due once both the creation and a response are known, in either order,
+-- and it was not sent yet. The caller writes responded_sent = 1 with its other fields.
+local function responded_due(s)
+    return not s.responded_sent and s.created ~= nil and s.resp ~= nil
+end
+
+local function emit_responded(ctx, lead_id, s)
     local at = math.max(s.resp, s.created)
     local d = lead_data(lead_id, s)
     d.response_seconds = math.floor((at - s.created) / 1000)
@@ -49,60 +60,109 @@ local function emit_responded_if_known(ctx, lead_id, k)
     d.responded_at = rfc3339(at)
     emit(ctx, 'lead.responded', lead_id, at, lead_id, d)
     record_response_time(ctx, d.response_seconds, at, s.manager_id, s.channel)
+    local late = {}
     if s.callback_after and at <= s.created + s.callback_after then
-        unschedule(ctx, 'lead.callback_due', lead_id)
+        late[#late + 1] = 'lead.callback_due|' .. lead_id
     end
     if s.idle_after and at <= s.created + s.idle_after then
-        unschedule(ctx, 'lead.idle', lead_id)
+        late[#late + 1] = 'lead.idle|' .. lead_id
+    end
+    if #late > 0 then
+        redis.call('ZREM', key(ctx, 'timers'), unpack(late)) -- unschedule both at once
     end
 end
 
-local function record_response(ctx, lead_id, time_ms, by)
+-- Keeps the earliest response, then emits lead.responded if now due. h: the lead's hash as
+-- read_hash(k, LEAD_STATE) read it (read here when nil).
+local function record_response(ctx, lead_id, time_ms, by, h)
     local k = lead_key(ctx, lead_id)
-    local cur = tonumber(redis.call('HGET', k, 'resp_ms'))
+    h = h or read_hash(k, LEAD_STATE)
+    local writes = {}
+    local cur = tonumber(h.resp_ms)
     if cur == nil or time_ms < cur then
-        redis.call('HSET', k, 'resp_ms', int(time_ms), 'resp_by', by)
+        h.resp_ms, h.resp_by = int(time_ms), by
+        writes = { 'resp_ms', h.resp_ms, 'resp_by', by }
+    end
+    local s = lead_state_of(h)
+    local respond = responded_due(s)
+    if respond then
+        writes[#writes + 1] = 'responded_sent'
+        writes[#writes + 1] = '1'
+    end
+    if #writes > 0 then
+        redis.call('HSET', k, unpack(writes))
     end
     redis.call('PEXPIRE', k, STATE_TTL_MS)
-    emit_responded_if_known(ctx, lead_id, k)
-end
-
-local function schedule_unless_met(ctx, k, kind, lead_id, after_ms, fired_flag)
-    local s = lead_state(k)
-    local due = s.created + after_ms
-    if after_ms <= 0 or deadline_met(s, due) or redis.call('HEXISTS', k, fired_flag) == 1 then
-        return
+    if respond then
+        emit_responded(ctx, lead_id, s)
     end
-    schedule(ctx, kind, lead_id, due)
 end
 
+-- lead.created: one HMGET, one HSET, one ZADD for both deadlines (and the TTL when new).
+-- Each deadline is set unless the response, the closing or a duplicate verdict came in time
+-- for it, or it already fired.
 on('lead.created', function(ctx, f, t)
     local k = lead_key(ctx, f.lead_id)
-    apply_fields(k, f, t, LEAD_FIELDS)
-    keep_min(k, 'created_ms', t)
+    local h = read_hash(k, LEAD_STATE)
     local idle_after, callback_after = tonumber(f.idle_after_ms), tonumber(f.callback_after_ms)
-    redis.call('HSET', k, 'idle_after_ms', int(idle_after), 'callback_after_ms', int(callback_after))
-    schedule_unless_met(ctx, k, 'lead.callback_due', f.lead_id, callback_after, 'callback_fired')
-    schedule_unless_met(ctx, k, 'lead.idle', f.lead_id, idle_after, 'idle_fired')
-    emit_responded_if_known(ctx, f.lead_id, k)
+    local extra = {}
+    local created = tonumber(h.created_ms)
+    if created == nil or t < created then -- the earliest creation is kept
+        extra = { 'created_ms', int(t) }
+    end
+    extra[#extra + 1] = 'idle_after_ms'
+    extra[#extra + 1] = int(idle_after)
+    extra[#extra + 1] = 'callback_after_ms'
+    extra[#extra + 1] = int(callback_after)
+    local respond = not h.responded_sent and h.resp_ms ~= nil -- created is known now
+    if respond then
+        extra[#extra + 1] = 'responded_sent'
+        extra[#extra + 1] = '1'
+    end
+    apply_fields(k, f, t, LEAD_FIELDS, h, extra)
+    local s = lead_state_of(h)
+    local args = {}
+    for _, d in ipairs({ { 'lead.callback_due', callback_after, s.callback_fired },
+        { 'lead.idle', idle_after, s.idle_fired } }) do
+        local due = s.created + d[2]
+        if not (d[2] <= 0 or deadline_met(s, due) or d[3]) then
+            args[#args + 1] = due
+            args[#args + 1] = d[1] .. '|' .. f.lead_id
+        end
+    end
+    if #args > 0 then
+        redis.call('ZADD', key(ctx, 'timers'), unpack(args))
+    end
+    if respond then
+        emit_responded(ctx, f.lead_id, s)
+    end
+    ctx.lead_read = { id = f.lead_id, h = h } -- index_lead (contacts.lua) runs next
 end)
 
 local function update_lead(ctx, f, t)
-    apply_fields(lead_key(ctx, f.lead_id), f, t, LEAD_FIELDS)
+    local k = lead_key(ctx, f.lead_id)
+    local _, h = apply_fields(k, f, t, LEAD_FIELDS, read_hash(k, LEAD_STATE))
+    ctx.lead_read = { id = f.lead_id, h = h } -- index_lead (contacts.lua) runs next
 end
 on('lead.updated', update_lead)
 on('lead.assigned', update_lead)
 
 
 on('lead.status_changed', function(ctx, f, t)
-    apply_fields(lead_key(ctx, f.lead_id), f, t, LEAD_FIELDS)
-    record_response(ctx, f.lead_id, t, 'lead.status_changed')
+    local k = lead_key(ctx, f.lead_id)
+    local _, h = apply_fields(k, f, t, LEAD_FIELDS, read_hash(k, LEAD_STATE))
+    record_response(ctx, f.lead_id, t, 'lead.status_changed', h)
 end)
+
+local CLOSE_FIELDS = { 'manager_id', 'channel', 'status', 'closed_reason' }
 
 on('lead.closed', function(ctx, f, t)
     local k = lead_key(ctx, f.lead_id)
-    apply_fields(k, f, t, { 'manager_id', 'channel', 'status', 'closed_reason' })
-    keep_min(k, 'closed_ms', t)
+    local h = read_hash(k, { 'updated_ms', 'closed_ms', unpack(CLOSE_FIELDS) })
+    local closed = tonumber(h.closed_ms)
+    -- the earliest closing is kept
+    apply_fields(k, f, t, CLOSE_FIELDS, h, (closed == nil or t < closed) and
+        { 'closed_ms', int(t) } or nil)
 end)
 
 -- Outbound calls answer a lead whatever their status; inbound ones only when answered.

@@ -13,13 +13,20 @@ local function task_key(ctx, task_id)
     return key(ctx, 'task:' .. task_id)
 end
 
+-- What the rules read of a task, in one HMGET: TASK_FIELDS (apply_fields) and the rest.
+local TASK_STATE = { 'updated_ms', 'deal_id', 'lead_id', 'manager_id', 'title', 'kind',
+    'contact_name', 'status', 'due_ms', 'closed_ms', 'overdue' }
+
+-- A task's state from its hash as read_hash(k, TASK_STATE) read it.
+local function task_state_of(h)
+    return { status = h.status or 'open', due = tonumber(h.due_ms),
+        closed = tonumber(h.closed_ms), overdue = h.overdue == '1', deal_id = h.deal_id,
+        lead_id = h.lead_id, manager_id = h.manager_id, title = h.title, kind = h.kind,
+        contact_name = h.contact_name }
+end
+
 local function task_state(k)
-    local v = redis.call('HMGET', k, 'status', 'due_ms', 'closed_ms', 'overdue', 'deal_id',
-        'lead_id', 'manager_id', 'title', 'kind', 'contact_name')
-    return { status = v[1] or 'open', due = tonumber(v[2]), closed = tonumber(v[3]),
-        overdue = v[4] == '1', deal_id = v[5] or nil, lead_id = v[6] or nil,
-        manager_id = v[7] or nil, title = v[8] or nil, kind = v[9] or nil,
-        contact_name = v[10] or nil }
+    return task_state_of(read_hash(k, TASK_STATE))
 end
 
 local function overdue_changed(ctx, task_id, s, time_ms)
@@ -63,45 +70,49 @@ local function link_to_deal(ctx, task_id, s, time_ms, f)
     else
         redis.call('SREM', open_set, task_id)
     end
-    check_next_step(ctx, s.deal_id, time_ms, f.no_next_step_ms)
-    evaluate_deal(ctx, s.deal_id, time_ms)
+    evaluate_deal(ctx, s.deal_id, time_ms, check_next_step(ctx, s.deal_id, time_ms,
+        f.no_next_step_ms))
 end
 
--- A new due time: a later one resolves the overdue task and sets the new deadline.
-local function set_due(ctx, task_id, k, due, time_ms)
-    local s = task_state(k)
-    redis.call('HSET', k, 'due_ms', int(due))
-    if s.status ~= 'open' then
-        return
-    end
-    if s.overdue and due > time_ms and due > s.due then
-        resolve_overdue(ctx, task_id, k, s, time_ms, 'rescheduled')
-    end
-    schedule(ctx, 'task.due', task_id, due)
-end
-
+-- Fields and the new due time in one HSET. A later due time resolves the overdue task and
+-- sets the new deadline; a stale event only fills a due time still unknown.
 local function task_upsert(ctx, f, t)
     local k = task_key(ctx, f.task_id)
-    local stale = apply_fields(k, f, t, TASK_FIELDS)
+    local h = read_hash(k, TASK_STATE)
+    local last = tonumber(h.updated_ms)
+    local stale = last ~= nil and t < last
+    local old_due, due, extra = h.due_ms, nil, nil
     if f.due_ms and not stale then
-        set_due(ctx, f.task_id, k, tonumber(f.due_ms), t)
-    elseif f.due_ms then
-        redis.call('HSETNX', k, 'due_ms', f.due_ms)
+        due = tonumber(f.due_ms)
+        extra = { 'due_ms', int(due) }
+    elseif f.due_ms and not h.due_ms then
+        extra = { 'due_ms', f.due_ms }
     end
-    link_to_deal(ctx, f.task_id, task_state(k), t, f)
+    apply_fields(k, f, t, TASK_FIELDS, h, extra)
+    local s = task_state_of(h)
+    if due and s.status == 'open' then
+        s.due = tonumber(old_due) -- the due time it was overdue for
+        if s.overdue and due > t and due > s.due then
+            resolve_overdue(ctx, f.task_id, k, s, t, 'rescheduled')
+        end
+        schedule(ctx, 'task.due', f.task_id, due)
+    end
+    link_to_deal(ctx, f.task_id, s, t, f) -- reads only its status and deal
 end
 
 local function task_close(status)
     return function(ctx, f, t)
         local k = task_key(ctx, f.task_id)
-        local stale = apply_fields(k, f, t, TASK_FIELDS)
-        local s = task_state(k)
-        if stale or s.status ~= 'open' then
+        local h = read_hash(k, TASK_STATE)
+        local last = tonumber(h.updated_ms)
+        local closing = not (last ~= nil and t < last) and (h.status or 'open') == 'open'
+        apply_fields(k, f, t, TASK_FIELDS, h, closing and { 'status', status, 'closed_ms',
+            int(t) } or nil)
+        if not closing then
             return
         end
-        redis.call('HSET', k, 'status', status, 'closed_ms', int(t))
+        local s = task_state_of(h)
         unschedule(ctx, 'task.due', f.task_id)
-        s.status = status
         if s.overdue then
             resolve_overdue(ctx, f.task_id, k, s, t, status)
         elseif s.due and s.due < t then

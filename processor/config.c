@@ -315,6 +315,8 @@ static bool load_tenant(lw_config *cfg, const char *name, const json_t *obj, con
     {
         const cfg_entry *e = find_entry(key);
         char text[1024];
+        if (!strncmp(key, "//", 2))
+            continue; /* a comment */
         if (!e || !e->per_tenant) {
             snprintf(err, errlen, "config: tenants.%s.%s (%s) is not a per-tenant setting", name,
                      key, origin);
@@ -336,6 +338,9 @@ static bool load_object(lw_config *cfg, const json_t *obj, const char *prefix, c
 static bool load_member(lw_config *cfg, const char *path, const json_t *v, const char *origin,
                         char *err, size_t errlen)
 {
+    const char *last = strrchr(path, '.');
+    if (!strncmp(last ? last + 1 : path, "//", 2))
+        return true; /* "//": "..." is a comment: JSON has none of its own */
     const cfg_entry *e = find_entry(path);
     char text[1024];
     if (e) {

@@ -302,7 +302,7 @@ if [ -f "$f" ]; then
     out=$(jq -r '
         .["$defs"].duration.pattern as $dur
         | (if .additionalProperties != false then "additionalProperties must be false" else empty end),
-          (if (.patternProperties | keys) != ["^kafka\\."] then "patternProperties must be exactly ^kafka\\." else empty end),
+          (if (.patternProperties | keys) != ["^//", "^kafka\\."] then "patternProperties must be exactly ^// (comments) and ^kafka\\." else empty end),
           ((["kafka.brokers", "group.id", "topics.input", "topics.dlq", "topics.lead_duplicates",
             "topics.lead_response_times", "topics.lead_callback", "topics.lead_idle", "topics.untracked_contacts",
             "topics.task_overdue", "topics.deal_at_risk", "topics.loss_totals", "topics.risk_summary",

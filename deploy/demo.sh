@@ -21,10 +21,19 @@ echo "embedded broker on $BROKERS, redis on $REDIS_URL"
 "$LEAKWATCH" produce deploy/sample/day.ndjson --kafka.brokers "$BROKERS"
 "$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event --until-end
 
-for topic in crm.leads.response-times crm.alerts.lead-callback crm.alerts.lead-idle; do
+for topic in crm.leads.response-times crm.alerts.lead-callback crm.alerts.lead-idle \
+    crm.leads.duplicates crm.alerts.untracked-contacts crm.alerts.task-overdue \
+    crm.alerts.deal-at-risk; do
     echo
     echo "== $topic"
     lw_consume "$topic" | jq -c '{type, time, tenant, data}'
+done
+# the aggregates: only the latest of each key, as a compacted topic keeps it
+for topic in crm.agg.loss-totals crm.agg.risk-summary crm.agg.response-stats; do
+    echo
+    echo "== $topic (latest per key)"
+    lw_consume_keyed "$topic" | awk -F'\t' '{ last[$1] = $2 } END { for (k in last) print last[k] }' |
+        jq -c '{type, tenant, data}'
 done
 echo
 echo "== crm.dlq (input that could not be processed, with the reason)"

@@ -102,6 +102,17 @@ local function read_hash(k, names)
     return h
 end
 
+-- Writes name/value pairs (a flat list) to k in one HSET, and into h, the hash as read, so
+-- what follows sees the new values without reading them again.
+local function write_hash(k, h, writes)
+    for i = 1, #writes, 2 do
+        h[writes[i]] = writes[i + 1]
+    end
+    if #writes > 0 then
+        redis.call('HSET', k, unpack(writes))
+    end
+end
+
 -- Writes fields of an entity hash. A newer event overwrites; a stale one (older than the
 -- last applied) only fills fields still unknown, so state never rolls back. h: the hash as
 -- read_hash read it, with updated_ms and names (read here when nil); extra: more field,

@@ -134,12 +134,7 @@ local function index_lead(ctx, f, t)
         writes[#writes + 1] = 'dup_window_ms'
         writes[#writes + 1] = f.dedup_window_ms
     end
-    for i = 1, #writes, 2 do
-        h[writes[i]] = writes[i + 1]
-    end
-    if #writes > 0 then
-        redis.call('HSET', k, unpack(writes))
-    end
+    write_hash(k, h, writes)
     local created = tonumber(h.created_ms)
     if not created then
         return -- indexed once created

@@ -110,12 +110,7 @@ local function check_next_step(ctx, deal_id, time_ms, after_ms)
     else
         unschedule(ctx, 'deal.no_next_step', deal_id)
     end
-    for i = 1, #writes, 2 do
-        h[writes[i]] = writes[i + 1]
-    end
-    if #writes > 0 then
-        redis.call('HSET', k, unpack(writes))
-    end
+    write_hash(k, h, writes)
     return h
 end
 

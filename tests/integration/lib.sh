@@ -277,3 +277,18 @@ lw_leakwatch_until_end() {
         </dev/null >>"$LW_TMP/leakwatch.log" 2>&1 || rc=$?
     ((rc == 0)) || lw_fail "leakwatch run --until-end $* exited with $rc (see leakwatch.log)"
 }
+
+# Feeds the sample day and starts `leakwatch run` (event clock) serving HTTP on a free port
+# in the background; exports HTTP_BASE and LEAKWATCH_PID. Extra flags are passed on.
+lw_start_sample_day_with_http() {
+    local port
+    port=$(lw_random_port)
+    export HTTP_BASE="http://127.0.0.1:$port"
+    "$LEAKWATCH" produce "$LW_TEST_ROOT/../deploy/sample/day.ndjson" --kafka.brokers "$BROKERS"
+    # shellcheck disable=SC2086 # LW_KAFKA_TEST_ARGS is a list of flags
+    "$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event \
+        --http.listen "127.0.0.1:$port" $LW_KAFKA_TEST_ARGS "$@" 2>"$LW_TMP/leakwatch.log" &
+    LEAKWATCH_PID=$!
+    export LEAKWATCH_PID
+    lw_track_pid "$LEAKWATCH_PID"
+}

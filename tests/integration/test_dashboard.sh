@@ -10,14 +10,8 @@ lw_setup
 command -v chromium >/dev/null || lw_fail "chromium is not installed (deploy/install-deps.sh installs it)"
 lw_start_redis
 lw_start_broker
-port=$(lw_random_port)
-base="http://127.0.0.1:$port"
-
-"$LEAKWATCH" produce "$LW_TEST_ROOT/../deploy/sample/day.ndjson" --kafka.brokers "$BROKERS"
-"$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event \
-    --http.listen "127.0.0.1:$port" --currency KZT $LW_KAFKA_TEST_ARGS \
-    2>"$LW_TMP/leakwatch.log" &
-lw_track_pid $!
+lw_start_sample_day_with_http --currency KZT
+base=$HTTP_BASE
 lw_wait_for "curl -sf '$base/api/risk?tenant=default' >/dev/null" 60
 lw_wait_for "curl -sf '$base/api/loss-totals?tenant=default&period=2026-11&currency=KZT' >/dev/null" 30
 lw_wait_for "[ \"\$(curl -s '$base/api/response-stats?tenant=default' | jq '.scopes.tenant.last_24h.count')\" = 4 ]" 30

@@ -8,15 +8,9 @@ source "$LW_TEST_ROOT/integration/lib.sh"
 lw_setup
 lw_start_redis
 lw_start_broker
-port=$(lw_random_port)
-base="http://127.0.0.1:$port"
-
-"$LEAKWATCH" produce "$LW_TEST_ROOT/../deploy/sample/day.ndjson" --kafka.brokers "$BROKERS"
-"$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event \
-    --http.listen "127.0.0.1:$port" --currency KZT $LW_KAFKA_TEST_ARGS \
-    2>"$LW_TMP/leakwatch.log" &
-pid=$!
-lw_track_pid "$pid"
+lw_start_sample_day_with_http --currency KZT
+base=$HTTP_BASE
+pid=$LEAKWATCH_PID
 
 get() { curl -s -o "$LW_TMP/body" -w '%{http_code}' "$base$1"; }
 lw_wait_for "curl -sf $base/healthz >/dev/null" 20

@@ -113,6 +113,12 @@ local function write_hash(k, h, writes)
     end
 end
 
+-- Whether an event at time_ms is older than the last one applied to the entity h.
+local function is_stale(h, time_ms)
+    local last = tonumber(h.updated_ms)
+    return last ~= nil and time_ms < last
+end
+
 -- Writes fields of an entity hash. A newer event overwrites; a stale one (older than the
 -- last applied) only fills fields still unknown, so state never rolls back. h: the hash as
 -- read_hash read it, with updated_ms and names (read here when nil); extra: more field,
@@ -120,8 +126,8 @@ end
 -- Returns whether the event is stale, and h.
 local function apply_fields(k, fields, time_ms, names, h, extra)
     h = h or read_hash(k, { 'updated_ms', unpack(names) })
-    local last = tonumber(h.updated_ms)
-    local stale = last ~= nil and time_ms < last
+    local new = h.updated_ms == nil
+    local stale = is_stale(h, time_ms)
     local args = {}
     if not stale then
         args[1], args[2] = 'updated_ms', int(time_ms)
@@ -135,13 +141,8 @@ local function apply_fields(k, fields, time_ms, names, h, extra)
     for _, v in ipairs(extra or {}) do
         args[#args + 1] = v
     end
-    for i = 1, #args, 2 do
-        h[args[i]] = args[i + 1]
-    end
-    if #args > 0 then
-        redis.call('HSET', k, unpack(args)) -- one HSET
-    end
-    if not last then
+    write_hash(k, h, args) -- one HSET
+    if new then
         redis.call('PEXPIRE', k, STATE_TTL_MS) -- new: outlives the dedup window
     end
     return stale, h

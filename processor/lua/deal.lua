@@ -120,8 +120,7 @@ local function deal_event(status)
     return function(ctx, f, t)
         local k = deal_key(ctx, f.deal_id)
         local h = read_hash(k, DEAL_STATE)
-        local last = tonumber(h.updated_ms)
-        local stale = last ~= nil and t < last
+        local stale = is_stale(h, t)
         local extra = {}
         local function put(name, value)
             extra[#extra + 1] = name

@@ -79,8 +79,7 @@ end
 local function task_upsert(ctx, f, t)
     local k = task_key(ctx, f.task_id)
     local h = read_hash(k, TASK_STATE)
-    local last = tonumber(h.updated_ms)
-    local stale = last ~= nil and t < last
+    local stale = is_stale(h, t)
     local old_due, due, extra = h.due_ms, nil, nil
     if f.due_ms and not stale then
         due = tonumber(f.due_ms)
@@ -104,8 +103,7 @@ local function task_close(status)
     return function(ctx, f, t)
         local k = task_key(ctx, f.task_id)
         local h = read_hash(k, TASK_STATE)
-        local last = tonumber(h.updated_ms)
-        local closing = not (last ~= nil and t < last) and (h.status or 'open') == 'open'
+        local closing = not is_stale(h, t) and (h.status or 'open') == 'open'
         apply_fields(k, f, t, TASK_FIELDS, h, closing and { 'status', status, 'closed_ms',
             int(t) } or nil)
         if not closing then

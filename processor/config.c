@@ -74,6 +74,18 @@ static const cfg_entry table[] = {
      0, NULL},
     {"input.max_bytes", CFG_INT, "1048576", "larger input messages go to the dead-letter topic",
      G(input_max_bytes), 1, 100000000, NULL},
+    {"input.buffer_bytes", CFG_INT, "8388608",
+     "input buffered for the event-time merge, all partitions together (a partition is "
+     "paused over its share)",
+     G(input.buffer_bytes), 65536, INT64_C(1) << 40, NULL},
+    {"input.max_idle", CFG_DURATION, "1s",
+     "clock=wall: how long a partition with nothing buffered holds the event-time merge; "
+     "an older event read later is late (clock=event: until it delivers)",
+     G(input.max_idle_ms), 0, 0, NULL},
+    {"input.max_lead", CFG_DURATION, "0",
+     "how far this instance may apply events ahead of the partitions other instances own "
+     "(0: in lockstep, exact across instances)",
+     G(input.max_lead_ms), 0, 0, NULL},
     {"timers.interval", CFG_DURATION, "250ms", "how often due deadlines are checked",
      G(timers_interval_ms), 0, 0, NULL},
     {"timers.batch", CFG_INT, "1000", "most deadlines fired per tenant per check", G(timers_batch),

@@ -1,41 +1,11 @@
 /* consumer.c — the input side: a consumer group over the input topics, cooperative-sticky
- * rebalancing, batches bounded in size and time, offsets stored only after the batch is
- * durable in Redis, and a mark per partition for the event clock. */
+ * rebalancing, each message made an input (input.c) and buffered in its partition of the
+ * merge (merge.c), partitions paused while their buffer is full, and offsets stored only
+ * after what the merge released is durable in Redis. */
 #include "leakwatch/leakwatch.h"
 
 #include <librdkafka/rdkafka.h>
 #include <string.h>
-
-static lw_partition_mark *find_mark(lw_consumer *c, const char *topic, int32_t partition)
-{
-    for (size_t i = 0; i < c->marks_n; i++)
-        if (c->marks[i].partition == partition && !strcmp(c->marks[i].topic, topic))
-            return &c->marks[i];
-    return NULL;
-}
-
-static void add_mark(lw_consumer *c, const char *topic, int32_t partition)
-{
-    if (find_mark(c, topic, partition))
-        return;
-    if (c->marks_n == c->marks_cap) {
-        c->marks_cap = c->marks_cap ? c->marks_cap * 2 : 16;
-        c->marks = realloc(c->marks, c->marks_cap * sizeof(*c->marks));
-    }
-    lw_partition_mark *m = &c->marks[c->marks_n++];
-    memset(m, 0, sizeof(*m));
-    snprintf(m->topic, sizeof(m->topic), "%s", topic);
-    m->partition = partition;
-    m->max_event_ms = -1;
-    m->dirty = true; /* announce it: unread, it holds the event clock back */
-}
-
-static void remove_mark(lw_consumer *c, const char *topic, int32_t partition)
-{
-    lw_partition_mark *m = find_mark(c, topic, partition);
-    if (m)
-        *m = c->marks[--c->marks_n];
-}
 
 /* replay.from: the first offset at or after the start time of each assigned partition. A
  * broker that cannot tell (librdkafka's mock answers -1) makes it start at the beginning;
@@ -63,11 +33,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     lw_consumer *c = opaque;
     bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    int64_t now = lw_monotonic_ms();
     for (int i = 0; i < parts->cnt; i++) {
         if (assign)
-            add_mark(c, parts->elems[i].topic, parts->elems[i].partition);
+            lw_merge_add(&c->merge, parts->elems[i].topic, parts->elems[i].partition, now);
         else
-            remove_mark(c, parts->elems[i].topic, parts->elems[i].partition);
+            lw_merge_remove(&c->merge, parts->elems[i].topic, parts->elems[i].partition);
     }
     lw_info("rebalance: %s %d partition(s) (%s)", assign ? "assigned" : "revoked", parts->cnt,
             rd_kafka_rebalance_protocol(rk));
@@ -83,8 +54,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         lw_error("rebalance: %s", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     }
-    if (assign)
+    if (assign) {
+        rd_kafka_resume_partitions(rk, parts); /* a partition had again starts unpaused */
         c->assigned_any = true;
+    }
 }
 
 /* librdkafka's statistics (every 5 s): the lag summed over assigned partitions. */
@@ -154,6 +127,7 @@ static bool consumer_conf(rd_kafka_conf_t *conf, const lw_config *cfg, char *err
 bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
+    c->cfg = cfg;
     c->start_ms = -1;
     if (*cfg->replay_from)
         lw_rfc3339_parse(cfg->replay_from, &c->start_ms);
@@ -186,90 +160,122 @@ bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t e
     return true;
 }
 
-static void on_partition_eof(lw_consumer *c, rd_kafka_message_t *m)
+/* ------------------------------ filling the buffers ------------------------------ */
+
+static lw_merge_part *part_of(lw_consumer *c, const rd_kafka_message_t *m)
 {
-    lw_partition_mark *mark = find_mark(c, rd_kafka_topic_name(m->rkt), m->partition);
-    if (mark && !mark->at_end) {
-        mark->at_end = true;
-        mark->dirty = true;
+    return lw_merge_find(&c->merge, rd_kafka_topic_name(m->rkt), m->partition);
+}
+
+/* Takes one polled message or event; true when a message was buffered. */
+static bool take(lw_consumer *c, rd_kafka_message_t *m)
+{
+    lw_merge_part *p = part_of(c, m);
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (p)
+            lw_merge_eof(p);
+    } else if (m->err) {
+        lw_warn("consume: %s", rd_kafka_message_errstr(m));
+    } else if (!p) {
+        lw_debug("a message of %s[%d], not assigned: dropped", rd_kafka_topic_name(m->rkt),
+                 (int)m->partition); /* its new owner reads it */
+    } else if (c->start_ms >= 0 && rd_kafka_message_timestamp(m, NULL) < c->start_ms) {
+        /* before replay.from: skipped; its offset moves on now when nothing waits before it,
+         * else with what does */
+        if (p->n == 0)
+            p->next_offset = m->offset + 1;
+    } else {
+        lw_merge_push(&c->merge, p, lw_input_new(m, c->cfg));
+        return true;
+    }
+    rd_kafka_message_destroy(m);
+    return false;
+}
+
+/* A partition's share of input.buffer_bytes: it is paused over it, resumed under half. */
+static size_t share(const lw_consumer *c)
+{
+    size_t each = (size_t)c->cfg->input.buffer_bytes / (c->merge.n ? c->merge.n : 1);
+    return each < 65536 ? 65536 : each;
+}
+
+static void pause_or_resume(lw_consumer *c, lw_merge_part *p, bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+    rd_kafka_resp_err_t err =
+        pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    if (err)
+        lw_warn("%s %s[%d]: %s", pause ? "pause" : "resume", p->topic, (int)p->partition,
+                rd_kafka_err2str(err));
+    else
+        p->paused = pause;
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void flow_control(lw_consumer *c)
+{
+    size_t limit = share(c);
+    for (size_t i = 0; i < c->merge.n; i++) {
+        lw_merge_part *p = &c->merge.parts[i];
+        if (!p->paused && p->bytes > limit)
+            pause_or_resume(c, p, true);
+        else if (p->paused && p->bytes < limit / 2)
+            pause_or_resume(c, p, false);
     }
 }
 
-size_t lw_consumer_poll_batch(lw_consumer *c, rd_kafka_message_t **msgs, size_t max,
-                              int64_t timeout_ms)
+size_t lw_consumer_fill(lw_consumer *c, int64_t timeout_ms, size_t max)
 {
     size_t n = 0;
+    flow_control(c); /* what the merge released since may have made room */
     int64_t deadline = lw_monotonic_ms() + timeout_ms;
     while (n < max) {
-        int64_t left = deadline - lw_monotonic_ms();
+        int64_t left = n ? 0 : deadline - lw_monotonic_ms();
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 0);
         if (!m)
             break;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            on_partition_eof(c, m);
-            rd_kafka_message_destroy(m);
-        } else if (m->err) {
-            lw_warn("consume: %s", rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-        } else if (c->start_ms >= 0 && rd_kafka_message_timestamp(m, NULL) < c->start_ms) {
-            rd_kafka_message_destroy(m); /* before replay.from */
-        } else {
-            /* in poll order: an EOF polled after this message sets it again */
-            lw_partition_mark *mark = find_mark(c, rd_kafka_topic_name(m->rkt), m->partition);
-            if (mark && mark->at_end) {
-                mark->at_end = false;
-                mark->dirty = true;
-            }
-            msgs[n++] = m;
-        }
+        n += take(c, m);
     }
+    flow_control(c);
     return n;
 }
 
-void lw_consumer_mark(lw_consumer *c, const rd_kafka_message_t *m, int64_t event_ms)
+void lw_consumer_store_offsets(lw_consumer *c)
 {
-    lw_partition_mark *mark = find_mark(c, rd_kafka_topic_name(m->rkt), m->partition);
-    if (mark && event_ms > mark->max_event_ms) {
-        mark->max_event_ms = event_ms;
-        mark->dirty = true;
+    rd_kafka_topic_partition_list_t *offsets =
+        rd_kafka_topic_partition_list_new((int)c->merge.n + 1);
+    for (size_t i = 0; i < c->merge.n; i++) {
+        lw_merge_part *p = &c->merge.parts[i];
+        if (p->next_offset > p->stored_offset)
+            rd_kafka_topic_partition_list_add(offsets, p->topic, p->partition)->offset =
+                p->next_offset;
     }
-}
-
-void lw_consumer_store_offsets(lw_consumer *c, rd_kafka_message_t **msgs, size_t n)
-{
-    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new((int)n);
-    for (size_t i = 0; i < n; i++) {
-        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(
-            offsets, rd_kafka_topic_name(msgs[i]->rkt), msgs[i]->partition);
-        if (!p)
-            p = rd_kafka_topic_partition_list_add(offsets, rd_kafka_topic_name(msgs[i]->rkt),
-                                                  msgs[i]->partition);
-        if (msgs[i]->offset + 1 > p->offset)
-            p->offset = msgs[i]->offset + 1; /* the next message to read */
-    }
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, offsets);
+    rd_kafka_resp_err_t err = offsets->cnt ? rd_kafka_offsets_store(c->rk, offsets) : 0;
     if (err)
         lw_debug("offsets_store: %s", rd_kafka_err2str(err));
     for (int i = 0; i < offsets->cnt; i++) {
-        rd_kafka_topic_partition_t *p = &offsets->elems[i];
-        if (p->err == RD_KAFKA_RESP_ERR__STATE)
-            lw_info("%s[%d] was revoked during the batch; its new owner re-reads from the "
-                    "last commit",
-                    p->topic, p->partition);
-        else if (p->err)
-            lw_warn("store offset %s[%d]@%lld: %s", p->topic, p->partition, (long long)p->offset,
-                    rd_kafka_err2str(p->err));
+        rd_kafka_topic_partition_t *o = &offsets->elems[i];
+        lw_merge_part *p = lw_merge_find(&c->merge, o->topic, o->partition);
+        if (o->err == RD_KAFKA_RESP_ERR__STATE)
+            lw_info("%s[%d] was revoked meanwhile; its new owner re-reads from the last commit",
+                    o->topic, o->partition);
+        else if (o->err)
+            lw_warn("store offset %s[%d]@%lld: %s", o->topic, o->partition, (long long)o->offset,
+                    rd_kafka_err2str(o->err));
+        else if (p)
+            p->stored_offset = o->offset;
     }
     rd_kafka_topic_partition_list_destroy(offsets);
 }
 
 int64_t lw_consumer_lag(lw_consumer *c)
 {
-    if (c->marks_n == 0)
+    if (c->merge.n == 0)
         return 0;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)c->marks_n);
-    for (size_t i = 0; i < c->marks_n; i++)
-        rd_kafka_topic_partition_list_add(l, c->marks[i].topic, c->marks[i].partition);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)c->merge.n);
+    for (size_t i = 0; i < c->merge.n; i++)
+        rd_kafka_topic_partition_list_add(l, c->merge.parts[i].topic, c->merge.parts[i].partition);
     rd_kafka_position(c->rk, l);
     int64_t lag = 0;
     for (int i = 0; i < l->cnt; i++) {
@@ -285,10 +291,10 @@ int64_t lw_consumer_lag(lw_consumer *c)
 
 bool lw_consumer_all_at_end(const lw_consumer *c)
 {
-    if (!c->assigned_any || c->marks_n == 0)
+    if (!c->assigned_any || c->merge.n == 0)
         return false;
-    for (size_t i = 0; i < c->marks_n; i++)
-        if (!c->marks[i].at_end)
+    for (size_t i = 0; i < c->merge.n; i++)
+        if (!lw_merge_at_end(&c->merge.parts[i]))
             return false;
     return true;
 }
@@ -300,7 +306,7 @@ void lw_consumer_close(lw_consumer *c)
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk); /* commits stored offsets */
     if (err)
         lw_warn("consumer close: %s", rd_kafka_err2str(err));
+    lw_merge_free(&c->merge); /* before destroy: the inputs hold its messages */
     rd_kafka_destroy(c->rk);
-    free(c->marks);
     memset(c, 0, sizeof(*c));
 }

@@ -126,14 +126,9 @@ void lw_redis_close(lw_redis *r)
     r->ctx = NULL;
 }
 
-bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replies)
+/* Reads the replies of n commands appended to the connection. */
+static bool read_replies(lw_redis *r, size_t n, redisReply **replies)
 {
-    if (!r->ctx)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        lw_argv_finish(&cmds[i]);
-        redisAppendCommandArgv(r->ctx, (int)cmds[i].n, cmds[i].ptrs, cmds[i].lens);
-    }
     r->round_trips++;
     int64_t started = lw_monotonic_us();
     for (size_t i = 0; i < n; i++) {
@@ -150,6 +145,30 @@ bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replie
     lw_metrics_observe("leakwatch_redis_round_trip_seconds",
                        (double)(lw_monotonic_us() - started) / 1e6);
     return true;
+}
+
+static void append_command(lw_redis *r, lw_argv *cmd)
+{
+    lw_argv_finish(cmd);
+    redisAppendCommandArgv(r->ctx, (int)cmd->n, cmd->ptrs, cmd->lens);
+}
+
+bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replies)
+{
+    if (!r->ctx)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        append_command(r, &cmds[i]);
+    return read_replies(r, n, replies);
+}
+
+bool lw_redis_pipeline_of(lw_redis *r, lw_argv *const *cmds, size_t n, redisReply **replies)
+{
+    if (!r->ctx)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        append_command(r, cmds[i]);
+    return read_replies(r, n, replies);
 }
 
 void lw_redis_free_replies(redisReply **replies, size_t n)

@@ -1,8 +1,11 @@
-/* run.c — the processor loop. One batch: poll (consumer.c), parse and validate (event.c),
- * dead-letter what is bad (dlq.c), apply the rest to Redis in one pipelined round trip
- * (transition.c, redis.c), and only then store the input offsets. Between batches: fire due
- * deadlines (timers.c, with the clock of watermark.c) and move derived events from the
- * outbox to Kafka (outbox.c, producer.c). */
+/* run.c — the processor loop. Poll into the partitions' buffers (consumer.c: each message
+ * parsed, validated and made its FCALL by input.c), release a batch in event-time order
+ * (merge.c), dead-letter what is bad (dlq.c), apply the rest to Redis in one pipelined round
+ * trip with the partitions' marks after it (redis.c, watermark.c), and only then store the
+ * input offsets. Each FCALL first fires its tenant's deadlines due before it, bounded by the
+ * group's clock, so a deadline sees every event before it and none after. Between batches:
+ * fire what is due for every tenant (timers.c) and move derived events from the outbox to
+ * Kafka (outbox.c, producer.c). */
 #include "leakwatch/leakwatch.h"
 
 #include <hiredis/hiredis.h>
@@ -10,7 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-#define MARK_COMMANDS 64 /* room for the event clock's commands in one tick */
+#define CLOCK_COMMANDS 64 /* room for the clock's marks and reads in one round trip */
+#define OWN_COMMANDS   (CLOCK_COMMANDS + 1) /* and the tenants' SADD */
+#define AHEAD_WAIT_MS  5 /* how often the group's marks are read while waiting on them */
 
 typedef struct runner {
     const lw_config *cfg;
@@ -23,11 +28,15 @@ typedef struct runner {
     lw_http *http;
     lw_progress progress; /* a replay's progress line (--until-end on a terminal) */
 
-    rd_kafka_message_t **msgs; /* the batch */
-    lw_argv *cmds;             /* one FCALL per valid message, then bookkeeping */
-    size_t *cmd_msg;           /* the message of each FCALL */
-    redisReply **replies;
-    size_t cmd_cap;
+    lw_input **batch;     /* the inputs the merge released, in order */
+    lw_argv **pipe;       /* the batch's commands: the inputs' FCALLs, then the run's own */
+    size_t *pipe_input;   /* the input of each FCALL */
+    lw_argv *own;         /* the run's own commands (tenants, the clock) */
+    redisReply **replies; /* of pipe */
+    size_t pipe_cap;
+
+    lw_group_clock group;       /* the group's marks as last read */
+    lw_merge_state merge_state; /* why the last batch ended */
 
     int dlq_tag; /* its address is the opaque of dead letters */
     int dlq_pending, dlq_failed;
@@ -70,7 +79,7 @@ static void after_reconnect(runner *run)
     run->tenants.persisted = 0;
     if (run->outbox)
         lw_outbox_reset_streams(run->outbox);
-    lw_watermark_rewrite(&run->consumer);
+    lw_watermark_rewrite(&run->consumer.merge);
 }
 
 /* Connects (with backoff) and loads the library when the connection was lost. false when
@@ -115,7 +124,7 @@ static bool pipeline_until_applied(runner *run, size_t n)
     for (;;) {
         if (!ensure_redis(run))
             return false;
-        if (lw_redis_pipeline(&run->redis, run->cmds, n, run->replies)) {
+        if (lw_redis_pipeline_of(&run->redis, run->pipe, n, run->replies)) {
             const char *transient = NULL;
             for (size_t i = 0; i < n && !transient; i++)
                 if (run->replies[i]->type == REDIS_REPLY_ERROR &&
@@ -134,6 +143,81 @@ static bool pipeline_until_applied(runner *run, size_t n)
     }
 }
 
+/* ------------------------------ the group's clock ------------------------------ */
+
+static int64_t plus(int64_t a, int64_t b) /* saturating, b >= 0 */
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static int64_t minus(int64_t a, int64_t b) /* saturating, b >= 0 */
+{
+    return a < INT64_MIN + b ? INT64_MIN : a - b;
+}
+
+/* Appends the clock's commands (this instance's changed marks, then the reads of every
+ * mark) to the pipeline; returns how many. */
+static size_t add_clock_commands(runner *run, lw_argv *own, size_t *npipe)
+{
+    size_t n = lw_watermark_argv(&run->consumer.merge, run->cfg->group_id, own, CLOCK_COMMANDS);
+    for (size_t i = 0; i < n; i++)
+        run->pipe[(*npipe)++] = &own[i];
+    return n;
+}
+
+/* Reads the replies of the n clock commands: the marks written are clean, and the group's
+ * marks are known anew. */
+static void read_clock(runner *run, redisReply **rep, size_t n)
+{
+    bool written = true;
+    for (size_t i = 0; i + 2 < n; i++)
+        if (rep[i]->type == REDIS_REPLY_ERROR) {
+            lw_warn("redis refused a partition mark: %s", rep[i]->str);
+            written = false; /* still dirty: written with the next batch */
+        }
+    if (written)
+        lw_watermark_written(&run->consumer.merge);
+    const redisReply *times = rep[n - 2], *ends = rep[n - 1];
+    if (times->type == REDIS_REPLY_ARRAY && ends->type == REDIS_REPLY_ARRAY)
+        run->group = lw_watermark_parse(&run->consumer.merge, run->cfg->topics_input, times, ends,
+                                        run->cfg->clock_lateness_ms);
+}
+
+/* One round trip for the clock alone (no batch to carry it). */
+static bool refresh_clock(runner *run)
+{
+    size_t n = 0;
+    size_t nclock = add_clock_commands(run, run->own, &n);
+    if (!lw_redis_pipeline_of(&run->redis, run->pipe, n, run->replies))
+        return false;
+    read_clock(run, run->replies, nclock);
+    lw_redis_free_replies(run->replies, n);
+    return true;
+}
+
+/* "Now" for deadlines: clock=event, the group's watermark; clock=wall, the wall clock, but
+ * never ahead of a partition that still has unread input. Never moves back. */
+static int64_t clock_now(runner *run)
+{
+    int64_t now = run->group.event_ms;
+    if (run->cfg->clock == LW_CLOCK_WALL) {
+        int64_t wall = minus(lw_now_ms(), run->cfg->clock_lateness_ms);
+        now = run->group.all_at_end || now > wall ? wall : now;
+    }
+    return now > run->clock_ms ? now : run->clock_ms;
+}
+
+/* The tenant's deadlines before this fire before an event at time_ms applies: every event
+ * before them is applied (the merge is in order here, the other instances' partitions are
+ * past others_ms), none after. */
+static int64_t fire_bound(const runner *run, int64_t time_ms, int64_t wall_ms)
+{
+    int64_t bound = time_ms < run->group.others_ms ? time_ms : run->group.others_ms;
+    if (run->cfg->clock == LW_CLOCK_WALL && wall_ms < bound)
+        bound = wall_ms;
+    return minus(bound, run->cfg->clock_lateness_ms);
+}
+
 /* ------------------------------ one batch ------------------------------ */
 
 static void dead_letter(runner *run, rd_kafka_message_t *m, const lw_reject *why)
@@ -148,29 +232,53 @@ static void dead_letter(runner *run, rd_kafka_message_t *m, const lw_reject *why
         run->dlq_failed++;
 }
 
-/* Parses each message; valid ones become FCALLs, the rest dead letters. */
-static size_t build_commands(runner *run, size_t n)
+/* The next inputs in event-time order, at most batch.size; returns how many. */
+static size_t release_batch(runner *run)
 {
-    size_t ncmd = 0;
+    int64_t limit = plus(run->group.others_ms, run->cfg->input.max_lead_ms);
+    int64_t idle = run->cfg->clock == LW_CLOCK_EVENT ? -1 : run->cfg->input.max_idle_ms;
+    int64_t now = lw_monotonic_ms();
+    uint64_t late = run->consumer.merge.late;
+    size_t n = 0;
+    while (n < (size_t)run->cfg->batch_size) {
+        run->merge_state = lw_merge_pop(&run->consumer.merge, limit, idle, now, &run->batch[n]);
+        if (run->merge_state != LW_MERGE_READY)
+            break;
+        n++;
+    }
+    if (run->consumer.merge.late > late)
+        lw_metrics_add("leakwatch_events_late_total", NULL,
+                       (double)(run->consumer.merge.late - late));
+    return n;
+}
+
+/* The batch's pipeline: an FCALL per valid input (dead letters go now), then the tenants
+ * not yet in lw:tenants and the clock. Returns the number of commands; *ncmd the FCALLs. */
+static size_t build_pipeline(runner *run, size_t n, size_t *ncmd, size_t *nclock)
+{
+    size_t k = 0;
+    int64_t wall = lw_now_ms();
     for (size_t i = 0; i < n; i++) {
-        rd_kafka_message_t *m = run->msgs[i];
-        lw_event ev;
-        lw_reject why;
-        if (!lw_event_parse(m->payload, m->len, (size_t)run->cfg->input_max_bytes, &ev, &why)) {
-            dead_letter(run, m, &why);
+        lw_input *in = run->batch[i];
+        if (in->why.reason != LW_REJECT_NONE) {
+            dead_letter(run, in->msg, &in->why);
             continue;
         }
         char labels[200];
-        snprintf(labels, sizeof(labels), "type=\"%s\",topic=\"%s\"", ev.type,
-                 rd_kafka_topic_name(m->rkt));
+        snprintf(labels, sizeof(labels), "type=\"%s\",topic=\"%s\"", in->type,
+                 rd_kafka_topic_name(in->msg->rkt));
         lw_metrics_add("leakwatch_events_in_total", labels, 1);
-        lw_transition_argv(&ev, lw_config_tenant(run->cfg, ev.tenant), &run->cmds[ncmd]);
-        run->cmd_msg[ncmd++] = i;
-        lw_consumer_mark(&run->consumer, m, ev.time_ms);
-        lw_tenants_add(&run->tenants, ev.tenant);
-        lw_event_free(&ev);
+        lw_tenants_add(&run->tenants, in->tenant);
+        lw_transition_set_bound(&in->cmd, fire_bound(run, in->time_ms, wall));
+        run->pipe_input[k] = i;
+        run->pipe[k++] = &in->cmd;
     }
-    return ncmd;
+    *ncmd = k;
+    lw_argv *own = run->own;
+    if (lw_tenants_persist_argv(&run->tenants, own))
+        run->pipe[k++] = own++;
+    *nclock = add_clock_commands(run, own, &k);
+    return k;
 }
 
 /* Counts the outcome of each FCALL; one the library refused goes to the dead letters. */
@@ -191,7 +299,7 @@ static void read_replies(runner *run, size_t ncmd)
         snprintf(why.detail, sizeof(why.detail), "lw_event (%s): %s", where,
                  rep->str ? rep->str : "unexpected reply");
         lw_error("%s", why.detail);
-        dead_letter(run, run->msgs[run->cmd_msg[i]], &why);
+        dead_letter(run, run->batch[run->pipe_input[i]]->msg, &why);
     }
 }
 
@@ -213,13 +321,13 @@ static bool process_batch(runner *run, size_t n)
     lw_stats_g.batches++;
     lw_metrics_observe("leakwatch_batch_size", (double)n);
 
-    size_t ncmd = build_commands(run, n);
-    size_t total = ncmd + lw_tenants_persist_argv(&run->tenants, &run->cmds[ncmd]);
-    bool durable = total == 0 || pipeline_until_applied(run, total);
-    if (durable && total) {
-        if (total > ncmd)
+    size_t ncmd, nclock, total = build_pipeline(run, n, &ncmd, &nclock);
+    bool durable = pipeline_until_applied(run, total);
+    if (durable) {
+        if (total > ncmd + nclock)
             lw_tenants_persisted(&run->tenants);
         read_replies(run, ncmd);
+        read_clock(run, run->replies + total - nclock, nclock);
         lw_redis_free_replies(run->replies, total);
     }
     wait_for_dead_letters(run);
@@ -235,45 +343,22 @@ static bool process_batch(runner *run, size_t n)
         run->exit_code = LW_EXIT_RUNTIME;
     durable &= run->dlq_pending == 0 && run->exit_code < 0;
     if (durable)
-        lw_consumer_store_offsets(&run->consumer, run->msgs, n);
+        lw_consumer_store_offsets(&run->consumer);
     for (size_t i = 0; i < n; i++)
-        rd_kafka_message_destroy(run->msgs[i]);
+        lw_input_free(run->batch[i]);
     return durable;
 }
 
 /* ------------------------------ deadlines and the outbox ------------------------------ */
 
-/* Writes this instance's partition marks (after the batches they describe are applied),
- * then reads the group's watermark. */
-static bool event_clock(runner *run, int64_t *now_ms)
-{
-    lw_argv *cmds = run->cmds;
-    size_t n = lw_watermark_write_argv(&run->consumer, run->cfg->group_id, cmds, MARK_COMMANDS);
-    if (n) {
-        if (!lw_redis_pipeline(&run->redis, cmds, n, run->replies))
-            return false;
-        bool written = true;
-        for (size_t i = 0; i < n; i++)
-            if (run->replies[i]->type == REDIS_REPLY_ERROR) {
-                lw_warn("redis refused a partition mark: %s", run->replies[i]->str);
-                written = false;
-            }
-        lw_redis_free_replies(run->replies, n);
-        if (!written)
-            return false; /* still dirty: written at the next tick */
-        lw_watermark_written(&run->consumer);
-    }
-    return lw_watermark_read(&run->redis, run->cfg->group_id, run->cfg->clock_lateness_ms, now_ms);
-}
-
-/* Fires what is due; returns the number fired, -1 on a Redis error. */
+/* Fires what is due for every tenant; returns the number fired, -1 on a Redis error. */
 static int64_t fire_due(runner *run)
 {
-    int64_t now = lw_now_ms();
-    if (run->cfg->clock == LW_CLOCK_EVENT && !event_clock(run, &now))
+    if (!refresh_clock(run))
         return -1;
-    if (now == INT64_MIN || now < run->clock_ms)
-        return 0; /* no watermark yet; it never moves back */
+    int64_t now = clock_now(run);
+    if (now == INT64_MIN)
+        return 0; /* no watermark yet */
     run->clock_ms = now;
     lw_metrics_set("leakwatch_event_clock_ms", NULL, (double)now);
     int64_t emitted = 0;
@@ -301,11 +386,11 @@ static int move_outbox(runner *run)
 static void sample_gauges(runner *run)
 {
     size_t n = run->tenants.n * 2;
-    if (n == 0 || n > run->cmd_cap)
+    if (n == 0 || n > OWN_COMMANDS)
         return;
     lw_buf key = {0};
     for (size_t i = 0; i < run->tenants.n; i++) {
-        lw_argv *zcard = &run->cmds[2 * i], *xlen = &run->cmds[2 * i + 1];
+        lw_argv *zcard = &run->own[2 * i], *xlen = &run->own[2 * i + 1];
         lw_argv_reset(zcard);
         lw_argv_reset(xlen);
         lw_key(&key, run->tenants.names[i], "timers");
@@ -316,7 +401,7 @@ static void sample_gauges(runner *run)
         lw_argv_add(xlen, key.data, key.len);
     }
     lw_buf_free(&key);
-    if (!lw_redis_pipeline(&run->redis, run->cmds, n, run->replies))
+    if (!lw_redis_pipeline(&run->redis, run->own, n, run->replies))
         return;
     double timers = 0, outbox = 0;
     for (size_t i = 0; i < n; i++)
@@ -329,7 +414,7 @@ static void sample_gauges(runner *run)
 static void report_health(runner *run)
 {
     lw_health_set(LW_HEALTH_REDIS, run->redis.ctx != NULL);
-    lw_health_set(LW_HEALTH_KAFKA, run->consumer.assigned_any && run->consumer.marks_n > 0);
+    lw_health_set(LW_HEALTH_KAFKA, run->consumer.assigned_any && run->consumer.merge.n > 0);
     lw_health_set(LW_HEALTH_PRODUCER, !lw_producer_fatal(run->producer));
 }
 
@@ -350,7 +435,8 @@ static void between_batches(runner *run)
     if (now >= run->next_tick_ms) {
         run->next_tick_ms = now + run->cfg->timers_interval_ms;
         fire_due(run);
-    }
+    } else if (run->merge_state == LW_MERGE_AHEAD)
+        refresh_clock(run); /* waiting for the other instances */
     if (run->want_drain || now >= run->next_drain_ms || lw_outbox_in_flight(run->outbox)) {
         run->next_drain_ms = now + 1000;
         move_outbox(run);
@@ -409,12 +495,14 @@ static int start(runner *run)
         }
     }
     run->outbox = lw_outbox_new(&run->redis, run->producer, run->cfg, &run->tenants);
-    run->cmd_cap = (size_t)run->cfg->batch_size + MARK_COMMANDS;
-    run->msgs = calloc((size_t)run->cfg->batch_size, sizeof(*run->msgs));
-    run->cmds = calloc(run->cmd_cap, sizeof(*run->cmds));
-    run->cmd_msg = calloc(run->cmd_cap, sizeof(*run->cmd_msg));
-    run->replies = calloc(run->cmd_cap, sizeof(*run->replies));
+    run->pipe_cap = (size_t)run->cfg->batch_size + OWN_COMMANDS;
+    run->batch = calloc((size_t)run->cfg->batch_size, sizeof(*run->batch));
+    run->pipe = calloc(run->pipe_cap, sizeof(*run->pipe));
+    run->pipe_input = calloc(run->pipe_cap, sizeof(*run->pipe_input));
+    run->own = calloc(OWN_COMMANDS, sizeof(*run->own));
+    run->replies = calloc(run->pipe_cap, sizeof(*run->replies));
     run->clock_ms = INT64_MIN;
+    run->group = (lw_group_clock){.others_ms = INT64_MIN, .event_ms = INT64_MIN};
     lw_progress_start(&run->progress);
     lw_info("leakwatch %s running: clock=%s brokers=%s redis=%s:%d", LW_VERSION,
             run->cfg->clock == LW_CLOCK_EVENT ? "event" : "wall", run->cfg->kafka_brokers,
@@ -439,14 +527,29 @@ static void stop(runner *run)
     lw_outbox_free(run->outbox);
     lw_stats_log(&run->redis, "exit");
     lw_redis_close(&run->redis);
-    for (size_t i = 0; i < run->cmd_cap; i++)
-        lw_argv_free(&run->cmds[i]);
-    free(run->cmds);
-    free(run->cmd_msg);
+    for (size_t i = 0; run->own && i < OWN_COMMANDS; i++)
+        lw_argv_free(&run->own[i]);
+    free(run->own);
+    free(run->pipe);
+    free(run->pipe_input);
     free(run->replies);
-    free(run->msgs);
+    free(run->batch);
     free(run->redis.password);
     lw_tenants_free(&run->tenants);
+}
+
+/* How long to wait for input: not at all while the merge has more to release. */
+static int64_t fill_wait(const runner *run)
+{
+    switch (run->merge_state) {
+    case LW_MERGE_READY:
+        return 0;
+    case LW_MERGE_AHEAD:
+        return AHEAD_WAIT_MS < run->cfg->batch_timeout_ms ? AHEAD_WAIT_MS
+                                                          : run->cfg->batch_timeout_ms;
+    default:
+        return run->cfg->batch_timeout_ms;
+    }
 }
 
 int lw_run(const lw_config *cfg, volatile int *running)
@@ -454,8 +557,8 @@ int lw_run(const lw_config *cfg, volatile int *running)
     runner run = {.cfg = cfg, .running = running, .exit_code = -1};
     int rc = start(&run);
     while (rc < 0 && *running && run.exit_code < 0) {
-        size_t n = lw_consumer_poll_batch(&run.consumer, run.msgs, (size_t)cfg->batch_size,
-                                          cfg->batch_timeout_ms);
+        lw_consumer_fill(&run.consumer, fill_wait(&run), (size_t)cfg->batch_size);
+        size_t n = release_batch(&run);
         if (n && !process_batch(&run, n))
             break;
         between_batches(&run);

@@ -8,6 +8,9 @@
 
 #include <string.h>
 
+#define BOUND_ARG   8  /* the index of fire_before_ms in the FCALL */
+#define BOUND_WIDTH 20 /* every int64 fits: "-9223372036854775808" */
+
 void lw_key(lw_buf *out, const char *tenant, const char *suffix)
 {
     lw_buf_reset(out);
@@ -108,6 +111,25 @@ static void add_contacts(const lw_event *ev, const char *one, const char *many, 
     lw_buf_free(&list);
 }
 
+static void format_bound(int64_t ms, char out[BOUND_WIDTH + 1])
+{
+    snprintf(out, BOUND_WIDTH + 1, "%0*lld", BOUND_WIDTH, (long long)ms);
+}
+
+static void add_bound(lw_argv *out, int64_t ms)
+{
+    char text[BOUND_WIDTH + 1];
+    format_bound(ms, text);
+    lw_argv_add(out, text, BOUND_WIDTH);
+}
+
+void lw_transition_set_bound(lw_argv *cmd, int64_t fire_before_ms)
+{
+    char text[BOUND_WIDTH + 1];
+    format_bound(fire_before_ms, text);
+    memcpy(cmd->bytes.data + cmd->offsets[BOUND_ARG], text, BOUND_WIDTH);
+}
+
 void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
 {
     lw_buf key = {0};
@@ -121,6 +143,7 @@ void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_arg
     lw_argv_adds(out, ev->id);
     lw_argv_adds(out, ev->type);
     lw_argv_addi(out, ev->time_ms);
+    add_bound(out, INT64_MIN); /* nothing fires until set */
     lw_buf_free(&key);
 
     char scratch[32];

@@ -1,8 +1,12 @@
 /* watermark.c — the event clock (PRODUCT.md §5). Each instance writes the marks of the
- * partitions it owns to Redis; every instance reads all of them, so one consumer group
+ * partitions it owns to Redis, after the events they describe (in the same pipeline, so a
+ * mark is never ahead of the state); every instance reads all of them, so one consumer group
  * agrees on one watermark:
- *   lw:clock:<group>:time  "<topic>:<partition>" -> latest event time read (ms, -1: none)
- *   lw:clock:<group>:end   "<topic>:<partition>" -> 1 when read to its end, else 0 */
+ *   lw:clock:<group>:time  "<topic>:<partition>" -> its frontier: no event of it not applied
+ *                          yet is older (ms; -1: nothing read yet)
+ *   lw:clock:<group>:end   "<topic>:<partition>" -> 1 when read to its end and applied
+ * The lowest frontier of the partitions other instances own bounds what this one may do:
+ * deadlines fire only before it, and events apply at most input.max_lead after it. */
 #include "leakwatch/leakwatch.h"
 
 #include <hiredis/hiredis.h>
@@ -34,27 +38,33 @@ static void clock_key(lw_argv *a, const char *group, const char *which)
     lw_argv_adds(a, key);
 }
 
-static void mark_field(lw_argv *a, const lw_partition_mark *m)
+static void mark_field(lw_argv *a, const lw_merge_part *p)
 {
     char field[200];
-    snprintf(field, sizeof(field), "%s:%d", m->topic, (int)m->partition);
+    snprintf(field, sizeof(field), "%s:%d", p->topic, (int)p->partition);
     lw_argv_adds(a, field);
 }
 
-size_t lw_watermark_write_argv(lw_consumer *c, const char *group, lw_argv *cmds, size_t max)
+static void start_command(lw_argv *a, const char *verb, const char *group, const char *which)
+{
+    lw_argv_reset(a);
+    lw_argv_adds(a, verb);
+    clock_key(a, group, which);
+}
+
+/* The writes: HSETNX -1 for partitions not read yet (an earlier owner's mark stays), one
+ * HSET of the end flags, one HSET of the frontiers known. */
+static size_t write_argv(const lw_merge *m, const char *group, lw_argv *cmds, size_t max)
 {
     size_t n = 0, dirty = 0;
-    /* a partition not read yet is announced without overwriting an earlier owner's mark */
-    for (size_t i = 0; i < c->marks_n && n + 2 < max; i++) {
-        lw_partition_mark *m = &c->marks[i];
-        if (!m->dirty)
+    for (size_t i = 0; i < m->n && n + 2 < max; i++) {
+        const lw_merge_part *p = &m->parts[i];
+        if (!p->mark_dirty)
             continue;
         dirty++;
-        if (m->max_event_ms < 0) {
-            lw_argv_reset(&cmds[n]);
-            lw_argv_adds(&cmds[n], "HSETNX");
-            clock_key(&cmds[n], group, "time");
-            mark_field(&cmds[n], m);
+        if (lw_merge_frontier(p) < 0) {
+            start_command(&cmds[n], "HSETNX", group, "time");
+            mark_field(&cmds[n], p);
             lw_argv_adds(&cmds[n], "-1");
             n++;
         }
@@ -62,37 +72,43 @@ size_t lw_watermark_write_argv(lw_consumer *c, const char *group, lw_argv *cmds,
     if (!dirty)
         return n;
     lw_argv *ends = &cmds[n], *times = &cmds[n + 1];
-    lw_argv_reset(ends);
-    lw_argv_reset(times);
-    lw_argv_adds(ends, "HSET");
-    clock_key(ends, group, "end");
-    lw_argv_adds(times, "HSET");
-    clock_key(times, group, "time");
-    for (size_t i = 0; i < c->marks_n; i++) {
-        lw_partition_mark *m = &c->marks[i];
-        if (!m->dirty)
+    start_command(ends, "HSET", group, "end");
+    start_command(times, "HSET", group, "time");
+    for (size_t i = 0; i < m->n; i++) {
+        const lw_merge_part *p = &m->parts[i];
+        if (!p->mark_dirty)
             continue;
-        mark_field(ends, m);
-        lw_argv_adds(ends, m->at_end ? "1" : "0");
-        if (m->max_event_ms >= 0) {
-            mark_field(times, m);
-            lw_argv_addi(times, m->max_event_ms);
+        mark_field(ends, p);
+        lw_argv_adds(ends, lw_merge_at_end(p) ? "1" : "0");
+        if (lw_merge_frontier(p) >= 0) {
+            mark_field(times, p);
+            lw_argv_addi(times, lw_merge_frontier(p));
         }
     }
     return n + (times->n > 2 ? 2 : 1); /* ends always has a field; times may have none */
 }
 
-void lw_watermark_rewrite(lw_consumer *c)
+size_t lw_watermark_argv(const lw_merge *m, const char *group, lw_argv *cmds, size_t max)
 {
-    for (size_t i = 0; i < c->marks_n; i++)
-        c->marks[i].dirty = true;
+    size_t n = write_argv(m, group, cmds, max - 2);
+    start_command(&cmds[n++], "HGETALL", group, "time");
+    start_command(&cmds[n++], "HGETALL", group, "end");
+    return n;
 }
 
-void lw_watermark_written(lw_consumer *c)
+void lw_watermark_rewrite(lw_merge *m)
 {
-    for (size_t i = 0; i < c->marks_n; i++)
-        c->marks[i].dirty = false;
+    for (size_t i = 0; i < m->n; i++)
+        m->parts[i].mark_dirty = true;
 }
+
+void lw_watermark_written(lw_merge *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        m->parts[i].mark_dirty = false;
+}
+
+/* ------------------------------ reading the group's marks ------------------------------ */
 
 static lw_partition_mark *mark_named(lw_partition_mark *marks, size_t *n, const char *field)
 {
@@ -106,29 +122,72 @@ static lw_partition_mark *mark_named(lw_partition_mark *marks, size_t *n, const 
     return m;
 }
 
-bool lw_watermark_read(lw_redis *r, const char *group, int64_t lateness_ms, int64_t *out_ms)
+/* Whether "topic:partition" names a topic of the comma-separated list. */
+static bool topic_listed(const char *field, const char *topics_csv)
 {
-    lw_argv cmds[2] = {0};
-    for (int i = 0; i < 2; i++) {
-        lw_argv_adds(&cmds[i], "HGETALL");
-        clock_key(&cmds[i], group, i == 0 ? "time" : "end");
+    const char *colon = strrchr(field, ':');
+    size_t len = colon ? (size_t)(colon - field) : strlen(field);
+    for (const char *t = topics_csv; *t;) {
+        t += strspn(t, ", ");
+        size_t n = strcspn(t, ", ");
+        if (n == len && !strncmp(t, field, len))
+            return true;
+        t += n;
     }
-    redisReply *rep[2] = {0};
-    bool ok = lw_redis_pipeline(r, cmds, 2, rep);
-    lw_argv_free(&cmds[0]);
-    lw_argv_free(&cmds[1]);
-    if (!ok)
-        return false;
-    size_t cap = rep[0]->elements / 2 + rep[1]->elements / 2 + 1, n = 0;
+    return false;
+}
+
+static bool owned(const lw_merge *m, const char *field)
+{
+    char name[200];
+    for (size_t i = 0; i < m->n; i++) {
+        snprintf(name, sizeof(name), "%s:%d", m->parts[i].topic, (int)m->parts[i].partition);
+        if (!strcmp(name, field))
+            return true;
+    }
+    return false;
+}
+
+/* The lowest frontier of marks not at their end (INT64_MIN if one is unread), or INT64_MAX
+ * when every one is at its end. */
+static int64_t lowest_open(const lw_partition_mark *marks, size_t n)
+{
+    int64_t low = INT64_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (!marks[i].at_end && marks[i].max_event_ms < low)
+            low = marks[i].max_event_ms < 0 ? INT64_MIN : marks[i].max_event_ms;
+    return low;
+}
+
+lw_group_clock lw_watermark_parse(const lw_merge *m, const char *topics_csv,
+                                  const redisReply *times, const redisReply *ends,
+                                  int64_t lateness_ms)
+{
+    size_t cap = m->n + times->elements / 2 + ends->elements / 2 + 1, others = 0;
     lw_partition_mark *marks = calloc(cap, sizeof(*marks));
-    for (size_t i = 0; i + 1 < rep[0]->elements; i += 2)
-        mark_named(marks, &n, rep[0]->element[i]->str)->max_event_ms =
-            strtoll(rep[0]->element[i + 1]->str, NULL, 10);
-    for (size_t i = 0; i + 1 < rep[1]->elements; i += 2)
-        mark_named(marks, &n, rep[1]->element[i]->str)->at_end =
-            !strcmp(rep[1]->element[i + 1]->str, "1");
-    *out_ms = lw_watermark_compute(marks, n, lateness_ms);
+    /* others first, from Redis */
+    for (int pass = 0; pass < 2; pass++) {
+        const redisReply *r = pass == 0 ? times : ends;
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            const char *field = r->element[i]->str;
+            if (owned(m, field) || !topic_listed(field, topics_csv))
+                continue;
+            lw_partition_mark *mk = mark_named(marks, &others, field);
+            if (pass == 0)
+                mk->max_event_ms = strtoll(r->element[i + 1]->str, NULL, 10);
+            else
+                mk->at_end = !strcmp(r->element[i + 1]->str, "1");
+        }
+    }
+    /* then the merge's own, as they are now */
+    size_t n = others;
+    for (size_t i = 0; i < m->n; i++, n++) {
+        marks[n].max_event_ms = lw_merge_frontier(&m->parts[i]);
+        marks[n].at_end = lw_merge_at_end(&m->parts[i]);
+    }
+    lw_group_clock clock = {.others_ms = lowest_open(marks, others),
+                            .event_ms = lw_watermark_compute(marks, n, lateness_ms),
+                            .all_at_end = lowest_open(marks, n) == INT64_MAX};
     free(marks);
-    lw_redis_free_replies(rep, 2);
-    return true;
+    return clock;
 }

@@ -4,12 +4,14 @@
  * One header, prototypes grouped by the file that defines them (as in Redis's
  * server.h). Follow one event through the sections in order:
  *
- *   consumer.c   polls a batch from the input topics
- *   event.c      parses and validates each message as a CloudEvent
+ *   consumer.c   polls the input topics into a buffer per partition
+ *   input.c      makes each message an input: parsed and validated as a CloudEvent
+ *                (event.c) and turned into one FCALL of the Redis library (transition.c)
+ *   merge.c      releases the inputs in event-time order across partitions
  *   dlq.c        sends what cannot be processed to the dead-letter topic
- *   transition.c turns a valid event into one FCALL of the Redis library
- *   redis.c      sends the batch's FCALLs in one pipelined round trip
- *   timers.c     fires due deadlines (clock: wall, or watermark.c)
+ *   redis.c      sends a batch's FCALLs in one pipelined round trip; each FCALL first
+ *                fires its tenant's deadlines due before it (bounded by watermark.c)
+ *   timers.c     fires due deadlines of every tenant between batches
  *   outbox.c     drains the derived events the library appended to the outbox
  *   envelope.c   wraps each one as a CloudEvent
  *   producer.c   writes it to its output topic; the outbox entry is acked on delivery
@@ -140,6 +142,13 @@ typedef struct lw_kv {
     char *key, *value;
 } lw_kv;
 
+/* Settings of the input merge (merge.c, consumer.c). */
+typedef struct lw_input_settings {
+    int64_t buffer_bytes; /* buffered input, all partitions together */
+    int64_t max_idle_ms;  /* clock=wall: how long an empty partition holds the merge */
+    int64_t max_lead_ms;  /* how far events may be applied ahead of other instances */
+} lw_input_settings;
+
 typedef struct lw_config {
     char *kafka_brokers;
     char *group_id;
@@ -155,6 +164,7 @@ typedef struct lw_config {
     int64_t batch_size;
     int64_t batch_timeout_ms;
     int64_t input_max_bytes;
+    lw_input_settings input;
     int64_t timers_interval_ms;
     int64_t timers_batch;
     int64_t outbox_batch;
@@ -244,9 +254,14 @@ const char *lw_event_str(const lw_event *ev, const char *field, char scratch[32]
 /* ================================ transition.c =========================== */
 
 /* Appends the FCALL that applies ev to the tenant's state:
- *   FCALL lw_event 1 lw:{tenant}:outbox <tenant> <id> <type> <time_ms> <name> <value> ...
- * (the argument protocol is documented in processor/lua/event.lua). */
+ *   FCALL lw_event 1 lw:{tenant}:outbox <tenant> <id> <type> <time_ms> <fire_before_ms>
+ *         <name> <value> ...
+ * (the argument protocol is documented in processor/lua/event.lua). fire_before_ms is
+ * INT64_MIN (nothing fires) until set. */
 void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out);
+/* Sets fire_before_ms of an FCALL made by lw_transition_argv, in place: the tenant's
+ * deadlines due before it fire before the event applies. */
+void lw_transition_set_bound(lw_argv *cmd, int64_t fire_before_ms);
 /* "lw:{tenant}:" + suffix */
 void lw_key(lw_buf *out, const char *tenant, const char *suffix);
 
@@ -279,6 +294,8 @@ void lw_redis_close(lw_redis *r);
  * lw_redis_free_replies). Returns false on an I/O error (the connection is dropped and
  * must be re-established; the commands may or may not have been applied). */
 bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replies);
+/* The same for commands that live in different places. */
+bool lw_redis_pipeline_of(lw_redis *r, lw_argv *const *cmds, size_t n, redisReply **replies);
 void lw_redis_free_replies(redisReply **replies, size_t n);
 /* One command, one round trip. NULL on I/O error. */
 redisReply *lw_redis_command(lw_redis *r, const char *fmt, ...);
@@ -316,40 +333,98 @@ typedef struct rd_kafka_conf_s rd_kafka_conf_t;
  * property. */
 rd_kafka_conf_t *lw_kafka_conf(const lw_config *cfg, char *err, size_t errlen);
 
-/* ================================ consumer.c ============================= */
+/* ================================ input.c ================================ */
 
 typedef struct rd_kafka_s rd_kafka_t;
 typedef struct rd_kafka_message_s rd_kafka_message_t;
 
-/* What one input partition has been read to: its mark for the event clock. */
-typedef struct lw_partition_mark {
+/* One input message as the merge holds it. */
+typedef struct lw_input {
+    rd_kafka_message_t *msg; /* owned: the dead letters and the offsets need it */
+    int64_t offset;
+    lw_reject why;   /* why.reason != LW_REJECT_NONE: a dead letter, nothing else set */
+    int64_t time_ms; /* event time */
+    char *id, *type, *tenant;
+    lw_argv cmd;  /* FCALL lw_event (transition.c) */
+    size_t bytes; /* what it takes in memory, for the buffer's bound */
+} lw_input;
+
+/* Parses and validates msg and builds its FCALL; never NULL (a bad message is a reject). */
+lw_input *lw_input_new(rd_kafka_message_t *msg, const lw_config *cfg);
+void lw_input_free(lw_input *in);
+
+/* ================================ merge.c ================================ */
+
+/* One assigned partition: its buffered inputs in offset order and where it stands. */
+typedef struct lw_merge_part {
     char topic[128];
     int32_t partition;
-    int64_t max_event_ms; /* -1 until an event was read */
-    bool at_end;          /* read to its end (PARTITION_EOF, no message since) */
-    bool dirty;           /* changed since last written to Redis */
-} lw_partition_mark;
+    lw_input **queue; /* a ring: queue[(head + i) % cap], i < n */
+    size_t head, n, cap;
+    size_t bytes;
+    bool eof;                /* read to its end, nothing read since */
+    bool paused;             /* consumer.c: its buffer is full */
+    int64_t frontier_ms;     /* the latest event time released (-1: none yet) */
+    int64_t held_since_mono; /* since when it is empty */
+    int64_t next_offset;     /* after the last input released (-1: none) */
+    int64_t stored_offset;   /* what consumer.c stored last */
+    bool mark_dirty;         /* its mark changed since written to Redis */
+} lw_merge_part;
+
+typedef struct lw_merge {
+    lw_merge_part *parts;
+    size_t n, cap;
+    size_t bytes;       /* buffered, all partitions */
+    int64_t applied_ms; /* the latest event time released */
+    uint64_t late;      /* events released older than applied_ms */
+} lw_merge;
+
+typedef enum {
+    LW_MERGE_READY, /* *out is the next input */
+    LW_MERGE_EMPTY, /* nothing buffered, and no partition can hold anything back */
+    LW_MERGE_HELD,  /* a partition with nothing buffered may still deliver an older event */
+    LW_MERGE_AHEAD  /* the next event is later than the limit (other instances are behind) */
+} lw_merge_state;
+
+lw_merge_part *lw_merge_add(lw_merge *m, const char *topic, int32_t partition, int64_t now_mono);
+lw_merge_part *lw_merge_find(lw_merge *m, const char *topic, int32_t partition);
+/* Frees what the partition has buffered (its new owner reads it again). */
+void lw_merge_remove(lw_merge *m, const char *topic, int32_t partition);
+void lw_merge_push(lw_merge *m, lw_merge_part *p, lw_input *in);
+void lw_merge_eof(lw_merge_part *p);
+/* Read to its end and nothing buffered. */
+bool lw_merge_at_end(const lw_merge_part *p);
+/* No event of p not released yet is older than this (assuming time order within p); -1
+ * while nothing was read. */
+int64_t lw_merge_frontier(const lw_merge_part *p);
+/* The next input in order: (time, id, topic, partition) over the heads, a reject as soon as
+ * it is a head. Events later than limit_ms wait; an empty partition holds the merge, unless
+ * it has been empty for max_idle_ms (-1: it holds for ever). */
+lw_merge_state lw_merge_pop(lw_merge *m, int64_t limit_ms, int64_t max_idle_ms, int64_t now_mono,
+                            lw_input **out);
+void lw_merge_free(lw_merge *m);
+
+/* ================================ consumer.c ============================= */
 
 typedef struct lw_consumer {
     rd_kafka_t *rk;
-    lw_partition_mark *marks;
-    size_t marks_n, marks_cap;
+    const lw_config *cfg;
+    lw_merge merge;
     bool assigned_any;
     int64_t start_ms; /* replay.from, or -1 */
 } lw_consumer;
 
 bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t errlen);
-/* Polls up to max messages within timeout_ms; returns how many were put into msgs. */
-size_t lw_consumer_poll_batch(lw_consumer *c, rd_kafka_message_t **msgs, size_t max,
-                              int64_t timeout_ms);
-/* Records an applied event's time on its partition's mark (the end flag follows the poll). */
-void lw_consumer_mark(lw_consumer *c, const rd_kafka_message_t *m, int64_t event_ms);
-/* Stores offset+1 of each message (after the batch is durable); logs partitions that
- * were revoked meanwhile (their error is __STATE) and skips them. */
-void lw_consumer_store_offsets(lw_consumer *c, rd_kafka_message_t **msgs, size_t n);
+/* Polls messages into the merge: waits up to timeout_ms for the first, then takes what is
+ * there without waiting, at most max. Pauses partitions whose buffer is full and resumes
+ * those with room again. Returns how many were buffered. */
+size_t lw_consumer_fill(lw_consumer *c, int64_t timeout_ms, size_t max);
+/* Stores the position after what the merge released (once that is durable); logs
+ * partitions that were revoked meanwhile (their error is __STATE). */
+void lw_consumer_store_offsets(lw_consumer *c);
 /* Messages not yet read on the assigned partitions (from the cached high watermarks). */
 int64_t lw_consumer_lag(lw_consumer *c);
-/* True when every assigned partition is read to its end. */
+/* True when every assigned partition is read to its end and released. */
 bool lw_consumer_all_at_end(const lw_consumer *c);
 void lw_consumer_close(lw_consumer *c);
 
@@ -448,19 +523,40 @@ void lw_outbox_free(lw_outbox *o);
 
 /* ================================ watermark.c ============================ */
 
+/* What one partition of the group is known to stand at, as written in Redis. */
+typedef struct lw_partition_mark {
+    char topic[128]; /* "topic:partition" when read back from Redis */
+    int32_t partition;
+    int64_t max_event_ms; /* its frontier: no event of it not applied yet is older; -1: unread */
+    bool at_end;          /* read to its end and applied */
+} lw_partition_mark;
+
 /* The event clock of PRODUCT.md §5 over the marks of every partition of the group:
  * the lowest max_event_ms of partitions not at their end; when all are at their end, the
  * highest; minus lateness. INT64_MIN while some unread partition has no event yet. */
 int64_t lw_watermark_compute(const lw_partition_mark *marks, size_t n, int64_t lateness_ms);
-/* Appends to cmds the commands that write this instance's changed marks to Redis
- * (lw:clock:<group>:time and :end hashes); returns how many (at most max). */
-size_t lw_watermark_write_argv(lw_consumer *c, const char *group, lw_argv *cmds, size_t max);
-/* After those commands succeeded. */
-void lw_watermark_written(lw_consumer *c);
+
+/* Where the group stands, for this instance. */
+typedef struct lw_group_clock {
+    int64_t others_ms; /* the lowest frontier of partitions this instance does not own and that
+                          are not at their end; INT64_MAX when there are none */
+    int64_t event_ms;  /* the group watermark (lw_watermark_compute over every partition) */
+    bool all_at_end;   /* every partition of the group is read to its end */
+} lw_group_clock;
+
+/* Appends to cmds the commands that write the merge's changed marks to Redis
+ * (lw:clock:<group>:time and :end), then the two that read every mark back; returns how
+ * many (at most max; the reads are the last two). */
+size_t lw_watermark_argv(const lw_merge *m, const char *group, lw_argv *cmds, size_t max);
+/* After those commands succeeded: the marks written are clean. */
+void lw_watermark_written(lw_merge *m);
 /* Marks every mark changed, so all are written again (after a reconnect). */
-void lw_watermark_rewrite(lw_consumer *c);
-/* Reads every instance's marks from Redis and computes the watermark. */
-bool lw_watermark_read(lw_redis *r, const char *group, int64_t lateness_ms, int64_t *out_ms);
+void lw_watermark_rewrite(lw_merge *m);
+/* The group's clock from the replies of the two reads. Marks of topics not in topics_csv
+ * (a topic no longer read) are ignored; the merge's own partitions count as they are now. */
+lw_group_clock lw_watermark_parse(const lw_merge *m, const char *topics_csv,
+                                  const redisReply *times, const redisReply *ends,
+                                  int64_t lateness_ms);
 
 /* ================================ timers.c =============================== */
 

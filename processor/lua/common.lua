@@ -77,15 +77,21 @@ local function encode_with_lists(obj, lists)
     return s
 end
 
--- Appends a derived event to the outbox. Its id is a hash of what triggered it, so the
--- same trigger always yields the same id and downstream can drop repeats. data is a table,
--- or JSON text already encoded.
-local function emit(ctx, event_type, kafka_key, time_ms, trigger, data)
-    local id = redis.sha1hex(event_type .. '|' .. ctx.tenant .. '|' .. trigger)
+-- Appends a derived event to the outbox. Its id is a hash of the fact it reports (fact: the
+-- entities and moments that identify it), so the same fact always yields the same id and
+-- downstream can drop repeats. data is a table, or JSON text already encoded.
+local function emit(ctx, event_type, kafka_key, time_ms, fact, data)
+    local id = redis.sha1hex(event_type .. '|' .. ctx.tenant .. '|' .. fact)
     local json = type(data) == 'string' and data or cjson.encode(data)
     redis.call('XADD', ctx.outbox, '*', 'type', event_type, 'tenant', ctx.tenant, 'id', id,
         'key', kafka_key, 'time', int(time_ms), 'data', json)
     ctx.emitted = ctx.emitted + 1
+end
+
+-- The Kafka key of an aggregate (compacted topics): the tenant first, so that tenants never
+-- replace each other's values.
+local function aggregate_key(ctx, name)
+    return ctx.tenant .. '|' .. name
 end
 
 -- The named fields of hash k in one HMGET: a table name -> value, absent fields left out.

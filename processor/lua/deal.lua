@@ -5,7 +5,8 @@
 --   stalled_after_ms, manager_id, lead_id, contact_name, status (open|won|lost),
 --   loss_reason, loss_key, loss_class, lost_day, lost_month, updated_ms,
 --   no_next_step (1 while it holds), stalled (1 while it holds),
---   risk (the reasons last published, "" when not at risk), risk_amount, c_* (loss share).
+--   risk (the reasons last published, "" when not at risk), risk_amount, risk_since (when
+--   the episode began), c_* (loss share).
 -- lw:{t}:deal:<id>:open and :overdue sets: its open and its overdue task ids (task.lua).
 -- Deadlines: deal.no_next_step|<id> (no open task for no_next_step_ms), deal.stalled|<id>.
 -- A deal known only through its tasks counts as open: its events may come later.
@@ -14,7 +15,7 @@ local DEAL_FIELDS = { 'amount_minor', 'currency', 'manager_id', 'lead_id', 'cont
 -- What the rules read of a deal, in one HMGET, handed down as a table kept up to date.
 local DEAL_STATE = { 'updated_ms', 'amount_minor', 'currency', 'manager_id', 'lead_id',
     'contact_name', 'stage', 'status', 'no_next_step_ms', 'no_next_step', 'stalled', 'risk',
-    'risk_amount' }
+    'risk_amount', 'risk_since' }
 
 local function deal_key(ctx, deal_id)
     return key(ctx, 'deal:' .. deal_id)
@@ -37,8 +38,9 @@ local function oldest_overdue_ms(ctx, k)
 end
 
 -- Publishes deal.at_risk when its reasons or its amount change while at risk, and
--- deal.risk_cleared when none holds any more or the deal is won or lost. h: the deal's hash
--- as read_hash(k, DEAL_STATE) read it and the caller wrote it since (read here when nil).
+-- deal.risk_cleared when none holds any more or the deal is won or lost. Ids are of the
+-- episode (the deal and the moment its risk began) and what is reported of it. h: the deal's
+-- hash as read_hash(k, DEAL_STATE) read it and the caller wrote it since (read here when nil).
 local function evaluate_deal(ctx, deal_id, time_ms, h)
     sync_deal_lines(ctx, deal_id, time_ms) -- writes only the deal's stake_* fields
     local k = deal_key(ctx, deal_id)
@@ -62,20 +64,21 @@ local function evaluate_deal(ctx, deal_id, time_ms, h)
     if now == was and (now == '' or amount == (h.risk_amount or '')) then
         return
     end
-    redis.call('HSET', k, 'risk', now, 'risk_amount', amount)
-    h.risk, h.risk_amount = now, amount
+    local since = was == '' and int(time_ms) or h.risk_since or int(time_ms)
+    redis.call('HSET', k, 'risk', now, 'risk_amount', amount, 'risk_since', since)
+    h.risk, h.risk_amount, h.risk_since = now, amount, since
     local d = { deal_id = deal_id, lead_id = h.lead_id, manager_id = h.manager_id,
         contact_name = h.contact_name, amount = h.amount_minor and money(tonumber(h.amount_minor))
         or nil, currency = h.currency }
     if now == '' then
         d.cleared_by = open and 'resolved' or ('deal.' .. h.status)
-        emit(ctx, 'deal.risk_cleared', deal_id, time_ms, deal_id .. '|clear|' .. int(time_ms), d)
+        emit(ctx, 'deal.risk_cleared', deal_id, time_ms, deal_id .. '|clear|' .. since, d)
     else
         d.overdue_tasks = overdue
         local oldest = oldest_overdue_ms(ctx, k)
         d.oldest_overdue_seconds = oldest and math.floor((time_ms - oldest) / 1000) or 0
         emit(ctx, 'deal.at_risk', deal_id, time_ms,
-            deal_id .. '|' .. now .. '|' .. amount .. '|' .. int(time_ms),
+            deal_id .. '|' .. since .. '|' .. now .. '|' .. amount,
             encode_with_lists(d, { { 'reasons', reasons } }))
     end
     risk_changed(ctx, time_ms)
@@ -186,7 +189,7 @@ local function deal_event(status)
         if #gone > 0 then
             redis.call('ZREM', key(ctx, 'timers'), unpack(gone))
         end
-        update_loss_totals(ctx, k, t, ctx.event_id)
+        update_loss_totals(ctx, k, t)
         evaluate_deal(ctx, f.deal_id, t, h)
     end
 end

@@ -1,9 +1,13 @@
 -- event.lua — lw_event: applies one input event to the tenant's state, atomically and
--- idempotently (an event id already applied changes nothing).
+-- idempotently (an event id already applied changes nothing), after the tenant's deadlines
+-- due before it: events and deadlines apply in one event-time order.
 --
--- FCALL lw_event 1 lw:{tenant}:outbox <tenant> <id> <type> <time_ms> [<name> <value>]...
+-- FCALL lw_event 1 lw:{tenant}:outbox <tenant> <id> <type> <time_ms> <fire_before_ms>
+--       [<name> <value>]...
 --   KEYS[1]  the tenant's outbox stream
 --   id       the CloudEvent id (the idempotency key); type and time_ms its type and time
+--   fire_before_ms  the tenant's deadlines strictly before it fire first (the processor
+--            bounds it by the event time and by what the other instances have applied)
 --   pairs    data fields, normalized by processor/transition.c: ids as strings, due_ms,
 --            amount_minor + currency, and the tenant's thresholds on lead.created
 --            (idle_after_ms, callback_after_ms)
@@ -12,14 +16,15 @@
 local function lw_event(keys, args)
     local ctx = new_ctx(keys[1], args[1])
     local id, event_type, time_ms = args[2], args[3], tonumber(args[4])
+    fire_due(ctx, tonumber(args[5]), nil)
     ctx.event_id = id
     -- ids are remembered per day of event time, so the sets expire as history ages
     local seen = key(ctx, 'seen:' .. int(math.floor(time_ms / 86400000)))
     if redis.call('SISMEMBER', seen, id) == 1 then
-        return { 0, 0 }
+        return { 0, ctx.emitted }
     end
     local fields = {}
-    for i = 5, #args - 1, 2 do
+    for i = 6, #args - 1, 2 do
         fields[args[i]] = args[i + 1]
     end
     for _, rule in ipairs(handlers[event_type] or {}) do

@@ -70,8 +70,9 @@ local function sum_of(h, bucket)
         amount = money(tonumber(h[bucket .. '|amount']) or 0) }
 end
 
--- The loss.totals event of one period and currency, from its hash.
-local function emit_totals(ctx, period, currency, time_ms, trigger)
+-- The loss.totals event of one period and currency, from its hash. Its id is of the totals
+-- themselves: the same totals are the same fact, whichever event led to them.
+local function emit_totals(ctx, period, currency, time_ms)
     local flat = redis.call('HGETALL', key(ctx, 'loss:' .. period .. ':' .. currency))
     local h = {}
     for i = 1, #flat, 2 do
@@ -107,13 +108,13 @@ local function emit_totals(ctx, period, currency, time_ms, trigger)
         target = sum_of(h, 'target') }
     local json = encode_with_lists(data, { { 'reasons', reasons }, { 'by_manager', managers } })
     redis.call('HSET', key(ctx, 'loss:latest'), period .. ':' .. currency, json) -- for the API
-    emit(ctx, 'loss.totals', 'loss|' .. period .. '|' .. currency, time_ms,
-        period .. '|' .. currency .. '|' .. trigger, json)
+    emit(ctx, 'loss.totals', aggregate_key(ctx, 'loss|' .. period .. '|' .. currency), time_ms,
+        period .. '|' .. currency .. '|' .. json, json)
 end
 
 -- Moves the deal's share of the totals to what its state says now, and publishes the
--- totals of every period and currency that changed. trigger: the input event's id.
-local function update_loss_totals(ctx, k, time_ms, trigger)
+-- totals of every period and currency that changed.
+local function update_loss_totals(ctx, k, time_ms)
     local before, after = share_recorded(k), share_now(k)
     if same_share(before, after) then
         return
@@ -134,6 +135,6 @@ local function update_loss_totals(ctx, k, time_ms, trigger)
         touched[after.month .. ':' .. after.currency] = { after.month, after.currency }
     end
     for _, pc in pairs(touched) do
-        emit_totals(ctx, pc[1], pc[2], time_ms, trigger)
+        emit_totals(ctx, pc[1], pc[2], time_ms)
     end
 end

@@ -11,7 +11,7 @@
 -- on the deal (stake_minor, stake_currency), so removal subtracts exactly that.
 -- lw:{t}:risk hash: summary, as_of (the last summary, for the API).
 -- A change schedules risk.summary|<tenant> at the next whole second (kept if set), so the
--- summary goes out at most once a second per tenant, valid as of the clock it fires at.
+-- summary goes out at most once a second per tenant, valid as of that second.
 
 local LINE = { 'l_deal', 'l_client', 'l_manager', 'l_amount' }
 
@@ -179,8 +179,7 @@ local function summary_json(ctx, as_of)
 end
 
 timer_handlers['risk.summary'] = function(ctx, _, due)
-    local as_of = math.max(due, ctx.now)
-    local json = summary_json(ctx, as_of)
-    redis.call('HSET', key(ctx, 'risk'), 'summary', json, 'as_of', int(as_of))
-    emit(ctx, 'risk.summary', 'risk|' .. ctx.tenant, as_of, int(due), json)
+    local json = summary_json(ctx, due)
+    redis.call('HSET', key(ctx, 'risk'), 'summary', json, 'as_of', int(due))
+    emit(ctx, 'risk.summary', aggregate_key(ctx, 'risk'), due, int(due), json)
 end

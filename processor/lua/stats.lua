@@ -144,7 +144,7 @@ local function window_stats(ctx, scope, unit, as_of)
 end
 
 timer_handlers['response.stats'] = function(ctx, scope, due)
-    local as_of = math.max(due, ctx.now)
+    local as_of = due
     local kind, name = string.match(scope, '^(%a+):(.*)$')
     local d = { scope = kind or 'tenant', as_of = rfc3339(as_of),
         last_24h = window_stats(ctx, scope, UNITS[1], as_of),
@@ -156,7 +156,8 @@ timer_handlers['response.stats'] = function(ctx, scope, due)
     end
     local json = cjson.encode(d)
     redis.call('HSET', key(ctx, 'rs:latest'), scope, json) -- for the HTTP API
-    emit(ctx, 'response.stats', 'rs|' .. scope, as_of, scope .. '|' .. int(due), json)
+    emit(ctx, 'response.stats', aggregate_key(ctx, 'rs|' .. scope), as_of, scope .. '|' .. int(due),
+        json)
     -- responses later than as_of were recorded while an earlier deadline was pending:
     -- publish again once the clock reaches them
     local changed = tonumber(redis.call('ZSCORE', key(ctx, 'rs:changed'), scope))

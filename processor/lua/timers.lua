@@ -1,23 +1,33 @@
--- timers.lua — lw_fire: claims and fires the tenant's due deadlines atomically, so each
--- fires once however many instances call it.
+-- timers.lua — deadlines: each tenant's in one sorted set (lw:{t}:timers, member
+-- "<kind>|<entity id>", score the due time), fired one at a time in time order (ties: by
+-- member), each claimed (removed) before its handler runs, so it fires once however many
+-- instances call. A handler may set further deadlines; those due before the bound fire in
+-- the same call, in their place.
 --
 -- FCALL lw_fire 1 lw:{tenant}:outbox <tenant> <now_ms> <limit>
 --   KEYS[1]  the tenant's outbox stream (the derived events go there)
---   now_ms   the clock: wall time, or the event-time watermark; deadlines before it fire
---   limit    at most this many deadlines in one call
+--   now_ms   the clock: deadlines strictly before it fire (an event at exactly the deadline
+--            counts as in time)
+--   limit    at most this many deadlines in one call (the rest fire with the next call, or
+--            before the tenant's next event: lw_event fires them first)
 -- Reply: { fired, derived events emitted, next due ms or -1 }
 
-local function lw_fire(keys, args)
-    local ctx = new_ctx(keys[1], args[1])
-    local now, limit = tonumber(args[2]), tonumber(args[3])
-    ctx.now = now
+-- Fires the tenant's deadlines due strictly before `before`, at most limit (nil: all).
+-- Returns how many fired.
+local function fire_due(ctx, before, limit)
+    if before == nil or before <= 0 then
+        return 0
+    end
     local timers = key(ctx, 'timers')
-    -- strictly before now: an event at exactly the deadline counts as in time, and with the
-    -- event clock it may still be unread
-    local due = redis.call('ZRANGE', timers, '-inf', '(' .. int(now), 'BYSCORE', 'LIMIT', 0,
-        limit, 'WITHSCORES')
-    for i = 1, #due, 2 do
-        local member, at = due[i], tonumber(due[i + 1])
+    local bound = '(' .. int(before)
+    local fired = 0
+    while limit == nil or fired < limit do
+        local due = redis.call('ZRANGE', timers, '-inf', bound, 'BYSCORE', 'LIMIT', 0, 1,
+            'WITHSCORES')
+        if not due[1] then
+            break
+        end
+        local member, at = due[1], tonumber(due[2])
         -- removed first: a handler that fails must not wedge the tenant's deadlines
         redis.call('ZREM', timers, member)
         local sep = string.find(member, '|', 1, true)
@@ -25,9 +35,16 @@ local function lw_fire(keys, args)
         if fire then
             fire(ctx, string.sub(member, sep + 1), at)
         end
+        fired = fired + 1
     end
-    local nxt = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
-    return { #due / 2, ctx.emitted, nxt[2] and tonumber(nxt[2]) or -1 }
+    return fired
+end
+
+local function lw_fire(keys, args)
+    local ctx = new_ctx(keys[1], args[1])
+    local fired = fire_due(ctx, tonumber(args[2]), tonumber(args[3]))
+    local nxt = redis.call('ZRANGE', key(ctx, 'timers'), 0, 0, 'WITHSCORES')
+    return { fired, ctx.emitted, nxt[2] and tonumber(nxt[2]) or -1 }
 end
 
 redis.register_function('lw_fire', lw_fire)

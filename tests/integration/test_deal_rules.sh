@@ -61,13 +61,14 @@ lost() { # deal reason amount [time]
     ev deal.created 09:00:00 '{"deal_id":"D3","amount":70000,"currency":"KZT","contact_name":"Farida"}'
     ev task.created 09:10:00 '{"task_id":"T6","deal_id":"D3","due_at":"2026-11-22T10:00:00Z"}'
     ev deal.won 09:30:00 '{"deal_id":"D3"}'
-    # a task read before its deal, re-dated to later, then done in time
+    # a task read before its deal, re-dated to later before it was due (in event time: a
+    # re-dating after 10:00 would find it overdue), then done in time
     ev task.created 09:20:00 '{"task_id":"T7","deal_id":"D4","due_at":"2026-11-22T10:00:00Z"}'
     ev deal.created 09:25:00 '{"deal_id":"D4","amount":"1000.50","currency":"KZT"}'
-    ev task.updated 11:00:00 '{"task_id":"T7","due_at":"2026-11-22T15:00:00Z"}'
+    ev task.updated 09:50:00 '{"task_id":"T7","due_at":"2026-11-22T15:00:00Z"}'
     ev task.completed 14:00:00 '{"task_id":"T7"}'
     ev deal.updated 18:00:00 '{"deal_id":"D4","stage":"contract"}'
-} > day.ndjson
+} | jq -c -s 'sort_by(.time) | .[]' > day.ndjson # a CRM sends in time order (jq's sort is stable)
 # lost at 21:00 UTC on 30 November: 1 December in Almaty
 printf '{"specversion":"1.0","id":"late","type":"deal.lost","source":"s","time":"2026-11-30T21:00:00Z","data":{"deal_id":"LATE","loss_reason":"not_now","amount":100}}\n' > late.ndjson
 
@@ -77,8 +78,8 @@ lw_leakwatch_until_end --config config.json
 lw_leakwatch_until_end --config config.json
 
 last_totals() { lw_consume_keyed crm.agg.loss-totals | awk -F'\t' -v k="$1" '$1 == k { v = $2 } END { print v }'; }
-nov=$(last_totals "loss|2026-11|KZT")
-day=$(last_totals "loss|2026-11-22|KZT")
+nov=$(last_totals "default|loss|2026-11|KZT")
+day=$(last_totals "default|loss|2026-11-22|KZT")
 summary() { jq -c "$@" <<<"$nov"; }
 lw_assert_eq '{"count":170,"amount":"412560.00"}' "$(summary ".data.target | {count, amount}")" "170 target refusals, 412 560"
 lw_assert_eq '{"count":64,"amount":"127613.00"}' "$(summary ".data.manageable | {count, amount}")" "manageable 127 613"
@@ -126,10 +127,10 @@ lw_assert_eq "deal.at_risk:D1:overdue_tasks deal.at_risk:D2:overdue_tasks deal.r
 "$LEAKWATCH" produce late.ndjson --kafka.brokers "$BROKERS"
 lw_leakwatch_until_end --config config.json
 lw_assert_eq '{"count":1,"amount":"100.00"}' \
-    "$(last_totals "loss|2026-12|KZT" | jq -c ".data.target | {count, amount}")" \
+    "$(last_totals "default|loss|2026-12|KZT" | jq -c ".data.target | {count, amount}")" \
     "21:00 UTC on 30 Nov is December in Almaty"
 lw_assert_eq '{"count":170,"amount":"412560.00"}' \
-    "$(last_totals "loss|2026-11|KZT" | jq -c ".data.target | {count, amount}")" "November unchanged"
+    "$(last_totals "default|loss|2026-11|KZT" | jq -c ".data.target | {count, amount}")" "November unchanged"
 # and the deals left without a next step for 24 h, or a week in one stage, are at risk
 lw_assert_contains "$(alerts crm.alerts.deal-at-risk 'select(.type == "deal.at_risk") | "\(.data.deal_id):\(.data.reasons | join(","))"')" \
     "D2:no_next_step" "no next step for 24 h"

@@ -10,6 +10,8 @@
 #include "leakwatch/leakwatch.h"
 
 #define T0 INT64_C(1795338000000) /* 2026-11-22T09:00:00Z */
+/* fire_before_ms as lw_transition_argv leaves it: nothing fires until the merge sets it */
+#define NO_BOUND "-9223372036854775808"
 
 static lw_tenant_settings acme(void)
 {
@@ -53,10 +55,10 @@ static void assert_argv(const lw_argv *a, const char *const *want)
         fail_msg("argv has %zu arguments, want %zu", a->n, n);
 }
 
-/* The value following name among the pairs after the 8 fixed arguments, or NULL. */
+/* The value following name among the pairs after the 9 fixed arguments, or NULL. */
 static const char *pair(const lw_argv *a, const char *name, char *out, size_t outlen)
 {
-    for (size_t i = 8; i + 1 < a->n; i += 2) {
+    for (size_t i = 9; i + 1 < a->n; i += 2) {
         if (a->lens[i] == strlen(name) && !memcmp(a->ptrs[i], name, a->lens[i])) {
             snprintf(out, outlen, "%.*s", (int)a->lens[i + 1], a->ptrs[i + 1]);
             return out;
@@ -85,6 +87,7 @@ static void test_lead_created(void **state)
                                        "evt-1",
                                        "lead.created",
                                        "1795338000000",
+                                       NO_BOUND,
                                        "lead_id",
                                        "1001",
                                        "manager_id",
@@ -127,6 +130,7 @@ static void test_lead_created_default_tenant(void **state)
                                        "e2",
                                        "lead.created",
                                        "1795338000000",
+                                       NO_BOUND,
                                        "lead_id",
                                        "L-7",
                                        "dedup_window_ms",
@@ -159,6 +163,7 @@ static void test_lead_updated_has_no_thresholds(void **state)
                                        "e3",
                                        "lead.updated",
                                        "1795338000000",
+                                       NO_BOUND,
                                        "lead_id",
                                        "L-7",
                                        "status",
@@ -202,9 +207,10 @@ static void test_deal_lost_money(void **state)
         lw_transition_argv(&ev, &ts, &a);
         char id[16];
         snprintf(id, sizeof(id), "d-%zu", i);
-        static const char *fixed[8] = {"FCALL", "lw_event", "1",         "lw:{acme}:outbox",
-                                       "acme",  NULL,       "deal.lost", "1795338000250"};
-        for (size_t k = 0; k < 8; k++) {
+        static const char *fixed[9] = {"FCALL", "lw_event", "1",         "lw:{acme}:outbox",
+                                       "acme",  NULL,       "deal.lost", "1795338000250",
+                                       NO_BOUND};
+        for (size_t k = 0; k < 9; k++) {
             const char *w = k == 5 ? id : fixed[k];
             assert_int_equal(a.lens[k], strlen(w));
             assert_memory_equal(a.ptrs[k], w, a.lens[k]);
@@ -232,8 +238,8 @@ static void test_deal_lost_money(void **state)
         assert_non_null(pair(&a, "month", v, sizeof(v)));
         assert_string_equal(v, "2026-11");
         /* fixed arguments plus name/value pairs */
-        assert_int_equal((a.n - 8) % 2, 0);
-        assert_int_equal(a.n, 8 + 2 * 9);
+        assert_int_equal((a.n - 9) % 2, 0);
+        assert_int_equal(a.n, 9 + 2 * 9);
         lw_argv_free(&a);
         lw_event_free(&ev);
     }
@@ -257,6 +263,7 @@ static void test_deal_without_amount(void **state)
                                        "e5",
                                        "deal.stage_changed",
                                        "1795338000000",
+                                       NO_BOUND,
                                        "deal_id",
                                        "D1",
                                        "stage",
@@ -291,6 +298,7 @@ static void test_task_created_due(void **state)
                                        "t-1",
                                        "task.created",
                                        "1795338000000",
+                                       NO_BOUND,
                                        "lead_id",
                                        "1001",
                                        "task_id",
@@ -334,6 +342,7 @@ static void test_call_completed(void **state)
                                        "c-1",
                                        "call.completed",
                                        "1795338300000",
+                                       NO_BOUND,
                                        "lead_id",
                                        "1001",
                                        "call_id",
@@ -352,7 +361,7 @@ static void test_call_completed(void **state)
     lw_event_free(&ev);
 }
 
-/* The same argv is reused from one event to the next (as run.c does for a batch). */
+/* An argv reused from one event to the next holds only the second. */
 static void test_argv_reused(void **state)
 {
     lw_event ev;
@@ -362,16 +371,66 @@ static void test_argv_reused(void **state)
           "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\",\"data\":{\"lead_id\":1}}",
           &ev);
     lw_transition_argv(&ev, &ts, &a);
-    assert_int_equal(a.n, 16);
+    assert_int_equal(a.n, 17);
     lw_event_free(&ev);
     parse("{\"specversion\":\"1.0\",\"id\":\"x2\",\"type\":\"task.completed\",\"source\":\"s\","
           "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"globex\",\"data\":{\"task_id\":2}}",
           &ev);
     lw_transition_argv(&ev, &ts, &a);
-    static const char *const want[] = {
-        "FCALL",         "lw_event", "1", "lw:{globex}:outbox", "globex",   "x2", "task.completed",
-        "1795338000000", "task_id",  "2", "no_next_step_ms",    "86400000", NULL};
+    static const char *const want[] = {"FCALL",
+                                       "lw_event",
+                                       "1",
+                                       "lw:{globex}:outbox",
+                                       "globex",
+                                       "x2",
+                                       "task.completed",
+                                       "1795338000000",
+                                       NO_BOUND,
+                                       "task_id",
+                                       "2",
+                                       "no_next_step_ms",
+                                       "86400000",
+                                       NULL};
     assert_argv(&a, want);
+    lw_argv_free(&a);
+    lw_event_free(&ev);
+}
+
+/* fire_before_ms is set in place when the merge releases the event, as often as need be,
+ * and nothing else of the argv moves. */
+static void test_set_bound(void **state)
+{
+    lw_event ev;
+    lw_tenant_settings ts = acme();
+    lw_argv a = {0};
+    parse("{\"specversion\":\"1.0\",\"id\":\"b1\",\"type\":\"task.completed\",\"source\":\"s\","
+          "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\",\"data\":{\"task_id\":2}}",
+          &ev);
+    lw_transition_argv(&ev, &ts, &a);
+    static const int64_t bounds[] = {T0, 0, -1, INT64_MAX, INT64_MIN, T0 - 1};
+    static const char *const texts[] = {"00000001795338000000", "00000000000000000000",
+                                        "-0000000000000000001", "09223372036854775807",
+                                        "-9223372036854775808", "00000001795337999999"};
+    for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+        lw_transition_set_bound(&a, bounds[i]);
+        lw_argv_finish(&a);
+        const char *const want[] = {"FCALL",
+                                    "lw_event",
+                                    "1",
+                                    "lw:{acme}:outbox",
+                                    "acme",
+                                    "b1",
+                                    "task.completed",
+                                    "1795338000000",
+                                    texts[i],
+                                    "task_id",
+                                    "2",
+                                    "no_next_step_ms",
+                                    "86400000",
+                                    NULL};
+        assert_argv(&a, want);
+        assert_int_equal(strtoll(a.ptrs[8], NULL, 10), bounds[i]); /* as Lua's tonumber reads it */
+    }
     lw_argv_free(&a);
     lw_event_free(&ev);
 }
@@ -432,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_task_created_due),
         cmocka_unit_test(test_call_completed),
         cmocka_unit_test(test_argv_reused),
+        cmocka_unit_test(test_set_bound),
         cmocka_unit_test(test_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

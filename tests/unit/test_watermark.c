@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <hiredis/hiredis.h>
 #include <string.h>
 
 #include "leakwatch/leakwatch.h"
@@ -147,12 +148,126 @@ static void test_watermark_replay_monotonic(void **state)
     assert_int_equal(lw_watermark_compute(marks, 2, 0), T0 + 90 * MIN);
 }
 
+/* ------------------------------ the group's marks ------------------------------ */
+
+/* A hash as HGETALL answers it: field, value, field, value... */
+typedef struct {
+    redisReply reply;
+    redisReply items[16];
+    redisReply *ptrs[16];
+} fake_hash;
+
+static void fake(fake_hash *h, const char *const *flat)
+{
+    memset(h, 0, sizeof(*h));
+    h->reply.type = REDIS_REPLY_ARRAY;
+    h->reply.element = h->ptrs;
+    for (size_t i = 0; flat[i]; i++) {
+        h->items[i].type = REDIS_REPLY_STRING;
+        h->items[i].str = (char *)flat[i];
+        h->items[i].len = strlen(flat[i]);
+        h->ptrs[i] = &h->items[i];
+        h->reply.elements++;
+    }
+}
+
+static lw_input *input_at(int64_t time_ms)
+{
+    lw_input *in = calloc(1, sizeof(*in));
+    in->time_ms = time_ms;
+    in->id = strdup("e");
+    return in;
+}
+
+/* Another instance owns crm.leads:1 and :2; this one crm.leads:0, whose mark in Redis is
+ * older than what it holds now. A topic no longer read is ignored. */
+static void test_group_clock_others_and_own(void **state)
+{
+    lw_merge m = {0};
+    lw_merge_part *own = lw_merge_add(&m, "crm.leads", 0, 0);
+    lw_merge_push(&m, own, input_at(T0 + 9 * MIN));
+    static const char *const times[] = {
+        "crm.leads:0", "1795338000000", "crm.leads:1", "1795338300000",
+        "crm.leads:2", "1795338600000", "crm.old:0",   "1",
+        NULL};
+    static const char *const ends[] = {"crm.leads:0", "0", "crm.leads:1", "0", "crm.leads:2", "1",
+                                       "crm.old:0",   "0", NULL};
+    fake_hash t, e;
+    fake(&t, times);
+    fake(&e, ends);
+    lw_group_clock c = lw_watermark_parse(&m, "crm.leads,crm.calls", &t.reply, &e.reply, 0);
+    assert_int_equal(c.others_ms, T0 + 5 * MIN); /* :1; :2 is at its end */
+    assert_int_equal(c.event_ms, T0 + 5 * MIN);
+    assert_false(c.all_at_end);
+
+    /* :1 unread: it holds everything */
+    static const char *const unread[] = {"crm.leads:1", "-1", NULL};
+    fake(&t, unread);
+    fake(&e, (const char *const[]){NULL});
+    c = lw_watermark_parse(&m, "crm.leads", &t.reply, &e.reply, 0);
+    assert_int_equal(c.others_ms, INT64_MIN);
+    assert_int_equal(c.event_ms, INT64_MIN);
+
+    /* alone: nothing of others bounds it; its own frontier is the watermark */
+    fake(&t, (const char *const[]){NULL});
+    c = lw_watermark_parse(&m, "crm.leads", &t.reply, &e.reply, MIN);
+    assert_int_equal(c.others_ms, INT64_MAX);
+    assert_int_equal(c.event_ms, T0 + 8 * MIN); /* lateness subtracted */
+    assert_false(c.all_at_end);
+    lw_merge_eof(own);
+    lw_input *in;
+    assert_int_equal(lw_merge_pop(&m, INT64_MAX, -1, 0, &in), LW_MERGE_READY);
+    lw_input_free(in);
+    c = lw_watermark_parse(&m, "crm.leads", &t.reply, &e.reply, 0);
+    assert_true(c.all_at_end);
+    assert_int_equal(c.event_ms, T0 + 9 * MIN); /* all at end: the highest */
+    lw_merge_free(&m);
+}
+
+/* The commands: an unread partition is announced with HSETNX (an earlier owner's mark stays),
+ * the others' frontiers and end flags in one HSET each, then the two reads. */
+static void test_marks_written(void **state)
+{
+    lw_merge m = {0};
+    lw_merge_part *read = lw_merge_add(&m, "crm.calls", 3, 0);
+    lw_merge_add(&m, "crm.calls", 4, 0);
+    lw_merge_push(&m, read, input_at(T0));
+    lw_argv cmds[8];
+    memset(cmds, 0, sizeof(cmds));
+    size_t n = lw_watermark_argv(&m, "g", cmds, 8);
+    assert_int_equal(n, 5);
+    const char *const want[5][6] = {
+        {"HSETNX", "lw:clock:g:time", "crm.calls:4", "-1", NULL},
+        {"HSET", "lw:clock:g:end", "crm.calls:3", "0", "crm.calls:4", "0"},
+        {"HSET", "lw:clock:g:time", "crm.calls:3", "1795338000000", NULL},
+        {"HGETALL", "lw:clock:g:time", NULL},
+        {"HGETALL", "lw:clock:g:end", NULL},
+    };
+    for (size_t i = 0; i < n; i++) {
+        lw_argv_finish(&cmds[i]);
+        size_t k = 0;
+        for (; k < 6 && want[i][k]; k++) {
+            assert_true(k < cmds[i].n);
+            assert_int_equal(cmds[i].lens[k], strlen(want[i][k]));
+            assert_memory_equal(cmds[i].ptrs[k], want[i][k], cmds[i].lens[k]);
+        }
+        assert_int_equal(cmds[i].n, k);
+    }
+    lw_watermark_written(&m);
+    assert_int_equal(lw_watermark_argv(&m, "g", cmds, 8), 2); /* clean: the reads only */
+    for (size_t i = 0; i < 8; i++)
+        lw_argv_free(&cmds[i]);
+    lw_merge_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_watermark_compute_table),
         cmocka_unit_test(test_watermark_order_independent),
         cmocka_unit_test(test_watermark_replay_monotonic),
+        cmocka_unit_test(test_group_clock_others_and_own),
+        cmocka_unit_test(test_marks_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

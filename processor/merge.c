@@ -1,0 +1,193 @@
+/* merge.c — the input in event-time order (PRODUCT.md §5). Each assigned partition keeps a
+ * buffer of parsed messages in offset order; the next input applied is the smallest head by
+ * (event time, event id, topic, partition). A partition with nothing buffered that is not
+ * read to its end holds the merge: its next event may be older than every head. Rejected
+ * messages have no place in that order and leave as soon as they reach their head.
+ *
+ * Each partition also has a frontier: no event of it that is not applied yet is older. The
+ * lowest frontier of the group is the watermark (watermark.c); deadlines before it may fire.
+ * Within a partition events are assumed in time order; one older than what the merge
+ * applied already is late: it is applied (as stale where PRODUCT.md §1 says so) and counted. */
+#include "leakwatch/leakwatch.h"
+
+#include <librdkafka/rdkafka.h>
+#include <string.h>
+
+lw_merge_part *lw_merge_find(lw_merge *m, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->parts[i].partition == partition && !strcmp(m->parts[i].topic, topic))
+            return &m->parts[i];
+    return NULL;
+}
+
+lw_merge_part *lw_merge_add(lw_merge *m, const char *topic, int32_t partition, int64_t now_mono)
+{
+    lw_merge_part *p = lw_merge_find(m, topic, partition);
+    if (p)
+        return p;
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 16;
+        m->parts = realloc(m->parts, m->cap * sizeof(*m->parts));
+        if (!m->parts)
+            abort();
+    }
+    p = &m->parts[m->n++];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->topic, sizeof(p->topic), "%s", topic);
+    p->partition = partition;
+    p->frontier_ms = -1; /* unread: it may hold anything */
+    p->next_offset = -1;
+    p->held_since_mono = now_mono;
+    p->mark_dirty = true;
+    return p;
+}
+
+static lw_input *queue_at(const lw_merge_part *p, size_t i)
+{
+    return p->queue[(p->head + i) % p->cap];
+}
+
+void lw_merge_remove(lw_merge *m, const char *topic, int32_t partition)
+{
+    lw_merge_part *p = lw_merge_find(m, topic, partition);
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n; i++)
+        lw_input_free(queue_at(p, i)); /* its new owner reads them again */
+    m->bytes -= p->bytes;
+    free(p->queue);
+    *p = m->parts[--m->n];
+}
+
+void lw_merge_push(lw_merge *m, lw_merge_part *p, lw_input *in)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        lw_input **q = malloc(cap * sizeof(*q));
+        if (!q)
+            abort();
+        for (size_t i = 0; i < p->n; i++)
+            q[i] = queue_at(p, i);
+        free(p->queue);
+        p->queue = q;
+        p->head = 0;
+        p->cap = cap;
+    }
+    p->queue[(p->head + p->n) % p->cap] = in;
+    p->n++;
+    p->bytes += in->bytes;
+    m->bytes += in->bytes;
+    if (p->eof)
+        p->mark_dirty = true;
+    p->eof = false;
+}
+
+void lw_merge_eof(lw_merge_part *p)
+{
+    if (!p->eof)
+        p->mark_dirty = true;
+    p->eof = true;
+}
+
+bool lw_merge_at_end(const lw_merge_part *p)
+{
+    return p->eof && p->n == 0;
+}
+
+/* The time of the first event buffered, or -1 (rejects have none). */
+static int64_t head_time(const lw_merge_part *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (queue_at(p, i)->why.reason == LW_REJECT_NONE)
+            return queue_at(p, i)->time_ms;
+    return -1;
+}
+
+int64_t lw_merge_frontier(const lw_merge_part *p)
+{
+    int64_t head = head_time(p);
+    return head > p->frontier_ms ? head : p->frontier_ms;
+}
+
+/* Whether a's head comes before b's: (time, id, topic, partition). */
+static bool before(const lw_merge_part *a, const lw_merge_part *b)
+{
+    const lw_input *x = queue_at(a, 0), *y = queue_at(b, 0);
+    if (x->time_ms != y->time_ms)
+        return x->time_ms < y->time_ms;
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c < 0;
+    c = strcmp(a->topic, b->topic);
+    return c ? c < 0 : a->partition < b->partition;
+}
+
+/* An empty partition that may still deliver holds the merge back to its frontier, unless
+ * it has been empty longer than max_idle_ms (-1: for ever). */
+static bool holds(const lw_merge_part *p, int64_t max_idle_ms, int64_t now_mono)
+{
+    if (p->n > 0 || p->eof)
+        return false;
+    return max_idle_ms < 0 || now_mono - p->held_since_mono < max_idle_ms;
+}
+
+static lw_input *take_head(lw_merge *m, lw_merge_part *p, int64_t now_mono)
+{
+    lw_input *in = queue_at(p, 0);
+    p->head = (p->head + 1) % p->cap;
+    p->n--;
+    p->bytes -= in->bytes;
+    m->bytes -= in->bytes;
+    if (p->n == 0)
+        p->held_since_mono = now_mono;
+    p->next_offset = in->offset + 1;
+    p->mark_dirty = true;
+    if (in->why.reason == LW_REJECT_NONE) {
+        if (in->time_ms < m->applied_ms)
+            m->late++;
+        else
+            m->applied_ms = in->time_ms;
+        if (in->time_ms > p->frontier_ms)
+            p->frontier_ms = in->time_ms;
+    }
+    return in;
+}
+
+lw_merge_state lw_merge_pop(lw_merge *m, int64_t limit_ms, int64_t max_idle_ms, int64_t now_mono,
+                            lw_input **out)
+{
+    *out = NULL;
+    lw_merge_part *next = NULL;
+    int64_t held_to = INT64_MAX;
+    for (size_t i = 0; i < m->n; i++) {
+        lw_merge_part *p = &m->parts[i];
+        if (p->n > 0 && queue_at(p, 0)->why.reason != LW_REJECT_NONE) {
+            *out = take_head(m, p, now_mono); /* a reject has no place in the order */
+            return LW_MERGE_READY;
+        }
+        if (holds(p, max_idle_ms, now_mono) && p->frontier_ms < held_to)
+            held_to = p->frontier_ms;
+        if (p->n > 0 && (!next || before(p, next)))
+            next = p;
+    }
+    if (!next)
+        return held_to == INT64_MAX ? LW_MERGE_EMPTY : LW_MERGE_HELD;
+    int64_t t = queue_at(next, 0)->time_ms;
+    /* strictly older than a holding partition's frontier: its next event may tie on time
+     * and win on id */
+    if (t >= held_to)
+        return LW_MERGE_HELD;
+    if (t > limit_ms)
+        return LW_MERGE_AHEAD;
+    *out = take_head(m, next, now_mono);
+    return LW_MERGE_READY;
+}
+
+void lw_merge_free(lw_merge *m)
+{
+    while (m->n > 0)
+        lw_merge_remove(m, m->parts[0].topic, m->parts[0].partition);
+    free(m->parts);
+    memset(m, 0, sizeof(*m));
+}

@@ -27,6 +27,44 @@ static void seek_to_start_time(rd_kafka_t *rk, int64_t start_ms,
     rd_kafka_topic_partition_list_destroy(times);
 }
 
+/* Whether topic is one of the comma-separated topics.input. */
+static bool subscribed(const char *csv, const char *topic)
+{
+    size_t len = strlen(topic);
+    for (const char *t = csv; *t;) {
+        t += strspn(t, ", ");
+        size_t n = strcspn(t, ", ");
+        if (n == len && !strncmp(t, topic, len))
+            return true;
+        t += n;
+    }
+    return false;
+}
+
+/* The partition count of every input topic, so that a partition nobody was assigned yet is
+ * known to be unread (watermark.c). Kept as it was when the cluster cannot tell now. */
+static void learn_topics(lw_consumer *c)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, NULL, &md, 5000);
+    if (err) {
+        lw_warn("metadata of the input topics: %s", rd_kafka_err2str(err));
+        return;
+    }
+    lw_topic_size *sizes = calloc((size_t)md->topic_cnt + 1, sizeof(*sizes));
+    size_t n = 0;
+    for (int i = 0; i < md->topic_cnt; i++) {
+        if (md->topics[i].err || !subscribed(c->cfg->topics_input, md->topics[i].topic))
+            continue;
+        snprintf(sizes[n].name, sizeof(sizes[n].name), "%s", md->topics[i].topic);
+        sizes[n++].partitions = md->topics[i].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    free(c->topics);
+    c->topics = sizes;
+    c->topics_n = n;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -57,6 +95,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (assign) {
         rd_kafka_resume_partitions(rk, parts); /* a partition had again starts unpaused */
         c->assigned_any = true;
+        learn_topics(c);
     }
 }
 
@@ -307,6 +346,7 @@ void lw_consumer_close(lw_consumer *c)
     if (err)
         lw_warn("consumer close: %s", rd_kafka_err2str(err));
     lw_merge_free(&c->merge); /* before destroy: the inputs hold its messages */
+    free(c->topics);
     rd_kafka_destroy(c->rk);
     memset(c, 0, sizeof(*c));
 }

@@ -74,12 +74,12 @@ void lw_merge_push(lw_merge *m, lw_merge_part *p, lw_input *in)
         p->head = 0;
         p->cap = cap;
     }
+    if (p->eof || p->n == 0)
+        p->mark_dirty = true; /* a new head: its frontier may move */
     p->queue[(p->head + p->n) % p->cap] = in;
     p->n++;
     p->bytes += in->bytes;
     m->bytes += in->bytes;
-    if (p->eof)
-        p->mark_dirty = true;
     p->eof = false;
 }
 
@@ -182,6 +182,14 @@ lw_merge_state lw_merge_pop(lw_merge *m, int64_t limit_ms, int64_t max_idle_ms, 
         return LW_MERGE_AHEAD;
     *out = take_head(m, next, now_mono);
     return LW_MERGE_READY;
+}
+
+bool lw_merge_marks_dirty(const lw_merge *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->parts[i].mark_dirty)
+            return true;
+    return false;
 }
 
 void lw_merge_free(lw_merge *m)

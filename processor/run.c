@@ -32,6 +32,7 @@ typedef struct runner {
     lw_argv **pipe;       /* the batch's commands: the inputs' FCALLs, then the run's own */
     size_t *pipe_input;   /* the input of each FCALL */
     lw_argv *own;         /* the run's own commands (tenants, the clock) */
+    lw_argv *flush;       /* lw_flush of each tenant of the batch */
     redisReply **replies; /* of pipe */
     size_t pipe_cap;
 
@@ -179,8 +180,9 @@ static void read_clock(runner *run, redisReply **rep, size_t n)
         lw_watermark_written(&run->consumer.merge);
     const redisReply *times = rep[n - 2], *ends = rep[n - 1];
     if (times->type == REDIS_REPLY_ARRAY && ends->type == REDIS_REPLY_ARRAY)
-        run->group = lw_watermark_parse(&run->consumer.merge, run->cfg->topics_input, times, ends,
-                                        run->cfg->clock_lateness_ms);
+        run->group =
+            lw_watermark_parse(&run->consumer.merge, run->consumer.topics, run->consumer.topics_n,
+                               times, ends, run->cfg->clock_lateness_ms);
 }
 
 /* One round trip for the clock alone (no batch to carry it). */
@@ -252,9 +254,27 @@ static size_t release_batch(runner *run)
     return n;
 }
 
-/* The batch's pipeline: an FCALL per valid input (dead letters go now), then the tenants
- * not yet in lw:tenants and the clock. Returns the number of commands; *ncmd the FCALLs. */
-static size_t build_pipeline(runner *run, size_t n, size_t *ncmd, size_t *nclock)
+/* After the FCALLs: one lw_flush per tenant of the batch (its aggregates, once). */
+static size_t add_flushes(runner *run, size_t ncmd, size_t *npipe)
+{
+    size_t nflush = 0;
+    for (size_t i = 0; i < ncmd; i++) {
+        const char *tenant = run->batch[run->pipe_input[i]]->tenant;
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = !strcmp(run->batch[run->pipe_input[k]]->tenant, tenant);
+        if (!seen) {
+            lw_timers_flush_argv(tenant, &run->flush[nflush]);
+            run->pipe[(*npipe)++] = &run->flush[nflush++];
+        }
+    }
+    return nflush;
+}
+
+/* The batch's pipeline: an FCALL per valid input (dead letters go now), a flush per tenant,
+ * then the tenants not yet in lw:tenants and the clock. Returns the number of commands;
+ * *ncmd the FCALLs, *nflush the flushes after them, *nclock the clock's at the end. */
+static size_t build_pipeline(runner *run, size_t n, size_t *ncmd, size_t *nflush, size_t *nclock)
 {
     size_t k = 0;
     int64_t wall = lw_now_ms();
@@ -274,11 +294,23 @@ static size_t build_pipeline(runner *run, size_t n, size_t *ncmd, size_t *nclock
         run->pipe[k++] = &in->cmd;
     }
     *ncmd = k;
+    *nflush = add_flushes(run, *ncmd, &k);
     lw_argv *own = run->own;
     if (lw_tenants_persist_argv(&run->tenants, own))
         run->pipe[k++] = own++;
     *nclock = add_clock_commands(run, own, &k);
     return k;
+}
+
+/* The flushes' replies: derived events to drain. */
+static void read_flushes(runner *run, redisReply **rep, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (rep[i]->type == REDIS_REPLY_INTEGER)
+            run->want_drain |= rep[i]->integer > 0;
+        else
+            lw_error("lw_flush: %s", rep[i]->str ? rep[i]->str : "unexpected reply");
+    }
 }
 
 /* Counts the outcome of each FCALL; one the library refused goes to the dead letters. */
@@ -321,12 +353,13 @@ static bool process_batch(runner *run, size_t n)
     lw_stats_g.batches++;
     lw_metrics_observe("leakwatch_batch_size", (double)n);
 
-    size_t ncmd, nclock, total = build_pipeline(run, n, &ncmd, &nclock);
+    size_t ncmd, nflush, nclock, total = build_pipeline(run, n, &ncmd, &nflush, &nclock);
     bool durable = pipeline_until_applied(run, total);
     if (durable) {
-        if (total > ncmd + nclock)
+        if (total > ncmd + nflush + nclock)
             lw_tenants_persisted(&run->tenants);
         read_replies(run, ncmd);
+        read_flushes(run, run->replies + ncmd, nflush);
         read_clock(run, run->replies + total - nclock, nclock);
         lw_redis_free_replies(run->replies, total);
     }
@@ -435,8 +468,8 @@ static void between_batches(runner *run)
     if (now >= run->next_tick_ms) {
         run->next_tick_ms = now + run->cfg->timers_interval_ms;
         fire_due(run);
-    } else if (run->merge_state == LW_MERGE_AHEAD)
-        refresh_clock(run); /* waiting for the other instances */
+    } else if (run->merge_state == LW_MERGE_AHEAD || lw_merge_marks_dirty(&run->consumer.merge))
+        refresh_clock(run); /* waiting for the other instances, or they for this one */
     if (run->want_drain || now >= run->next_drain_ms || lw_outbox_in_flight(run->outbox)) {
         run->next_drain_ms = now + 1000;
         move_outbox(run);
@@ -450,13 +483,16 @@ static void between_batches(runner *run)
     }
 }
 
-/* --until-end: every partition read to its end, the last deadlines fired, and every
+/* --until-end: every partition of the group read to its end (this instance's, and those
+ * other instances own or nobody was assigned yet), the last deadlines fired, and every
  * derived event delivered. */
 static bool reached_end(runner *run)
 {
     if (!lw_consumer_all_at_end(&run->consumer) || !ensure_redis(run))
         return false;
     int64_t fired = fire_due(run);
+    if (!run->group.all_at_end)
+        return false;
     int sent = move_outbox(run);
     for (int64_t until = lw_monotonic_ms() + 5000;
          lw_producer_outq(run->producer) > 0 && lw_monotonic_ms() < until;)
@@ -495,11 +531,12 @@ static int start(runner *run)
         }
     }
     run->outbox = lw_outbox_new(&run->redis, run->producer, run->cfg, &run->tenants);
-    run->pipe_cap = (size_t)run->cfg->batch_size + OWN_COMMANDS;
+    run->pipe_cap = 2 * (size_t)run->cfg->batch_size + OWN_COMMANDS; /* FCALLs, flushes, own */
     run->batch = calloc((size_t)run->cfg->batch_size, sizeof(*run->batch));
     run->pipe = calloc(run->pipe_cap, sizeof(*run->pipe));
     run->pipe_input = calloc(run->pipe_cap, sizeof(*run->pipe_input));
     run->own = calloc(OWN_COMMANDS, sizeof(*run->own));
+    run->flush = calloc((size_t)run->cfg->batch_size, sizeof(*run->flush));
     run->replies = calloc(run->pipe_cap, sizeof(*run->replies));
     run->clock_ms = INT64_MIN;
     run->group = (lw_group_clock){.others_ms = INT64_MIN, .event_ms = INT64_MIN};
@@ -530,6 +567,9 @@ static void stop(runner *run)
     for (size_t i = 0; run->own && i < OWN_COMMANDS; i++)
         lw_argv_free(&run->own[i]);
     free(run->own);
+    for (size_t i = 0; run->flush && i < (size_t)run->cfg->batch_size; i++)
+        lw_argv_free(&run->flush[i]);
+    free(run->flush);
     free(run->pipe);
     free(run->pipe_input);
     free(run->replies);

@@ -1,8 +1,22 @@
 /* timers.c — the timer service: due deadlines of every tenant are claimed and fired by
- * FCALL lw_fire (processor/lua/timers.lua), one call per tenant in one round trip. */
+ * FCALL lw_fire (processor/lua/timers.lua), one call per tenant in one round trip; and
+ * FCALL lw_flush, which publishes a tenant's aggregates once per batch. */
 #include "leakwatch/leakwatch.h"
 
 #include <hiredis/hiredis.h>
+
+void lw_timers_flush_argv(const char *tenant, lw_argv *out)
+{
+    lw_buf key = {0};
+    lw_key(&key, tenant, "outbox");
+    lw_argv_reset(out);
+    lw_argv_adds(out, "FCALL");
+    lw_argv_adds(out, "lw_flush");
+    lw_argv_adds(out, "1");
+    lw_argv_add(out, key.data, key.len);
+    lw_argv_adds(out, tenant);
+    lw_buf_free(&key);
+}
 
 int64_t lw_timers_fire(lw_redis *r, const lw_tenants *t, int64_t now_ms, int64_t limit,
                        int64_t *emitted)

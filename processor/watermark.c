@@ -122,18 +122,17 @@ static lw_partition_mark *mark_named(lw_partition_mark *marks, size_t *n, const 
     return m;
 }
 
-/* Whether "topic:partition" names a topic of the comma-separated list. */
-static bool topic_listed(const char *field, const char *topics_csv)
+/* Whether "topic:partition" names a partition of an input topic. */
+static bool input_partition(const char *field, const lw_topic_size *topics, size_t ntopics)
 {
     const char *colon = strrchr(field, ':');
-    size_t len = colon ? (size_t)(colon - field) : strlen(field);
-    for (const char *t = topics_csv; *t;) {
-        t += strspn(t, ", ");
-        size_t n = strcspn(t, ", ");
-        if (n == len && !strncmp(t, field, len))
-            return true;
-        t += n;
-    }
+    if (!colon)
+        return false;
+    size_t len = (size_t)(colon - field);
+    long partition = strtol(colon + 1, NULL, 10);
+    for (size_t i = 0; i < ntopics; i++)
+        if (strlen(topics[i].name) == len && !strncmp(topics[i].name, field, len))
+            return partition >= 0 && partition < topics[i].partitions;
     return false;
 }
 
@@ -159,18 +158,36 @@ static int64_t lowest_open(const lw_partition_mark *marks, size_t n)
     return low;
 }
 
-lw_group_clock lw_watermark_parse(const lw_merge *m, const char *topics_csv,
+/* Every partition of the input topics that is neither owned nor marked: never read. */
+static void add_unmarked(const lw_merge *m, const lw_topic_size *topics, size_t ntopics,
+                         lw_partition_mark **marks, size_t *n, size_t *cap)
+{
+    char field[200];
+    for (size_t t = 0; t < ntopics; t++)
+        for (int32_t p = 0; p < topics[t].partitions; p++) {
+            snprintf(field, sizeof(field), "%s:%d", topics[t].name, (int)p);
+            if (owned(m, field))
+                continue;
+            if (*n == *cap) {
+                *cap *= 2;
+                *marks = realloc(*marks, *cap * sizeof(**marks));
+            }
+            mark_named(*marks, n, field); /* found, or added unread */
+        }
+}
+
+lw_group_clock lw_watermark_parse(const lw_merge *m, const lw_topic_size *topics, size_t ntopics,
                                   const redisReply *times, const redisReply *ends,
                                   int64_t lateness_ms)
 {
-    size_t cap = m->n + times->elements / 2 + ends->elements / 2 + 1, others = 0;
+    size_t cap = m->n + times->elements / 2 + ends->elements / 2 + 16, others = 0;
     lw_partition_mark *marks = calloc(cap, sizeof(*marks));
     /* others first, from Redis */
     for (int pass = 0; pass < 2; pass++) {
         const redisReply *r = pass == 0 ? times : ends;
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             const char *field = r->element[i]->str;
-            if (owned(m, field) || !topic_listed(field, topics_csv))
+            if (owned(m, field) || !input_partition(field, topics, ntopics))
                 continue;
             lw_partition_mark *mk = mark_named(marks, &others, field);
             if (pass == 0)
@@ -178,6 +195,11 @@ lw_group_clock lw_watermark_parse(const lw_merge *m, const char *topics_csv,
             else
                 mk->at_end = !strcmp(r->element[i + 1]->str, "1");
         }
+    }
+    add_unmarked(m, topics, ntopics, &marks, &others, &cap);
+    if (others + m->n > cap) {
+        cap = others + m->n;
+        marks = realloc(marks, cap * sizeof(*marks));
     }
     /* then the merge's own, as they are now */
     size_t n = others;

@@ -402,14 +402,24 @@ int64_t lw_merge_frontier(const lw_merge_part *p);
  * it has been empty for max_idle_ms (-1: it holds for ever). */
 lw_merge_state lw_merge_pop(lw_merge *m, int64_t limit_ms, int64_t max_idle_ms, int64_t now_mono,
                             lw_input **out);
+/* Whether some partition's mark changed since it was written (watermark.c). */
+bool lw_merge_marks_dirty(const lw_merge *m);
 void lw_merge_free(lw_merge *m);
 
 /* ================================ consumer.c ============================= */
+
+/* How many partitions an input topic has (from the cluster's metadata). */
+typedef struct lw_topic_size {
+    char name[128];
+    int32_t partitions;
+} lw_topic_size;
 
 typedef struct lw_consumer {
     rd_kafka_t *rk;
     const lw_config *cfg;
     lw_merge merge;
+    lw_topic_size *topics; /* the input topics, learnt at each assignment */
+    size_t topics_n;
     bool assigned_any;
     int64_t start_ms; /* replay.from, or -1 */
 } lw_consumer;
@@ -552,9 +562,10 @@ size_t lw_watermark_argv(const lw_merge *m, const char *group, lw_argv *cmds, si
 void lw_watermark_written(lw_merge *m);
 /* Marks every mark changed, so all are written again (after a reconnect). */
 void lw_watermark_rewrite(lw_merge *m);
-/* The group's clock from the replies of the two reads. Marks of topics not in topics_csv
- * (a topic no longer read) are ignored; the merge's own partitions count as they are now. */
-lw_group_clock lw_watermark_parse(const lw_merge *m, const char *topics_csv,
+/* The group's clock from the replies of the two reads. Every partition of the input topics
+ * counts: one without a mark was never read and holds everything; marks of other topics (no
+ * longer read) are ignored; the merge's own partitions count as they are now. */
+lw_group_clock lw_watermark_parse(const lw_merge *m, const lw_topic_size *topics, size_t ntopics,
                                   const redisReply *times, const redisReply *ends,
                                   int64_t lateness_ms);
 
@@ -565,6 +576,9 @@ lw_group_clock lw_watermark_parse(const lw_merge *m, const char *topics_csv,
  * appended to outboxes), -1 on Redis I/O error. */
 int64_t lw_timers_fire(lw_redis *r, const lw_tenants *t, int64_t now_ms, int64_t limit,
                        int64_t *emitted);
+/* FCALL lw_flush for a tenant: its aggregates changed in a batch are published once, after
+ * its last event of the batch. Reply: derived events emitted. */
+void lw_timers_flush_argv(const char *tenant, lw_argv *out);
 
 /* ================================ stats.c ================================ */
 

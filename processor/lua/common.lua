@@ -10,6 +10,7 @@ local SEEN_TTL_MS = 8 * 86400000    -- how long an applied event id is remembere
 
 local handlers = {}       -- event type -> { function(ctx, fields, time_ms), ... }
 local timer_handlers = {} -- deadline kind -> function(ctx, entity_id, due_ms)
+local publishers = {}     -- aggregate type -> function(ctx, scope, time_ms)
 
 -- Registers a rule for an event type; each rule file adds its own (task.completed both
 -- answers a lead and closes a task), called in the order the files are loaded.
@@ -152,6 +153,30 @@ local function apply_fields(k, fields, time_ms, names, h, extra)
         redis.call('PEXPIRE', k, STATE_TTL_MS) -- new: outlives the dedup window
     end
     return stale, h
+end
+
+-- Aggregates (loss.totals, risk.summary, response.stats) change many times in a batch and
+-- are published once per batch, like a KTable's record cache: a change marks its scope
+-- due in lw:{t}:publish (field "<type>|<scope>" -> the latest time it is valid as of), and
+-- publish_due (lw_flush, after the tenant's last event of the batch, and lw_fire) publishes
+-- each scope once from the state as it is then. The last value of every key is the same
+-- however the input was batched.
+local function publish_later(ctx, aggregate_type, scope, time_ms)
+    redis.call('HSET', key(ctx, 'publish'), aggregate_type .. '|' .. scope, int(time_ms))
+end
+
+local function publish_due(ctx)
+    local k = key(ctx, 'publish')
+    local flat = redis.call('HGETALL', k)
+    if #flat == 0 then
+        return
+    end
+    redis.call('DEL', k)
+    for i = 1, #flat, 2 do
+        local sep = string.find(flat[i], '|', 1, true)
+        publishers[string.sub(flat[i], 1, sep - 1)](ctx, string.sub(flat[i], sep + 1),
+            tonumber(flat[i + 1]))
+    end
 end
 
 -- Sets a deadline: member "<kind>|<entity id>" in the tenant's timers sorted set.

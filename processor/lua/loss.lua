@@ -9,6 +9,7 @@
 --   "m|<manager>|<reason>|count", "m|<manager>|<reason>|amount"  (the per-manager view)
 -- lw:{t}:loss:periods set of "<period>:<currency>"; lw:{t}:loss:latest hash
 -- "<period>:<currency>" -> the last loss.totals data published (the HTTP API reads it).
+-- A change marks its period and currency due; the totals go out once per batch.
 -- Each lost deal remembers its share (c_* fields of its hash), so a reopened deal, a new
 -- amount or a new reason moves the totals, and the same event applied twice changes nothing.
 
@@ -112,8 +113,8 @@ local function emit_totals(ctx, period, currency, time_ms)
         period .. '|' .. currency .. '|' .. json, json)
 end
 
--- Moves the deal's share of the totals to what its state says now, and publishes the
--- totals of every period and currency that changed.
+-- Moves the deal's share of the totals to what its state says now, and marks the totals of
+-- every period and currency that changed due.
 local function update_loss_totals(ctx, k, time_ms)
     local before, after = share_recorded(k), share_now(k)
     if same_share(before, after) then
@@ -135,6 +136,11 @@ local function update_loss_totals(ctx, k, time_ms)
         touched[after.month .. ':' .. after.currency] = { after.month, after.currency }
     end
     for _, pc in pairs(touched) do
-        emit_totals(ctx, pc[1], pc[2], time_ms)
+        publish_later(ctx, 'loss.totals', pc[1] .. '|' .. pc[2], time_ms)
     end
+end
+
+publishers['loss.totals'] = function(ctx, scope, time_ms)
+    local period, currency = string.match(scope, '^(.-)|(.*)$')
+    emit_totals(ctx, period, currency, time_ms)
 end

@@ -10,8 +10,8 @@
 -- What a line added is recorded on its task (l_* fields) and what a deal adds to the stake
 -- on the deal (stake_minor, stake_currency), so removal subtracts exactly that.
 -- lw:{t}:risk hash: summary, as_of (the last summary, for the API).
--- A change schedules risk.summary|<tenant> at the next whole second (kept if set), so the
--- summary goes out at most once a second per tenant, valid as of that second.
+-- A change schedules risk.summary|<tenant> at the next whole second (kept if set); when it
+-- fires the summary is due as of that second, and goes out once per batch (publish_due).
 
 local LINE = { 'l_deal', 'l_client', 'l_manager', 'l_amount' }
 
@@ -179,7 +179,11 @@ local function summary_json(ctx, as_of)
 end
 
 timer_handlers['risk.summary'] = function(ctx, _, due)
-    local json = summary_json(ctx, due)
-    redis.call('HSET', key(ctx, 'risk'), 'summary', json, 'as_of', int(due))
-    emit(ctx, 'risk.summary', aggregate_key(ctx, 'risk'), due, int(due), json)
+    publish_later(ctx, 'risk.summary', ctx.tenant, due)
+end
+
+publishers['risk.summary'] = function(ctx, _, as_of)
+    local json = summary_json(ctx, as_of)
+    redis.call('HSET', key(ctx, 'risk'), 'summary', json, 'as_of', int(as_of))
+    emit(ctx, 'risk.summary', aggregate_key(ctx, 'risk'), as_of, int(as_of), json)
 end

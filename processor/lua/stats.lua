@@ -10,7 +10,8 @@
 -- already folded in). Publishing folds buckets that closed and subtracts those that left,
 -- so a summary costs the same however busy the day. Buckets live 8 d (hours) and 15 d
 -- (days), longer than any slide needs them.
--- Deadline response.stats|<scope> publishes a scope at most once a second;
+-- Deadline response.stats|<scope> makes a scope due at most once a second (published once
+-- per batch, publish_due);
 -- lw:{t}:rs:latest hash scope -> the last data published (the HTTP API reads it);
 -- lw:{t}:rs:changed zset scope -> the latest response time recorded.
 
@@ -144,7 +145,16 @@ local function window_stats(ctx, scope, unit, as_of)
 end
 
 timer_handlers['response.stats'] = function(ctx, scope, due)
-    local as_of = due
+    publish_later(ctx, 'response.stats', scope, due)
+    -- responses later than due were recorded while an earlier deadline was pending: due
+    -- again once the clock reaches them
+    local changed = tonumber(redis.call('ZSCORE', key(ctx, 'rs:changed'), scope))
+    if changed and changed >= due then
+        schedule(ctx, 'response.stats', scope, (math.floor(changed / 1000) + 1) * 1000)
+    end
+end
+
+publishers['response.stats'] = function(ctx, scope, as_of)
     local kind, name = string.match(scope, '^(%a+):(.*)$')
     local d = { scope = kind or 'tenant', as_of = rfc3339(as_of),
         last_24h = window_stats(ctx, scope, UNITS[1], as_of),
@@ -156,12 +166,6 @@ timer_handlers['response.stats'] = function(ctx, scope, due)
     end
     local json = cjson.encode(d)
     redis.call('HSET', key(ctx, 'rs:latest'), scope, json) -- for the HTTP API
-    emit(ctx, 'response.stats', aggregate_key(ctx, 'rs|' .. scope), as_of, scope .. '|' .. int(due),
-        json)
-    -- responses later than as_of were recorded while an earlier deadline was pending:
-    -- publish again once the clock reaches them
-    local changed = tonumber(redis.call('ZSCORE', key(ctx, 'rs:changed'), scope))
-    if changed and changed >= as_of then
-        schedule(ctx, 'response.stats', scope, (math.floor(changed / 1000) + 1) * 1000)
-    end
+    emit(ctx, 'response.stats', aggregate_key(ctx, 'rs|' .. scope), as_of,
+        scope .. '|' .. int(as_of), json)
 end

@@ -11,6 +11,11 @@
 --   limit    at most this many deadlines in one call (the rest fire with the next call, or
 --            before the tenant's next event: lw_event fires them first)
 -- Reply: { fired, derived events emitted, next due ms or -1 }
+--
+-- FCALL lw_flush 1 lw:{tenant}:outbox <tenant>
+--   publishes the tenant's aggregates due (common.lua: publish_due); the processor calls it
+--   after the tenant's last event of a batch.
+-- Reply: derived events emitted
 
 -- Fires the tenant's deadlines due strictly before `before`, at most limit (nil: all).
 -- Returns how many fired.
@@ -43,8 +48,16 @@ end
 local function lw_fire(keys, args)
     local ctx = new_ctx(keys[1], args[1])
     local fired = fire_due(ctx, tonumber(args[2]), tonumber(args[3]))
+    publish_due(ctx)
     local nxt = redis.call('ZRANGE', key(ctx, 'timers'), 0, 0, 'WITHSCORES')
     return { fired, ctx.emitted, nxt[2] and tonumber(nxt[2]) or -1 }
 end
 
+local function lw_flush(keys, args)
+    local ctx = new_ctx(keys[1], args[1])
+    publish_due(ctx)
+    return ctx.emitted
+end
+
 redis.register_function('lw_fire', lw_fire)
+redis.register_function('lw_flush', lw_flush)

@@ -195,7 +195,9 @@ static void test_group_clock_others_and_own(void **state)
     fake_hash t, e;
     fake(&t, times);
     fake(&e, ends);
-    lw_group_clock c = lw_watermark_parse(&m, "crm.leads,crm.calls", &t.reply, &e.reply, 0);
+    const lw_topic_size leads[] = {{"crm.leads", 3}}, leads_and_calls[] = {{"crm.leads", 3},
+                                                                           {"crm.calls", 1}};
+    lw_group_clock c = lw_watermark_parse(&m, leads, 1, &t.reply, &e.reply, 0);
     assert_int_equal(c.others_ms, T0 + 5 * MIN); /* :1; :2 is at its end */
     assert_int_equal(c.event_ms, T0 + 5 * MIN);
     assert_false(c.all_at_end);
@@ -204,13 +206,22 @@ static void test_group_clock_others_and_own(void **state)
     static const char *const unread[] = {"crm.leads:1", "-1", NULL};
     fake(&t, unread);
     fake(&e, (const char *const[]){NULL});
-    c = lw_watermark_parse(&m, "crm.leads", &t.reply, &e.reply, 0);
+    c = lw_watermark_parse(&m, leads, 1, &t.reply, &e.reply, 0);
+    assert_int_equal(c.others_ms, INT64_MIN);
+    assert_int_equal(c.event_ms, INT64_MIN);
+
+    /* crm.calls:0 has no mark at all: nobody was assigned it yet, it holds everything too */
+    fake(&t, times);
+    fake(&e, ends);
+    c = lw_watermark_parse(&m, leads_and_calls, 2, &t.reply, &e.reply, 0);
     assert_int_equal(c.others_ms, INT64_MIN);
     assert_int_equal(c.event_ms, INT64_MIN);
 
     /* alone: nothing of others bounds it; its own frontier is the watermark */
+    const lw_topic_size alone[] = {{"crm.leads", 1}};
     fake(&t, (const char *const[]){NULL});
-    c = lw_watermark_parse(&m, "crm.leads", &t.reply, &e.reply, MIN);
+    fake(&e, (const char *const[]){NULL});
+    c = lw_watermark_parse(&m, alone, 1, &t.reply, &e.reply, MIN);
     assert_int_equal(c.others_ms, INT64_MAX);
     assert_int_equal(c.event_ms, T0 + 8 * MIN); /* lateness subtracted */
     assert_false(c.all_at_end);
@@ -218,7 +229,7 @@ static void test_group_clock_others_and_own(void **state)
     lw_input *in;
     assert_int_equal(lw_merge_pop(&m, INT64_MAX, -1, 0, &in), LW_MERGE_READY);
     lw_input_free(in);
-    c = lw_watermark_parse(&m, "crm.leads", &t.reply, &e.reply, 0);
+    c = lw_watermark_parse(&m, alone, 1, &t.reply, &e.reply, 0);
     assert_true(c.all_at_end);
     assert_int_equal(c.event_ms, T0 + 9 * MIN); /* all at end: the highest */
     lw_merge_free(&m);

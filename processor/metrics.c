@@ -48,6 +48,11 @@ static const family families[] = {
      NULL, 0},
     {"leakwatch_event_clock_ms", "The clock deadlines fire by (wall or watermark), Unix ms",
      KIND_GAUGE, NULL, 0},
+    {"leakwatch_events_late_total",
+     "Events applied after a later one of another partition (out of event-time order)",
+     KIND_COUNTER, NULL, 0},
+    {"leakwatch_input_buffered_bytes", "Input held by the event-time merge, all partitions",
+     KIND_GAUGE, NULL, 0},
 };
 #define FAMILIES_N (sizeof(families) / sizeof(families[0]))
 

@@ -460,6 +460,7 @@ static void between_batches(runner *run)
     if (run->http && now >= run->next_gauges_ms) {
         run->next_gauges_ms = now + 5000;
         sample_gauges(run);
+        lw_metrics_set("leakwatch_input_buffered_bytes", NULL, (double)run->consumer.merge.bytes);
     }
     if (now >= run->next_tenants_ms) {
         run->next_tenants_ms = now + 5000;

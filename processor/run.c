@@ -179,6 +179,8 @@ static void read_clock(runner *run, redisReply **rep, size_t n)
     if (written)
         lw_watermark_written(&run->consumer.merge);
     const redisReply *times = rep[n - 2], *ends = rep[n - 1];
+    if (times->type == REDIS_REPLY_ARRAY)
+        lw_watermark_adopt(&run->consumer.merge, times);
     if (times->type == REDIS_REPLY_ARRAY && ends->type == REDIS_REPLY_ARRAY)
         run->group =
             lw_watermark_parse(&run->consumer.merge, run->consumer.topics, run->consumer.topics_n,

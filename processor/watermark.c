@@ -158,6 +158,22 @@ static int64_t lowest_open(const lw_partition_mark *marks, size_t n)
     return low;
 }
 
+void lw_watermark_adopt(lw_merge *m, const redisReply *times)
+{
+    char name[200];
+    for (size_t i = 0; i < m->n; i++) {
+        lw_merge_part *p = &m->parts[i];
+        if (p->frontier_ms >= 0)
+            continue;
+        snprintf(name, sizeof(name), "%s:%d", p->topic, (int)p->partition);
+        for (size_t k = 0; k + 1 < times->elements; k += 2)
+            if (!strcmp(times->element[k]->str, name)) {
+                p->frontier_ms = strtoll(times->element[k + 1]->str, NULL, 10);
+                p->mark_dirty |= p->frontier_ms >= 0;
+            }
+    }
+}
+
 /* Every partition of the input topics that is neither owned nor marked: never read. */
 static void add_unmarked(const lw_merge *m, const lw_topic_size *topics, size_t ntopics,
                          lw_partition_mark **marks, size_t *n, size_t *cap)

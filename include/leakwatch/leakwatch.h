@@ -562,6 +562,10 @@ size_t lw_watermark_argv(const lw_merge *m, const char *group, lw_argv *cmds, si
 void lw_watermark_written(lw_merge *m);
 /* Marks every mark changed, so all are written again (after a reconnect). */
 void lw_watermark_rewrite(lw_merge *m);
+/* A partition this instance took over starts from its previous owner's frontier (every
+ * event older was applied), so a restart that finds nothing new to read keeps the clock
+ * where it was. times: the reply of HGETALL lw:clock:<group>:time. */
+void lw_watermark_adopt(lw_merge *m, const redisReply *times);
 /* The group's clock from the replies of the two reads. Every partition of the input topics
  * counts: one without a mark was never read and holds everything; marks of other topics (no
  * longer read) are ignored; the merge's own partitions count as they are now. */

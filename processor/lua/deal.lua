@@ -39,7 +39,8 @@ end
 
 -- Publishes deal.at_risk when its reasons or its amount change while at risk, and
 -- deal.risk_cleared when none holds any more or the deal is won or lost. Ids are of the
--- episode (the deal and the moment its risk began) and what is reported of it. h: the deal's
+-- episode (the deal and the moment its risk began), what is reported of it and when it
+-- changed (reasons can go and come back within one episode). h: the deal's
 -- hash as read_hash(k, DEAL_STATE) read it and the caller wrote it since (read here when nil).
 local function evaluate_deal(ctx, deal_id, time_ms, h)
     sync_deal_lines(ctx, deal_id, time_ms) -- writes only the deal's stake_* fields
@@ -78,7 +79,7 @@ local function evaluate_deal(ctx, deal_id, time_ms, h)
         local oldest = oldest_overdue_ms(ctx, k)
         d.oldest_overdue_seconds = oldest and math.floor((time_ms - oldest) / 1000) or 0
         emit(ctx, 'deal.at_risk', deal_id, time_ms,
-            deal_id .. '|' .. since .. '|' .. now .. '|' .. amount,
+            deal_id .. '|' .. since .. '|' .. now .. '|' .. amount .. '|' .. int(time_ms),
             encode_with_lists(d, { { 'reasons', reasons } }))
     end
     risk_changed(ctx, time_ms)

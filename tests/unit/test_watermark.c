@@ -195,8 +195,8 @@ static void test_group_clock_others_and_own(void **state)
     fake_hash t, e;
     fake(&t, times);
     fake(&e, ends);
-    const lw_topic_size leads[] = {{"crm.leads", 3}}, leads_and_calls[] = {{"crm.leads", 3},
-                                                                           {"crm.calls", 1}};
+    const lw_topic_size leads[] = {{"crm.leads", 3}},
+                        leads_and_calls[] = {{"crm.leads", 3}, {"crm.calls", 1}};
     lw_group_clock c = lw_watermark_parse(&m, leads, 1, &t.reply, &e.reply, 0);
     assert_int_equal(c.others_ms, T0 + 5 * MIN); /* :1; :2 is at its end */
     assert_int_equal(c.event_ms, T0 + 5 * MIN);
@@ -271,6 +271,39 @@ static void test_marks_written(void **state)
     lw_merge_free(&m);
 }
 
+/* A partition taken over (after a restart or a rebalance) starts from its previous owner's
+ * frontier: a restart that finds nothing new keeps the clock, and a held partition holds
+ * back only to there. Its own frontier, once it has one, is never replaced. */
+static void test_adopt_previous_owner(void **state)
+{
+    lw_merge m = {0};
+    lw_merge_part *p = lw_merge_add(&m, "crm.deals", 1, 0);
+    lw_merge_part *q = lw_merge_add(&m, "crm.deals", 2, 0);
+    lw_merge_push(&m, q, input_at(T0 + 3 * MIN));
+    lw_input *in;
+    assert_int_equal(lw_merge_pop(&m, INT64_MAX, -1, 0, &in), LW_MERGE_HELD); /* p unread */
+    static const char *const times[] = {"crm.deals:1", "1795338600000", "crm.deals:2", "1", NULL};
+    fake_hash t;
+    fake(&t, times);
+    lw_watermark_adopt(&m, &t.reply);
+    assert_int_equal(lw_merge_frontier(p), T0 + 10 * MIN);
+    assert_int_equal(lw_merge_frontier(q), T0 + 3 * MIN); /* its head, not Redis's 1 */
+    assert_int_equal(lw_merge_pop(&m, INT64_MAX, -1, 0, &in), LW_MERGE_READY);
+    lw_input_free(in);
+    lw_merge_eof(p);
+    lw_merge_eof(q);
+    const lw_topic_size deals[] = {{"crm.deals", 3}};
+    static const char *const other[] = {"crm.deals:0", "1795338000000", NULL};
+    static const char *const other_end[] = {"crm.deals:0", "1", NULL};
+    fake_hash e;
+    fake(&t, other);
+    fake(&e, other_end);
+    lw_group_clock c = lw_watermark_parse(&m, deals, 1, &t.reply, &e.reply, 0);
+    assert_true(c.all_at_end);
+    assert_int_equal(c.event_ms, T0 + 10 * MIN); /* the adopted frontier is the highest */
+    lw_merge_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_watermark_replay_monotonic),
         cmocka_unit_test(test_group_clock_others_and_own),
         cmocka_unit_test(test_marks_written),
+        cmocka_unit_test(test_adopt_previous_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -486,6 +486,32 @@ static void between_batches(runner *run)
     }
 }
 
+/* Whether every tenant's outbox stream is empty (a delivered entry is deleted): what the
+ * last deadlines derived is out, whatever the drain said. */
+static bool outboxes_empty(runner *run)
+{
+    size_t n = run->tenants.n < OWN_COMMANDS ? run->tenants.n : OWN_COMMANDS;
+    lw_buf key = {0};
+    for (size_t i = 0; i < n; i++) {
+        lw_argv_reset(&run->own[i]);
+        lw_argv_adds(&run->own[i], "XLEN");
+        lw_key(&key, run->tenants.names[i], "outbox");
+        lw_argv_add(&run->own[i], key.data, key.len);
+    }
+    lw_buf_free(&key);
+    if (n == 0)
+        return true;
+    if (!lw_redis_pipeline(&run->redis, run->own, n, run->replies))
+        return false;
+    bool empty = true;
+    for (size_t i = 0; i < n; i++)
+        empty &= run->replies[i]->type == REDIS_REPLY_INTEGER && run->replies[i]->integer == 0;
+    lw_redis_free_replies(run->replies, n);
+    if (!empty)
+        run->want_drain = true;
+    return empty;
+}
+
 /* --until-end: every partition of the group read to its end (this instance's, and those
  * other instances own or nobody was assigned yet), the last deadlines fired, and every
  * derived event delivered. */
@@ -501,7 +527,8 @@ static bool reached_end(runner *run)
          lw_producer_outq(run->producer) > 0 && lw_monotonic_ms() < until;)
         lw_producer_poll(run->producer, 50);
     bool acked = lw_outbox_ack(run->outbox);
-    return fired == 0 && sent == 0 && acked && lw_outbox_in_flight(run->outbox) == 0;
+    return fired == 0 && sent == 0 && acked && lw_outbox_in_flight(run->outbox) == 0 &&
+           outboxes_empty(run);
 }
 
 /* ------------------------------ start and stop ------------------------------ */

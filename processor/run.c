@@ -417,25 +417,27 @@ static int move_outbox(runner *run)
     return lw_outbox_drain(run->outbox);
 }
 
+/* <verb> lw:{tenant}:<suffix> */
+static void tenant_command(lw_argv *cmd, const char *verb, const char *tenant, const char *suffix)
+{
+    lw_buf key = {0};
+    lw_key(&key, tenant, suffix);
+    lw_argv_reset(cmd);
+    lw_argv_adds(cmd, verb);
+    lw_argv_add(cmd, key.data, key.len);
+    lw_buf_free(&key);
+}
+
 /* Timers pending and outbox depth over every tenant, for /metrics (every 5 s). */
 static void sample_gauges(runner *run)
 {
     size_t n = run->tenants.n * 2;
     if (n == 0 || n > OWN_COMMANDS)
         return;
-    lw_buf key = {0};
     for (size_t i = 0; i < run->tenants.n; i++) {
-        lw_argv *zcard = &run->own[2 * i], *xlen = &run->own[2 * i + 1];
-        lw_argv_reset(zcard);
-        lw_argv_reset(xlen);
-        lw_key(&key, run->tenants.names[i], "timers");
-        lw_argv_adds(zcard, "ZCARD");
-        lw_argv_add(zcard, key.data, key.len);
-        lw_key(&key, run->tenants.names[i], "outbox");
-        lw_argv_adds(xlen, "XLEN");
-        lw_argv_add(xlen, key.data, key.len);
+        tenant_command(&run->own[2 * i], "ZCARD", run->tenants.names[i], "timers");
+        tenant_command(&run->own[2 * i + 1], "XLEN", run->tenants.names[i], "outbox");
     }
-    lw_buf_free(&key);
     if (!lw_redis_pipeline(&run->redis, run->own, n, run->replies))
         return;
     double timers = 0, outbox = 0;
@@ -491,14 +493,8 @@ static void between_batches(runner *run)
 static bool outboxes_empty(runner *run)
 {
     size_t n = run->tenants.n < OWN_COMMANDS ? run->tenants.n : OWN_COMMANDS;
-    lw_buf key = {0};
-    for (size_t i = 0; i < n; i++) {
-        lw_argv_reset(&run->own[i]);
-        lw_argv_adds(&run->own[i], "XLEN");
-        lw_key(&key, run->tenants.names[i], "outbox");
-        lw_argv_add(&run->own[i], key.data, key.len);
-    }
-    lw_buf_free(&key);
+    for (size_t i = 0; i < n; i++)
+        tenant_command(&run->own[i], "XLEN", run->tenants.names[i], "outbox");
     if (n == 0)
         return true;
     if (!lw_redis_pipeline(&run->redis, run->own, n, run->replies))

@@ -26,22 +26,28 @@ void lw_buf_append(lw_buf *b, const void *p, size_t n)
     b->data[b->len] = '\0';
 }
 
+void lw_buf_vappendf(lw_buf *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n <= 0) {
+        lw_buf_reserve(b, 0); /* still NUL-terminated */
+        b->data[b->len] = '\0';
+    } else {
+        lw_buf_reserve(b, (size_t)n);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+        b->len += (size_t)n;
+    }
+    va_end(again);
+}
+
 void lw_buf_appendf(lw_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    lw_buf_vappendf(b, fmt, ap);
     va_end(ap);
-    if (n <= 0) {
-        lw_buf_reserve(b, 0); /* still NUL-terminated */
-        b->data[b->len] = '\0';
-        return;
-    }
-    lw_buf_reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
 void lw_buf_reset(lw_buf *b)

@@ -146,7 +146,7 @@ static enum MHD_Result api_loss_totals(lw_http *h, struct MHD_Connection *c)
     if (!currency_ok(currency))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "currency: expects an ISO 4217 code");
     char key[128], field[64];
-    snprintf(key, sizeof(key), "lw:{%s}:loss:latest", tenant);
+    snprintf(key, sizeof(key), LW_KEY_LOSS_LATEST, tenant);
     snprintf(field, sizeof(field), "%s:%s", period, currency);
     return serve_stored(h, c, key, field, "loss totals for that period and currency");
 }
@@ -202,7 +202,7 @@ static enum MHD_Result api_risk(lw_http *h, struct MHD_Connection *c)
     if (sort && strcmp(sort, "amount") && strcmp(sort, "count"))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "sort: expects amount or count");
     char key[128];
-    snprintf(key, sizeof(key), "lw:{%s}:risk", tenant);
+    snprintf(key, sizeof(key), LW_KEY_RISK, tenant);
     if (!sort || !strcmp(sort, "amount"))
         return serve_stored(h, c, key, "summary", "risk summary");
     bool io_error;
@@ -227,7 +227,7 @@ static enum MHD_Result api_response_stats(lw_http *h, struct MHD_Connection *c)
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (!h->redis.ctx && !lw_redis_connect_once(&h->redis))
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
-    redisReply *r = lw_redis_command(&h->redis, "HGETALL lw:{%s}:rs:latest", tenant);
+    redisReply *r = lw_redis_command(&h->redis, "HGETALL " LW_KEY_RS_LATEST, tenant);
     if (!r)
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
     lw_buf body = {0};
@@ -283,7 +283,7 @@ static enum MHD_Result api_loss_periods(lw_http *h, struct MHD_Connection *c)
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (!h->redis.ctx && !lw_redis_connect_once(&h->redis))
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
-    redisReply *r = lw_redis_command(&h->redis, "SMEMBERS lw:{%s}:loss:periods", tenant);
+    redisReply *r = lw_redis_command(&h->redis, "SMEMBERS " LW_KEY_LOSS_PERIODS, tenant);
     if (!r)
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
     json_t *list = json_array();

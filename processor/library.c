@@ -1,5 +1,5 @@
-/* library.c — the Redis Functions library "leakwatch": the Lua sources of processor/lua/,
- * embedded at build time (name, SHA-1 and source per file), loaded at start. */
+/* library.c — the Redis Functions library "leakwatch", assembled at build time from
+ * processor/lua/ and processor/keys.tab (cmake/lua_library.cmake), loaded at start. */
 #include "leakwatch/leakwatch.h"
 
 #include <hiredis/hiredis.h>
@@ -17,12 +17,7 @@ int lw_library_load(lw_redis *r)
                  r->host, r->port, version / 10000, version / 100 % 100, version % 100);
         return LW_EXIT_DEPENDENCY;
     }
-    lw_buf lib = {0};
-    lw_buf_appendf(&lib, "#!lua name=leakwatch\n");
-    for (size_t i = 0; i < lw_lua_sources_n; i++)
-        lw_buf_appendf(&lib, "%s\n", lw_lua_sources[i].source);
-    redisReply *rep = lw_redis_command(r, "FUNCTION LOAD REPLACE %b", lib.data, lib.len);
-    lw_buf_free(&lib);
+    redisReply *rep = lw_redis_command(r, "FUNCTION LOAD REPLACE %s", lw_library_text);
     if (!rep)
         return LW_EXIT_RUNTIME;
     int rc = LW_EXIT_OK;
@@ -48,16 +43,12 @@ void lw_library_locate(const char *error, char *out, size_t outlen)
 {
     const char *at = error ? strstr(error, "user_function:") : NULL;
     long line = at ? strtol(at + 14, NULL, 10) : 0;
-    long first = 2; /* line 1 is the "#!lua" header */
-    for (size_t i = 0; line > 0 && i < lw_lua_sources_n; i++) {
-        long lines = 1; /* each source is followed by a newline */
-        for (const char *p = lw_lua_sources[i].source; *p; p++)
-            lines += *p == '\n';
-        if (line < first + lines) {
-            snprintf(out, outlen, "%s:%ld", lw_lua_sources[i].name, line - first + 1);
+    for (size_t i = lw_lua_sources_n; line > 0 && i-- > 0;) {
+        if (line >= lw_lua_sources[i].first_line) {
+            snprintf(out, outlen, "%s:%ld", lw_lua_sources[i].name,
+                     line - lw_lua_sources[i].first_line + 1);
             return;
         }
-        first += lines;
     }
     snprintf(out, outlen, "the leakwatch library");
 }

@@ -96,7 +96,7 @@ static void ack_later(lw_outbox *o, const lw_outbox_entry *e)
         o->acked = realloc(o->acked, o->capacked * sizeof(*o->acked));
     }
     acked_entry *a = &o->acked[o->nacked++];
-    snprintf(a->key, sizeof(a->key), "lw:{%s}:outbox", e->tenant);
+    snprintf(a->key, sizeof(a->key), LW_KEY_OUTBOX, e->tenant);
     snprintf(a->id, sizeof(a->id), "%s", e->stream_id);
 }
 
@@ -140,7 +140,7 @@ static bool prepare_new_streams(lw_outbox *o, int *sent)
     for (; o->groups_ready < o->tenants->n; o->groups_ready++) {
         const char *tenant = o->tenants->names[o->groups_ready];
         char key[128];
-        snprintf(key, sizeof(key), "lw:{%s}:outbox", tenant);
+        snprintf(key, sizeof(key), LW_KEY_OUTBOX, tenant);
         redisReply *rep = lw_redis_command(o->r, "XGROUP CREATE %s " GROUP " 0 MKSTREAM", key);
         if (!rep)
             return false;
@@ -161,7 +161,7 @@ static bool claim_idle_entries(lw_outbox *o, int *sent)
 {
     for (size_t i = 0; i < o->groups_ready; i++) {
         redisReply *rep = lw_redis_command(
-            o->r, "XAUTOCLAIM lw:{%s}:outbox " GROUP " %s %lld 0-0 COUNT %lld",
+            o->r, "XAUTOCLAIM " LW_KEY_OUTBOX " " GROUP " %s %lld 0-0 COUNT %lld",
             o->tenants->names[i], o->consumer, (long long)o->cfg->outbox_claim_idle_ms,
             (long long)o->cfg->outbox_batch);
         if (!rep)
@@ -189,7 +189,7 @@ static bool read_new_entries(lw_outbox *o, int *sent)
     lw_argv_adds(&cmd, "STREAMS");
     lw_buf key = {0};
     for (size_t i = 0; i < o->groups_ready; i++) {
-        lw_key(&key, o->tenants->names[i], "outbox");
+        lw_key(&key, LW_KEY_OUTBOX, o->tenants->names[i]);
         lw_argv_add(&cmd, key.data, key.len);
     }
     lw_buf_free(&key);
@@ -268,7 +268,7 @@ bool lw_outbox_ack(lw_outbox *o)
     redisReply **rep = calloc(cap, sizeof(*rep));
     for (size_t t = 0; t < o->tenants->n && n + 2 <= cap; t++) {
         char key[128];
-        snprintf(key, sizeof(key), "lw:{%s}:outbox", o->tenants->names[t]);
+        snprintf(key, sizeof(key), LW_KEY_OUTBOX, o->tenants->names[t]);
         ack_commands(o, key, &cmds[n], &cmds[n + 1]);
         if (cmds[n].n > 3)
             n += 2;

@@ -417,11 +417,11 @@ static int move_outbox(runner *run)
     return lw_outbox_drain(run->outbox);
 }
 
-/* <verb> lw:{tenant}:<suffix> */
-static void tenant_command(lw_argv *cmd, const char *verb, const char *tenant, const char *suffix)
+/* <verb> <the tenant's key of that shape> */
+static void tenant_command(lw_argv *cmd, const char *verb, const char *shape, const char *tenant)
 {
     lw_buf key = {0};
-    lw_key(&key, tenant, suffix);
+    lw_key(&key, shape, tenant);
     lw_argv_reset(cmd);
     lw_argv_adds(cmd, verb);
     lw_argv_add(cmd, key.data, key.len);
@@ -435,8 +435,8 @@ static void sample_gauges(runner *run)
     if (n == 0 || n > OWN_COMMANDS)
         return;
     for (size_t i = 0; i < run->tenants.n; i++) {
-        tenant_command(&run->own[2 * i], "ZCARD", run->tenants.names[i], "timers");
-        tenant_command(&run->own[2 * i + 1], "XLEN", run->tenants.names[i], "outbox");
+        tenant_command(&run->own[2 * i], "ZCARD", LW_KEY_TIMERS, run->tenants.names[i]);
+        tenant_command(&run->own[2 * i + 1], "XLEN", LW_KEY_OUTBOX, run->tenants.names[i]);
     }
     if (!lw_redis_pipeline(&run->redis, run->own, n, run->replies))
         return;
@@ -494,7 +494,7 @@ static bool outboxes_empty(runner *run)
 {
     size_t n = run->tenants.n < OWN_COMMANDS ? run->tenants.n : OWN_COMMANDS;
     for (size_t i = 0; i < n; i++)
-        tenant_command(&run->own[i], "XLEN", run->tenants.names[i], "outbox");
+        tenant_command(&run->own[i], "XLEN", LW_KEY_OUTBOX, run->tenants.names[i]);
     if (n == 0)
         return true;
     if (!lw_redis_pipeline(&run->redis, run->own, n, run->replies))

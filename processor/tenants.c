@@ -4,8 +4,6 @@
 #include <hiredis/hiredis.h>
 #include <string.h>
 
-#define TENANTS_KEY "lw:tenants"
-
 bool lw_tenants_add(lw_tenants *t, const char *name)
 {
     for (size_t i = 0; i < t->n; i++)
@@ -25,7 +23,7 @@ bool lw_tenants_persist_argv(lw_tenants *t, lw_argv *out)
         return false;
     lw_argv_reset(out);
     lw_argv_adds(out, "SADD");
-    lw_argv_adds(out, TENANTS_KEY);
+    lw_argv_adds(out, LW_KEY_TENANTS);
     for (size_t i = t->persisted; i < t->n; i++)
         lw_argv_adds(out, t->names[i]);
     return true;
@@ -38,7 +36,7 @@ void lw_tenants_persisted(lw_tenants *t)
 
 bool lw_tenants_refresh(lw_tenants *t, lw_redis *r)
 {
-    redisReply *rep = lw_redis_command(r, "SMEMBERS " TENANTS_KEY);
+    redisReply *rep = lw_redis_command(r, "SMEMBERS " LW_KEY_TENANTS);
     if (!rep)
         return false;
     bool all_persisted = t->persisted == t->n;

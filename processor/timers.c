@@ -8,7 +8,7 @@
 void lw_timers_flush_argv(const char *tenant, lw_argv *out)
 {
     lw_buf key = {0};
-    lw_key(&key, tenant, "outbox");
+    lw_key(&key, LW_KEY_OUTBOX, tenant);
     lw_argv_reset(out);
     lw_argv_adds(out, "FCALL");
     lw_argv_adds(out, "lw_flush");
@@ -28,7 +28,7 @@ int64_t lw_timers_fire(lw_redis *r, const lw_tenants *t, int64_t now_ms, int64_t
     redisReply **rep = calloc(t->n, sizeof(*rep));
     lw_buf key = {0};
     for (size_t i = 0; i < t->n; i++) {
-        lw_key(&key, t->names[i], "outbox");
+        lw_key(&key, LW_KEY_OUTBOX, t->names[i]);
         lw_argv_adds(&cmds[i], "FCALL");
         lw_argv_adds(&cmds[i], "lw_fire");
         lw_argv_adds(&cmds[i], "1");

@@ -11,12 +11,6 @@
 #define BOUND_ARG   8  /* the index of fire_before_ms in the FCALL */
 #define BOUND_WIDTH 20 /* every int64 fits: "-9223372036854775808" */
 
-void lw_key(lw_buf *out, const char *tenant, const char *suffix)
-{
-    lw_buf_reset(out);
-    lw_buf_appendf(out, "lw:{%s}:%s", tenant, suffix);
-}
-
 /* Data fields passed through as strings when present. */
 static const char *const text_fields[] = {
     "lead_id",      "call_id",       "task_id",     "deal_id",
@@ -133,7 +127,7 @@ void lw_transition_set_bound(lw_argv *cmd, int64_t fire_before_ms)
 void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
 {
     lw_buf key = {0};
-    lw_key(&key, ev->tenant, "outbox");
+    lw_key(&key, LW_KEY_OUTBOX, ev->tenant);
     lw_argv_reset(out);
     lw_argv_adds(out, "FCALL");
     lw_argv_adds(out, "lw_event");

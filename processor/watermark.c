@@ -34,7 +34,7 @@ int64_t lw_watermark_compute(const lw_partition_mark *marks, size_t n, int64_t l
 static void clock_key(lw_argv *a, const char *group, const char *which)
 {
     char key[300];
-    snprintf(key, sizeof(key), "lw:clock:%s:%s", group, which);
+    snprintf(key, sizeof(key), LW_KEY_CLOCK, group, which);
     lw_argv_adds(a, key);
 }
 

@@ -29,6 +29,8 @@
 
 #include <jansson.h>
 
+#include "leakwatch/keys.h" /* generated from processor/keys.tab */
+
 #define LW_VERSION "0.1.0"
 
 /* Exit codes (also listed by `leakwatch --help`). */
@@ -76,6 +78,7 @@ typedef struct lw_buf {
 void lw_buf_reserve(lw_buf *b, size_t extra);
 void lw_buf_append(lw_buf *b, const void *p, size_t n);
 void lw_buf_appendf(lw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lw_buf_vappendf(lw_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void lw_buf_reset(lw_buf *b);
 void lw_buf_free(lw_buf *b);
 
@@ -262,8 +265,12 @@ void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_arg
 /* Sets fire_before_ms of an FCALL made by lw_transition_argv, in place: the tenant's
  * deadlines due before it fire before the event applies. */
 void lw_transition_set_bound(lw_argv *cmd, int64_t fire_before_ms);
-/* "lw:{tenant}:" + suffix */
-void lw_key(lw_buf *out, const char *tenant, const char *suffix);
+
+/* ================================ keys.c ================================= */
+
+/* out = a key of the shape LW_KEY_<NAME> (leakwatch/keys.h, from processor/keys.tab) with
+ * its tenant and params: lw_key(&k, LW_KEY_OUTBOX, tenant). */
+void lw_key(lw_buf *out, const char *shape, ...) __attribute__((format(printf, 2, 3)));
 
 /* ================================ redis.c ================================ */
 
@@ -304,15 +311,17 @@ int lw_redis_version(lw_redis *r);
 
 /* ================================ library.c ============================== */
 
-/* The Redis Functions library: its Lua sources (processor/lua/NAME.lua, embedded at build time)
- * concatenated and loaded with FUNCTION LOAD REPLACE. */
+/* The Redis Functions library: the files of processor/lua/ and the key builders of
+ * processor/keys.tab, assembled at build time by cmake/lua_library.cmake and loaded with FUNCTION
+ * LOAD REPLACE. */
 typedef struct lw_lua_source {
     const char *name; /* file name, e.g. "lead.lua" */
     const char *sha1; /* of the source, for the log */
-    const char *source;
+    long first_line;  /* its first line in the library */
 } lw_lua_source;
 
-extern const lw_lua_source lw_lua_sources[];
+extern const char lw_library_text[];
+extern const lw_lua_source lw_lua_sources[]; /* in the library's order */
 extern const size_t lw_lua_sources_n;
 
 /* Loads the library; on a Redis without Functions says which version is needed.

@@ -1,31 +1,60 @@
--- common.lua — shared by every function of the leakwatch library (loaded first).
+-- common.lua — the start of the leakwatch library: the module tables and what every rule
+-- shares. cmake/lua_library.cmake puts it first and every other file after it, each in a
+-- "do ... end" of its own, so a file's locals are its own and files reach each other only
+-- through the module tables below, looked up when a rule runs: the files load in any order.
 --
 -- Keys: every function gets KEYS[1] = lw:{tenant}:outbox and derives the tenant's other
 -- keys from the same lw:{tenant}: prefix, so one call touches one hash slot and one tenant.
+-- Every key is built by keys.<kind>(ctx, ...), generated from processor/keys.tab, where
+-- each kind's shape and contents are written down once.
 -- Derived events are appended to that outbox stream in the same atomic call that decides
 -- them; the emitter (processor/outbox.c) moves them to Kafka.
+
+-- One table per file, filled in by it (keys by the generated keys.lua).
+local keys = {}     -- keys.lua: one builder per key kind (processor/keys.tab)
+local lead = {}     -- lead.lua: lead state, first response, idle and call-back deadlines
+local contacts = {} -- contacts.lua: duplicates, calls by phone, untracked contacts
+local task = {}     -- task.lua: overdue tasks and their deals
+local deal = {}     -- deal.lua: deal state and deals at risk
+local risk = {}     -- risk.lua: the risk list and its summary
+local loss = {}     -- loss.lua: the loss totals
+local stats = {}    -- stats.lua: response-time statistics
+local timers = {}   -- timers.lua: firing deadlines (lw_fire, lw_flush)
 
 local STATE_TTL_MS = 100 * 86400000 -- entity state outlives the 90-day dedup window
 local SEEN_TTL_MS = 8 * 86400000    -- how long an applied event id is remembered
 
-local handlers = {}       -- event type -> { function(ctx, fields, time_ms), ... }
-local timer_handlers = {} -- deadline kind -> function(ctx, entity_id, due_ms)
-local publishers = {}     -- aggregate type -> function(ctx, scope, time_ms)
+-- What runs, by kind: 'event' (an input event type -> function(ctx, fields, time_ms)),
+-- 'deadline' (a deadline kind -> function(ctx, entity_id, due_ms)) and 'publish' (an
+-- aggregate type -> function(ctx, scope, as_of_ms)).
+local handlers = { event = {}, deadline = {}, publish = {} }
 
--- Registers a rule for an event type; each rule file adds its own (task.completed both
--- answers a lead and closes a task), called in the order the files are loaded.
-local function on(event_type, rule)
-    local rules = handlers[event_type] or {}
-    rules[#rules + 1] = rule -- `table` is not available while a library loads
-    handlers[event_type] = rules
+-- Registers the one handler of an event type, a deadline kind or an aggregate. An event
+-- several modules care about has one owner that calls the others in an order it states, so
+-- what runs never depends on the order the files were loaded in; a second registration
+-- fails the load.
+local function on(kind, name, handler)
+    local registry = handlers[kind]
+    if not registry then
+        error('on(): the kinds are event, deadline and publish, not ' .. tostring(kind))
+    end
+    if registry[name] then
+        error('on(): a second ' .. kind .. ' handler for ' .. name)
+    end
+    registry[name] = handler
+end
+
+-- The params of key k of the given kind (keys.tab), or nil if k is not one.
+function keys.parts(ctx, kind, k)
+    local prefix = ctx.prefix
+    if string.sub(k, 1, #prefix) ~= prefix then
+        return nil
+    end
+    return string.match(string.sub(k, #prefix + 1), keys.patterns[kind])
 end
 
 local function new_ctx(outbox_key, tenant)
-    return { tenant = tenant, prefix = 'lw:{' .. tenant .. '}:', outbox = outbox_key, emitted = 0 }
-end
-
-local function key(ctx, suffix)
-    return ctx.prefix .. suffix
+    return { tenant = tenant, prefix = keys.tenant_prefix(tenant), outbox = outbox_key, emitted = 0 }
 end
 
 local function int(n)
@@ -162,11 +191,11 @@ end
 -- each scope once from the state as it is then. The last value of every key is the same
 -- however the input was batched.
 local function publish_later(ctx, aggregate_type, scope, time_ms)
-    redis.call('HSET', key(ctx, 'publish'), aggregate_type .. '|' .. scope, int(time_ms))
+    redis.call('HSET', keys.publish(ctx), aggregate_type .. '|' .. scope, int(time_ms))
 end
 
 local function publish_due(ctx)
-    local k = key(ctx, 'publish')
+    local k = keys.publish(ctx)
     local flat = redis.call('HGETALL', k)
     if #flat == 0 then
         return
@@ -174,21 +203,21 @@ local function publish_due(ctx)
     redis.call('DEL', k)
     for i = 1, #flat, 2 do
         local sep = string.find(flat[i], '|', 1, true)
-        publishers[string.sub(flat[i], 1, sep - 1)](ctx, string.sub(flat[i], sep + 1),
+        handlers.publish[string.sub(flat[i], 1, sep - 1)](ctx, string.sub(flat[i], sep + 1),
             tonumber(flat[i + 1]))
     end
 end
 
 -- Sets a deadline: member "<kind>|<entity id>" in the tenant's timers sorted set.
 local function schedule(ctx, kind, entity_id, due_ms)
-    redis.call('ZADD', key(ctx, 'timers'), due_ms, kind .. '|' .. entity_id)
+    redis.call('ZADD', keys.timers(ctx), due_ms, kind .. '|' .. entity_id)
 end
 
 -- The same, unless that deadline is already set (an earlier one is kept).
 local function schedule_once(ctx, kind, entity_id, due_ms)
-    redis.call('ZADD', key(ctx, 'timers'), 'NX', due_ms, kind .. '|' .. entity_id)
+    redis.call('ZADD', keys.timers(ctx), 'NX', due_ms, kind .. '|' .. entity_id)
 end
 
 local function unschedule(ctx, kind, entity_id)
-    redis.call('ZREM', key(ctx, 'timers'), kind .. '|' .. entity_id)
+    redis.call('ZREM', keys.timers(ctx), kind .. '|' .. entity_id)
 end

@@ -2,11 +2,10 @@
 -- ';'-lists "phones" and "emails"): duplicates, calls attributed by phone, and inbound calls
 -- from phones no lead has (untracked contacts, the requests that never reached the CRM).
 --
--- State: lw:{t}:contact:<phone|email>:<value> zset lead_id -> created_ms (the index)
---   lead hash: contacts (its index keys, ';'-separated), dup_of, dup_window_ms
---   lw:{t}:calls:<phone> zset call_id -> time_ms: calls from a phone no lead had yet
---   lw:{t}:call:<call_id> hash: phone, time_ms, direction, status, manager_id, linked
+-- State (processor/keys.tab): the contact index, the lead hash's contacts, dup_of and
+-- dup_window_ms, and calls and call for calls from a phone no lead had yet.
 -- Deadline: lead.untracked|<call_id>, untracked_after_ms after an unmatched inbound call.
+-- Owns call.completed; lead.lua calls index_lead and drop_spam.
 -- The original is the earliest lead by event time, whatever order the events come in.
 
 local function split(list)
@@ -22,7 +21,7 @@ local function contacts_of(ctx, f)
     local out = {}
     for _, kind in ipairs({ 'phone', 'email' }) do
         for _, value in ipairs(split(f[kind .. 's'])) do
-            out[#out + 1] = { key(ctx, 'contact:' .. kind .. ':' .. value), kind, value }
+            out[#out + 1] = { keys.contact(ctx, kind, value), kind, value }
         end
     end
     return out
@@ -30,9 +29,9 @@ end
 
 -- The earliest other lead sharing a contact with this one and created at most window
 -- before it (ties: the smaller id), or nil. contacts: its index keys.
-local function find_original(lead_id, contacts, created, window)
+local function find_original(ctx, lead_id, contact_keys, created, window)
     local best
-    for _, ck in ipairs(contacts) do
+    for _, ck in ipairs(contact_keys) do
         local found = redis.call('ZRANGE', ck, int(created - window), int(created), 'BYSCORE',
             'LIMIT', 0, 2, 'WITHSCORES')
         for i = 1, #found, 2 do
@@ -40,7 +39,7 @@ local function find_original(lead_id, contacts, created, window)
             local earlier = at < created or (at == created and id < lead_id)
             if id ~= lead_id and earlier and (not best or at < best.at
                 or (at == best.at and id < best.id)) then
-                local kind, value = string.match(ck, ':contact:(%a+):(.*)$')
+                local kind, value = keys.parts(ctx, 'contact', ck)
                 best = { id = id, at = at, kind = kind, value = value }
             end
         end
@@ -54,13 +53,13 @@ local DUP_STATE = { 'created_ms', 'dup_of', 'dup_window_ms', 'contacts' }
 -- changes. A duplicate never goes idle and never gets a call-back. h: the lead's hash with
 -- the DUP_STATE fields, as read_hash gives them (read here when nil).
 local function evaluate_duplicate(ctx, lead_id, h)
-    local k = lead_key(ctx, lead_id)
+    local k = keys.lead(ctx, lead_id)
     h = h or read_hash(k, DUP_STATE)
     local created, window = tonumber(h.created_ms), tonumber(h.dup_window_ms) or 0
     if not created then
         return
     end
-    local original = find_original(lead_id, split(h.contacts), created, window)
+    local original = find_original(ctx, lead_id, split(h.contacts), created, window)
     if not original then
         if h.dup_of then
             redis.call('HDEL', k, 'dup_of') -- its original dropped out (spam)
@@ -71,7 +70,7 @@ local function evaluate_duplicate(ctx, lead_id, h)
         return
     end
     redis.call('HSET', k, 'dup_of', original.id)
-    redis.call('ZREM', key(ctx, 'timers'), 'lead.idle|' .. lead_id,
+    redis.call('ZREM', keys.timers(ctx), 'lead.idle|' .. lead_id,
         'lead.callback_due|' .. lead_id) -- both deadlines unscheduled in one call
     emit(ctx, 'lead.duplicate', lead_id, created, lead_id .. '|' .. original.id,
         { lead_id = lead_id, duplicate_of = original.id, matched_on = original.kind,
@@ -82,15 +81,15 @@ end
 -- linked either way (an untracked contact whose lead came late).
 local function link_pending_calls(ctx, lead_id, created, phones)
     for _, phone in ipairs(phones) do
-        local pending = key(ctx, 'calls:' .. phone)
+        local pending = keys.calls(ctx, phone)
         local calls = redis.call('ZRANGE', pending, 0, -1)
         for _, call_id in ipairs(calls) do
-            local ck = key(ctx, 'call:' .. call_id)
+            local ck = keys.call(ctx, call_id)
             local c = redis.call('HMGET', ck, 'time_ms', 'direction', 'status')
             local at = tonumber(c[1])
             redis.call('HSET', ck, 'linked', lead_id)
             if at and at >= created and (c[2] == 'outbound' or c[3] == 'answered') then
-                record_response(ctx, lead_id, at,
+                lead.record_response(ctx, lead_id, at,
                     c[2] == 'outbound' and 'call.outbound' or 'call.inbound_answered')
             end
         end
@@ -100,17 +99,10 @@ local function link_pending_calls(ctx, lead_id, created, phones)
     end
 end
 
--- Indexes a lead's contacts. The lead rule (lead.lua) that ran just before hands over the
--- hash it read and wrote (ctx.lead_read), so the lead is not read again.
-local function index_lead(ctx, f, t)
-    local k = lead_key(ctx, f.lead_id)
-    local h
-    if ctx.lead_read and ctx.lead_read.id == f.lead_id then
-        h = ctx.lead_read.h
-    else
-        h = read_hash(k, DUP_STATE)
-    end
-    ctx.lead_read = nil
+-- Indexes a lead's contacts (lead.created and lead.updated, once lead.lua has written the
+-- lead). h: the lead's hash as lead.lua read and wrote it, with the DUP_STATE fields.
+function contacts.index_lead(ctx, f, h)
+    local k = keys.lead(ctx, f.lead_id)
     local known = {}
     for _, ck in ipairs(split(h.contacts)) do
         known[ck] = true
@@ -144,8 +136,8 @@ local function index_lead(ctx, f, t)
     for ck in pairs(known) do
         redis.call('ZADD', ck, created, f.lead_id)
         redis.call('PEXPIRE', ck, STATE_TTL_MS)
-        local phone = string.match(ck, ':contact:phone:(.*)$')
-        if phone then
+        local kind, phone = keys.parts(ctx, 'contact', ck)
+        if kind == 'phone' then
             phones[#phones + 1] = phone
         end
     end
@@ -160,69 +152,64 @@ local function index_lead(ctx, f, t)
     link_pending_calls(ctx, f.lead_id, created, phones)
 end
 
-on('lead.created', index_lead)
-on('lead.updated', index_lead)
-
 -- A lead closed as spam drops out of the index (and stops being anyone's original).
-on('lead.closed', function(ctx, f, t)
-    if f.closed_reason ~= 'spam' then
-        return
-    end
-    local k = lead_key(ctx, f.lead_id)
-    local contacts = split(redis.call('HGET', k, 'contacts'))
+function contacts.drop_spam(ctx, lead_id)
+    local k = keys.lead(ctx, lead_id)
     local affected = {}
-    for _, ck in ipairs(contacts) do
-        redis.call('ZREM', ck, f.lead_id)
+    for _, ck in ipairs(split(redis.call('HGET', k, 'contacts'))) do
+        redis.call('ZREM', ck, lead_id)
         for _, other in ipairs(redis.call('ZRANGE', ck, 0, -1)) do
             affected[other] = true
         end
     end
     for other in pairs(affected) do
-        if redis.call('HGET', lead_key(ctx, other), 'dup_of') == f.lead_id then
+        if redis.call('HGET', keys.lead(ctx, other), 'dup_of') == lead_id then
             evaluate_duplicate(ctx, other)
         end
     end
-end)
+end
 
 -- The most recent lead with this phone created at or before time_ms, within the window.
 local function lead_by_phone(ctx, phone, time_ms, window)
-    local found = redis.call('ZRANGE', key(ctx, 'contact:phone:' .. phone), int(time_ms),
+    local found = redis.call('ZRANGE', keys.contact(ctx, 'phone', phone), int(time_ms),
         int(time_ms - window), 'BYSCORE', 'REV', 'LIMIT', 0, 1)
     return found[1]
 end
 
--- A call that names no lead is attributed by its phone; if no lead has that phone yet, it
--- waits for one, and an inbound one becomes an untracked contact unless a lead appears.
-on('call.completed', function(ctx, f, t)
+-- A call answers the lead it names. One that names none is attributed by its phone; if no
+-- lead has that phone yet, it waits for one, and an inbound one becomes an untracked
+-- contact unless a lead appears.
+local function call_completed(ctx, f, t)
+    if f.lead_id then
+        lead.answered_by_call(ctx, f.lead_id, f, t)
+        return
+    end
     local phone = split(f.phones)[1]
-    if f.lead_id or not phone then
+    if not phone then
         return
     end
     local window = tonumber(f.dedup_window_ms) or 0
     local lead_id = lead_by_phone(ctx, phone, t, window)
     if lead_id then
-        if f.direction == 'outbound' then
-            record_response(ctx, lead_id, t, 'call.outbound')
-        elseif f.status == 'answered' then
-            record_response(ctx, lead_id, t, 'call.inbound_answered')
-        end
+        lead.answered_by_call(ctx, lead_id, f, t)
         return
     end
-    local ck = key(ctx, 'call:' .. f.call_id)
+    local ck = keys.call(ctx, f.call_id)
     redis.call('HSET', ck, 'phone', phone, 'time_ms', int(t), 'direction', f.direction,
         'status', f.status, 'manager_id', f.manager_id or '', 'window_ms', int(window))
     redis.call('PEXPIRE', ck, STATE_TTL_MS)
-    redis.call('ZADD', key(ctx, 'calls:' .. phone), t, f.call_id)
-    redis.call('PEXPIRE', key(ctx, 'calls:' .. phone), STATE_TTL_MS)
+    local pending = keys.calls(ctx, phone)
+    redis.call('ZADD', pending, t, f.call_id)
+    redis.call('PEXPIRE', pending, STATE_TTL_MS)
     local after = tonumber(f.untracked_after_ms) or 0
     if f.direction == 'inbound' and after > 0 then
         redis.call('HSET', ck, 'untracked_after_ms', int(after))
         schedule(ctx, 'lead.untracked', f.call_id, t + after)
     end
-end)
+end
 
-timer_handlers['lead.untracked'] = function(ctx, call_id, due)
-    local c = redis.call('HMGET', key(ctx, 'call:' .. call_id), 'phone', 'time_ms', 'status',
+local function untracked_due(ctx, call_id, due)
+    local c = redis.call('HMGET', keys.call(ctx, call_id), 'phone', 'time_ms', 'status',
         'manager_id', 'untracked_after_ms', 'linked', 'window_ms')
     if not c[1] then
         return
@@ -237,3 +224,6 @@ timer_handlers['lead.untracked'] = function(ctx, call_id, due)
         call_id = call_id, phone = c[1], status = c[3], manager_id = c[4] ~= '' and c[4] or nil,
         called_at = rfc3339(at), threshold_seconds = math.floor(after / 1000) })
 end
+
+on('event', 'call.completed', call_completed)
+on('deadline', 'lead.untracked', untracked_due)

@@ -1,13 +1,9 @@
 -- deal.lua — deals: state, deals at risk (overdue_tasks, no_next_step, stalled), and their
 -- share of the loss totals (loss.lua).
 --
--- State: lw:{t}:deal:<id> hash: amount_minor, currency, stage, stage_since_ms,
---   stalled_after_ms, manager_id, lead_id, contact_name, status (open|won|lost),
---   loss_reason, loss_key, loss_class, lost_day, lost_month, updated_ms,
---   no_next_step (1 while it holds), stalled (1 while it holds),
---   risk (the reasons last published, "" when not at risk), risk_amount, risk_since (when
---   the episode began), c_* (loss share).
--- lw:{t}:deal:<id>:open and :overdue sets: its open and its overdue task ids (task.lua).
+-- State (processor/keys.tab): the deal hash, and its deal_open and deal_overdue sets of
+-- task ids (kept by task.lua). Owns deal.* events; a deal's change moves its lines of the
+-- risk list (risk.lua) and its share of the loss totals (loss.lua).
 -- Deadlines: deal.no_next_step|<id> (no open task for no_next_step_ms), deal.stalled|<id>.
 -- A deal known only through its tasks counts as open: its events may come later.
 
@@ -17,19 +13,15 @@ local DEAL_STATE = { 'updated_ms', 'amount_minor', 'currency', 'manager_id', 'le
     'contact_name', 'stage', 'status', 'no_next_step_ms', 'no_next_step', 'stalled', 'risk',
     'risk_amount', 'risk_since' }
 
-local function deal_key(ctx, deal_id)
-    return key(ctx, 'deal:' .. deal_id)
-end
-
 local function deal_is_open(k)
     local status = redis.call('HGET', k, 'status')
     return not status or status == 'open'
 end
 
-local function oldest_overdue_ms(ctx, k)
+local function oldest_overdue_ms(ctx, deal_id)
     local oldest
-    for _, task_id in ipairs(redis.call('SMEMBERS', k .. ':overdue')) do
-        local due = tonumber(redis.call('HGET', key(ctx, 'task:' .. task_id), 'due_ms'))
+    for _, task_id in ipairs(redis.call('SMEMBERS', keys.deal_overdue(ctx, deal_id))) do
+        local due = tonumber(redis.call('HGET', keys.task(ctx, task_id), 'due_ms'))
         if due and (not oldest or due < oldest) then
             oldest = due
         end
@@ -42,14 +34,14 @@ end
 -- episode (the deal and the moment its risk began), what is reported of it and when it
 -- changed (reasons can go and come back within one episode). h: the deal's
 -- hash as read_hash(k, DEAL_STATE) read it and the caller wrote it since (read here when nil).
-local function evaluate_deal(ctx, deal_id, time_ms, h)
-    sync_deal_lines(ctx, deal_id, time_ms) -- writes only the deal's stake_* fields
-    local k = deal_key(ctx, deal_id)
+function deal.evaluate(ctx, deal_id, time_ms, h)
+    risk.sync_deal_lines(ctx, deal_id, time_ms) -- writes only the deal's stake_* fields
+    local k = keys.deal(ctx, deal_id)
     h = h or read_hash(k, DEAL_STATE)
     local open = not h.status or h.status == 'open'
     local reasons, overdue = {}, 0
     if open then
-        overdue = redis.call('SCARD', k .. ':overdue')
+        overdue = redis.call('SCARD', keys.deal_overdue(ctx, deal_id))
         if overdue > 0 then
             table.insert(reasons, 'overdue_tasks')
         end
@@ -76,26 +68,27 @@ local function evaluate_deal(ctx, deal_id, time_ms, h)
         emit(ctx, 'deal.risk_cleared', deal_id, time_ms, deal_id .. '|clear|' .. since, d)
     else
         d.overdue_tasks = overdue
-        local oldest = oldest_overdue_ms(ctx, k)
+        local oldest = oldest_overdue_ms(ctx, deal_id)
         d.oldest_overdue_seconds = oldest and math.floor((time_ms - oldest) / 1000) or 0
         emit(ctx, 'deal.at_risk', deal_id, time_ms,
             deal_id .. '|' .. since .. '|' .. now .. '|' .. amount .. '|' .. int(time_ms),
             encode_with_lists(d, { { 'reasons', reasons } }))
     end
-    risk_changed(ctx, time_ms)
+    risk.changed(ctx, time_ms)
 end
 
 -- An open deal without an open task gets the no_next_step deadline; one with a task loses it.
 -- Appends what to write to the deal hash to writes (field, value pairs); returns whether
 -- the deadline is set (else the caller unschedules it). h: the deal's hash, status current.
-local function next_step(k, h, after_ms, writes)
+local function next_step(ctx, deal_id, h, after_ms, writes)
     after_ms = tonumber(after_ms) or tonumber(h.no_next_step_ms)
     if after_ms then
         writes[#writes + 1] = 'no_next_step_ms'
         writes[#writes + 1] = int(after_ms)
     end
     local open = not h.status or h.status == 'open'
-    if open and after_ms and after_ms > 0 and redis.call('SCARD', k .. ':open') == 0 then
+    if open and after_ms and after_ms > 0
+        and redis.call('SCARD', keys.deal_open(ctx, deal_id)) == 0 then
         return true, after_ms
     end
     writes[#writes + 1] = 'no_next_step'
@@ -103,12 +96,12 @@ local function next_step(k, h, after_ms, writes)
     return false
 end
 
--- check_next_step for a deal whose task changed; returns the deal's hash for evaluate_deal.
-local function check_next_step(ctx, deal_id, time_ms, after_ms)
-    local k = deal_key(ctx, deal_id)
+-- next_step for a deal whose task changed; returns the deal's hash for deal.evaluate.
+function deal.check_next_step(ctx, deal_id, time_ms, after_ms)
+    local k = keys.deal(ctx, deal_id)
     local h = read_hash(k, DEAL_STATE)
     local writes = {}
-    local set, after = next_step(k, h, after_ms, writes)
+    local set, after = next_step(ctx, deal_id, h, after_ms, writes)
     if set then
         schedule_once(ctx, 'deal.no_next_step', deal_id, time_ms + after)
     else
@@ -122,7 +115,7 @@ end
 -- then what follows from them. A stale event only fills the stage and status still unknown.
 local function deal_event(status)
     return function(ctx, f, t)
-        local k = deal_key(ctx, f.deal_id)
+        local k = keys.deal(ctx, f.deal_id)
         local h = read_hash(k, DEAL_STATE)
         local stale = is_stale(h, t)
         local extra = {}
@@ -172,7 +165,7 @@ local function deal_event(status)
             end
         end
         local open = not status_now or status_now == 'open'
-        local next_set, next_after = next_step(k, { status = status_now,
+        local next_set, next_after = next_step(ctx, f.deal_id, { status = status_now,
             no_next_step_ms = h.no_next_step_ms }, f.no_next_step_ms, extra)
         apply_fields(k, f, t, DEAL_FIELDS, h, extra) -- one HSET (and the TTL when new)
         -- deadlines: one ZREM for those that go
@@ -188,33 +181,35 @@ local function deal_event(status)
             gone[#gone + 1] = 'deal.no_next_step|' .. f.deal_id
         end
         if #gone > 0 then
-            redis.call('ZREM', key(ctx, 'timers'), unpack(gone))
+            redis.call('ZREM', keys.timers(ctx), unpack(gone))
         end
-        update_loss_totals(ctx, k, t)
-        evaluate_deal(ctx, f.deal_id, t, h)
+        loss.update_totals(ctx, k, t)
+        deal.evaluate(ctx, f.deal_id, t, h)
     end
 end
 
-on('deal.created', deal_event(nil))
-on('deal.updated', deal_event(nil))
-on('deal.stage_changed', deal_event(nil))
-on('deal.won', deal_event('won'))
-on('deal.lost', deal_event('lost'))
-on('deal.reopened', deal_event('open'))
-
-timer_handlers['deal.no_next_step'] = function(ctx, deal_id, due)
-    local k = deal_key(ctx, deal_id)
-    if deal_is_open(k) and redis.call('SCARD', k .. ':open') == 0 then
+local function no_next_step_due(ctx, deal_id, due)
+    local k = keys.deal(ctx, deal_id)
+    if deal_is_open(k) and redis.call('SCARD', keys.deal_open(ctx, deal_id)) == 0 then
         redis.call('HSET', k, 'no_next_step', '1')
-        evaluate_deal(ctx, deal_id, due)
+        deal.evaluate(ctx, deal_id, due)
     end
 end
 
-timer_handlers['deal.stalled'] = function(ctx, deal_id, due)
-    local k = deal_key(ctx, deal_id)
+local function stalled_due(ctx, deal_id, due)
+    local k = keys.deal(ctx, deal_id)
     local v = redis.call('HMGET', k, 'stage_since_ms', 'stalled_after_ms')
     if deal_is_open(k) and tonumber(v[1]) + tonumber(v[2]) <= due then
         redis.call('HSET', k, 'stalled', '1')
-        evaluate_deal(ctx, deal_id, due)
+        deal.evaluate(ctx, deal_id, due)
     end
 end
+
+on('event', 'deal.created', deal_event(nil))
+on('event', 'deal.updated', deal_event(nil))
+on('event', 'deal.stage_changed', deal_event(nil))
+on('event', 'deal.won', deal_event('won'))
+on('event', 'deal.lost', deal_event('lost'))
+on('event', 'deal.reopened', deal_event('open'))
+on('deadline', 'deal.no_next_step', no_next_step_due)
+on('deadline', 'deal.stalled', stalled_due)

@@ -13,13 +13,13 @@
 --            (idle_after_ms, callback_after_ms)
 -- Reply: { 1 if applied or 0 if this id was applied before, derived events emitted }
 
-local function lw_event(keys, args)
-    local ctx = new_ctx(keys[1], args[1])
+local function lw_event(key_args, args)
+    local ctx = new_ctx(key_args[1], args[1])
     local id, event_type, time_ms = args[2], args[3], tonumber(args[4])
-    fire_due(ctx, tonumber(args[5]), nil)
+    timers.fire_due(ctx, tonumber(args[5]), nil)
     ctx.event_id = id
     -- ids are remembered per day of event time, so the sets expire as history ages
-    local seen = key(ctx, 'seen:' .. int(math.floor(time_ms / 86400000)))
+    local seen = keys.seen(ctx, int(math.floor(time_ms / 86400000)))
     if redis.call('SISMEMBER', seen, id) == 1 then
         return { 0, ctx.emitted }
     end
@@ -27,7 +27,8 @@ local function lw_event(keys, args)
     for i = 6, #args - 1, 2 do
         fields[args[i]] = args[i + 1]
     end
-    for _, rule in ipairs(handlers[event_type] or {}) do
+    local rule = handlers.event[event_type] -- the type's one owner (common.lua: on)
+    if rule then
         rule(ctx, fields, time_ms)
     end
     -- recorded last: Redis does not roll back a failed script, and an event whose handler

@@ -1,24 +1,19 @@
 -- lead.lua — lead state, first response, and the idle and call-back deadlines.
 --
--- State: lw:{t}:lead:<lead_id> hash: created_ms, updated_ms, manager_id, channel, status,
---   closed_ms, closed_reason, resp_ms (earliest response), resp_by, responded_sent,
---   idle_after_ms, callback_after_ms, idle_fired, callback_fired, dup_of.
--- Deadlines: lead.callback_due|<id> and lead.idle|<id> in lw:{t}:timers.
+-- State: the lead hash (processor/keys.tab). Deadlines: lead.callback_due|<id> and
+-- lead.idle|<id>. Owns lead.* events; a lead's contacts are indexed by contacts.lua, called
+-- once the lead is written.
 -- Every decision compares event times (a response counts only if it came before the
 -- deadline), so the outcome does not depend on the order events are read in.
 
 local LEAD_FIELDS = { 'manager_id', 'channel', 'status', 'pipeline_id' }
 -- What the rules read of a lead, in one HMGET: LEAD_FIELDS (apply_fields) and the rest.
--- contacts and dup_window_ms are contacts.lua's: lead.created and lead.updated hand what
--- they read to its index_lead (ctx.lead_read), which runs right after them.
+-- contacts and dup_window_ms are contacts.lua's: lead.created and lead.updated hand the
+-- hash they read and wrote to contacts.index_lead, so the lead is read once.
 local LEAD_STATE = { 'updated_ms', 'manager_id', 'channel', 'status', 'pipeline_id',
     'created_ms', 'resp_ms', 'resp_by', 'closed_ms', 'dup_of', 'idle_after_ms',
     'callback_after_ms', 'responded_sent', 'idle_fired', 'callback_fired', 'contacts',
     'dup_window_ms' }
-
-local function lead_key(ctx, lead_id)
-    return key(ctx, 'lead:' .. lead_id)
-end
 
 -- A lead's state from its hash as read_hash(k, LEAD_STATE) read it.
 local function lead_state_of(h)
@@ -59,7 +54,7 @@ local function emit_responded(ctx, lead_id, s)
     d.responded_by = s.resp_by
     d.responded_at = rfc3339(at)
     emit(ctx, 'lead.responded', lead_id, at, lead_id, d)
-    record_response_time(ctx, d.response_seconds, at, s.manager_id, s.channel)
+    stats.record_response_time(ctx, d.response_seconds, at, s.manager_id, s.channel)
     local late = {}
     if s.callback_after and at <= s.created + s.callback_after then
         late[#late + 1] = 'lead.callback_due|' .. lead_id
@@ -68,14 +63,14 @@ local function emit_responded(ctx, lead_id, s)
         late[#late + 1] = 'lead.idle|' .. lead_id
     end
     if #late > 0 then
-        redis.call('ZREM', key(ctx, 'timers'), unpack(late)) -- unschedule both at once
+        redis.call('ZREM', keys.timers(ctx), unpack(late)) -- unschedule both at once
     end
 end
 
 -- Keeps the earliest response, then emits lead.responded if now due. h: the lead's hash as
 -- read_hash(k, LEAD_STATE) read it (read here when nil).
-local function record_response(ctx, lead_id, time_ms, by, h)
-    local k = lead_key(ctx, lead_id)
+function lead.record_response(ctx, lead_id, time_ms, by, h)
+    local k = keys.lead(ctx, lead_id)
     h = h or read_hash(k, LEAD_STATE)
     local writes = {}
     local cur = tonumber(h.resp_ms)
@@ -101,8 +96,8 @@ end
 -- lead.created: one HMGET, one HSET, one ZADD for both deadlines (and the TTL when new).
 -- Each deadline is set unless the response, the closing or a duplicate verdict came in time
 -- for it, or it already fired.
-on('lead.created', function(ctx, f, t)
-    local k = lead_key(ctx, f.lead_id)
+local function created(ctx, f, t)
+    local k = keys.lead(ctx, f.lead_id)
     local h = read_hash(k, LEAD_STATE)
     local idle_after, callback_after = tonumber(f.idle_after_ms), tonumber(f.callback_after_ms)
     local extra = {}
@@ -131,61 +126,58 @@ on('lead.created', function(ctx, f, t)
         end
     end
     if #args > 0 then
-        redis.call('ZADD', key(ctx, 'timers'), unpack(args))
+        redis.call('ZADD', keys.timers(ctx), unpack(args))
     end
     if respond then
         emit_responded(ctx, f.lead_id, s)
     end
-    ctx.lead_read = { id = f.lead_id, h = h } -- index_lead (contacts.lua) runs next
-end)
+    contacts.index_lead(ctx, f, h)
+end
 
 local function update_lead(ctx, f, t)
-    local k = lead_key(ctx, f.lead_id)
+    local k = keys.lead(ctx, f.lead_id)
     local _, h = apply_fields(k, f, t, LEAD_FIELDS, read_hash(k, LEAD_STATE))
-    ctx.lead_read = { id = f.lead_id, h = h } -- index_lead (contacts.lua) runs next
+    return h
 end
-on('lead.updated', update_lead)
-on('lead.assigned', update_lead)
 
+local function updated(ctx, f, t)
+    contacts.index_lead(ctx, f, update_lead(ctx, f, t))
+end
 
-on('lead.status_changed', function(ctx, f, t)
-    local k = lead_key(ctx, f.lead_id)
+local function status_changed(ctx, f, t)
+    local k = keys.lead(ctx, f.lead_id)
     local _, h = apply_fields(k, f, t, LEAD_FIELDS, read_hash(k, LEAD_STATE))
-    record_response(ctx, f.lead_id, t, 'lead.status_changed', h)
-end)
+    lead.record_response(ctx, f.lead_id, t, 'lead.status_changed', h)
+end
 
 local CLOSE_FIELDS = { 'manager_id', 'channel', 'status', 'closed_reason' }
 
-on('lead.closed', function(ctx, f, t)
-    local k = lead_key(ctx, f.lead_id)
+-- A lead closed as spam also leaves the contact index (contacts.lua).
+local function closed(ctx, f, t)
+    local k = keys.lead(ctx, f.lead_id)
     local h = read_hash(k, { 'updated_ms', 'closed_ms', unpack(CLOSE_FIELDS) })
-    local closed = tonumber(h.closed_ms)
+    local closed_ms = tonumber(h.closed_ms)
     -- the earliest closing is kept
-    apply_fields(k, f, t, CLOSE_FIELDS, h, (closed == nil or t < closed) and
+    apply_fields(k, f, t, CLOSE_FIELDS, h, (closed_ms == nil or t < closed_ms) and
         { 'closed_ms', int(t) } or nil)
-end)
-
--- Outbound calls answer a lead whatever their status; inbound ones only when answered.
-on('call.completed', function(ctx, f, t)
-    if not f.lead_id then
-        return
+    if f.closed_reason == 'spam' then
+        contacts.drop_spam(ctx, f.lead_id)
     end
+end
+
+-- A call answers the lead: outbound calls whatever their status, inbound ones only when
+-- answered. f: the call's fields (direction, status); contacts.lua owns call.completed.
+function lead.answered_by_call(ctx, lead_id, f, t)
     if f.direction == 'outbound' then
-        record_response(ctx, f.lead_id, t, 'call.outbound')
+        lead.record_response(ctx, lead_id, t, 'call.outbound')
     elseif f.status == 'answered' then
-        record_response(ctx, f.lead_id, t, 'call.inbound_answered')
+        lead.record_response(ctx, lead_id, t, 'call.inbound_answered')
     end
-end)
-
-on('task.completed', function(ctx, f, t)
-    if f.lead_id then
-        record_response(ctx, f.lead_id, t, 'task.completed')
-    end
-end)
+end
 
 -- Fires a lead deadline unless a response, the closing or a duplicate verdict came first.
 local function fire_lead_deadline(ctx, lead_id, due, kind, fired_flag, threshold_field)
-    local k = lead_key(ctx, lead_id)
+    local k = keys.lead(ctx, lead_id)
     local s = lead_state(k)
     if s.created == nil or deadline_met(s, due) then
         return
@@ -203,10 +195,14 @@ local function fire_lead_deadline(ctx, lead_id, due, kind, fired_flag, threshold
     emit(ctx, kind, lead_id, due, lead_id, d)
 end
 
-timer_handlers['lead.callback_due'] = function(ctx, lead_id, due)
+on('event', 'lead.created', created)
+on('event', 'lead.updated', updated)
+on('event', 'lead.assigned', update_lead)
+on('event', 'lead.status_changed', status_changed)
+on('event', 'lead.closed', closed)
+on('deadline', 'lead.callback_due', function(ctx, lead_id, due)
     fire_lead_deadline(ctx, lead_id, due, 'lead.callback_due', 'callback_fired', 'callback_after')
-end
-
-timer_handlers['lead.idle'] = function(ctx, lead_id, due)
+end)
+on('deadline', 'lead.idle', function(ctx, lead_id, due)
     fire_lead_deadline(ctx, lead_id, due, 'lead.idle', 'idle_fired', 'idle_after')
-end
+end)

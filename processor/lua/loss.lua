@@ -3,12 +3,8 @@
 -- reason and per class. Reasons arrive classified by processor/transition.c (loss_key, the
 -- canonical reason; loss_class: nontarget, manageable, objective or unclassified).
 --
--- State: lw:{t}:loss:<period>:<currency> hash:
---   "<class>|count", "<class>|amount"  for manageable, objective, unclassified and target
---   "r|<reason>|count", "r|<reason>|amount", "r|<reason>|class"
---   "m|<manager>|<reason>|count", "m|<manager>|<reason>|amount"  (the per-manager view)
--- lw:{t}:loss:periods set of "<period>:<currency>"; lw:{t}:loss:latest hash
--- "<period>:<currency>" -> the last loss.totals data published (the HTTP API reads it).
+-- State (processor/keys.tab): a loss hash per period and currency, loss_periods and
+-- loss_latest (the HTTP API reads it). deal.lua calls update_totals on every deal change.
 -- A change marks its period and currency due; the totals go out once per batch.
 -- Each lost deal remembers its share (c_* fields of its hash), so a reopened deal, a new
 -- amount or a new reason moves the totals, and the same event applied twice changes nothing.
@@ -19,7 +15,7 @@ local TARGET_CLASSES = { manageable = true, objective = true, unclassified = tru
 
 local function add_share(ctx, c, sign)
     for _, period in ipairs({ c.day, c.month }) do
-        local k = key(ctx, 'loss:' .. period .. ':' .. c.currency)
+        local k = keys.loss(ctx, period, c.currency)
         for _, bucket in ipairs({ c.class, 'target' }) do
             redis.call('HINCRBY', k, bucket .. '|count', sign)
             redis.call('HINCRBY', k, bucket .. '|amount', int(sign * c.amount)) -- int: never "-0"
@@ -30,7 +26,7 @@ local function add_share(ctx, c, sign)
         local m = 'm|' .. c.manager .. '|' .. c.reason
         redis.call('HINCRBY', k, m .. '|count', sign)
         redis.call('HINCRBY', k, m .. '|amount', int(sign * c.amount))
-        redis.call('SADD', key(ctx, 'loss:periods'), period .. ':' .. c.currency)
+        redis.call('SADD', keys.loss_periods(ctx), period .. ':' .. c.currency)
     end
 end
 
@@ -74,7 +70,7 @@ end
 -- The loss.totals event of one period and currency, from its hash. Its id is of the totals
 -- themselves: the same totals are the same fact, whichever event led to them.
 local function emit_totals(ctx, period, currency, time_ms)
-    local flat = redis.call('HGETALL', key(ctx, 'loss:' .. period .. ':' .. currency))
+    local flat = redis.call('HGETALL', keys.loss(ctx, period, currency))
     local h = {}
     for i = 1, #flat, 2 do
         h[flat[i]] = flat[i + 1]
@@ -108,14 +104,14 @@ local function emit_totals(ctx, period, currency, time_ms)
         objective = sum_of(h, 'objective'), unclassified = sum_of(h, 'unclassified'),
         target = sum_of(h, 'target') }
     local json = encode_with_lists(data, { { 'reasons', reasons }, { 'by_manager', managers } })
-    redis.call('HSET', key(ctx, 'loss:latest'), period .. ':' .. currency, json) -- for the API
+    redis.call('HSET', keys.loss_latest(ctx), period .. ':' .. currency, json) -- for the API
     emit(ctx, 'loss.totals', aggregate_key(ctx, 'loss|' .. period .. '|' .. currency), time_ms,
         period .. '|' .. currency .. '|' .. json, json)
 end
 
 -- Moves the deal's share of the totals to what its state says now, and marks the totals of
 -- every period and currency that changed due.
-local function update_loss_totals(ctx, k, time_ms)
+function loss.update_totals(ctx, k, time_ms)
     local before, after = share_recorded(k), share_now(k)
     if same_share(before, after) then
         return
@@ -140,7 +136,7 @@ local function update_loss_totals(ctx, k, time_ms)
     end
 end
 
-publishers['loss.totals'] = function(ctx, scope, time_ms)
+on('publish', 'loss.totals', function(ctx, scope, time_ms)
     local period, currency = string.match(scope, '^(.-)|(.*)$')
     emit_totals(ctx, period, currency, time_ms)
-end
+end)

@@ -2,20 +2,16 @@
 --
 -- Every overdue task of a deal that is not won or lost (or of no deal) is a line of the
 -- list. Aggregates are kept as lines come and go, so a summary costs the same with ten
--- overdue tasks or fifty thousand:
---   lw:{t}:risk:lines    zset task_id -> its deal's amount (minor units; 0 without one)
---   lw:{t}:risk:managers zset manager_id -> lines;  lw:{t}:risk:clients zset client -> lines
---   lw:{t}:risk:stake    hash currency -> amount at stake, each deal once
---   lw:{t}:risk:deals    hash deal_id -> lines
--- What a line added is recorded on its task (l_* fields) and what a deal adds to the stake
--- on the deal (stake_minor, stake_currency), so removal subtracts exactly that.
--- lw:{t}:risk hash: summary, as_of (the last summary, for the API).
+-- overdue tasks or fifty thousand: risk_lines, risk_managers, risk_clients, risk_stake and
+-- risk_deals (processor/keys.tab). What a line added is recorded on its task (l_* fields)
+-- and what a deal adds to the stake on the deal (stake_minor, stake_currency), so removal
+-- subtracts exactly that. The risk hash keeps the last summary for the HTTP API.
 -- A change schedules risk.summary|<tenant> at the next whole second (kept if set); when it
 -- fires the summary is due as of that second, and goes out once per batch (publish_due).
 
 local LINE = { 'l_deal', 'l_client', 'l_manager', 'l_amount' }
 
-local function risk_changed(ctx, time_ms)
+function risk.changed(ctx, time_ms)
     schedule_once(ctx, 'risk.summary', ctx.tenant, (math.floor(time_ms / 1000) + 1) * 1000)
 end
 
@@ -29,7 +25,7 @@ local function line_now(ctx, tk)
     local line = { deal = t[3] or '', manager = t[4] or '-', amount = 0 }
     local client = t[5] or nil
     if t[3] then
-        local d = redis.call('HMGET', key(ctx, 'deal:' .. t[3]), 'status', 'amount_minor',
+        local d = redis.call('HMGET', keys.deal(ctx, t[3]), 'status', 'amount_minor',
             'contact_name', 'manager_id')
         if d[1] == 'won' or d[1] == 'lost' then
             return nil
@@ -45,36 +41,37 @@ local function line_now(ctx, tk)
 end
 
 local function bump(ctx, line, sign, task_id)
-    local lines = key(ctx, 'risk:lines')
+    local lines = keys.risk_lines(ctx)
     if sign > 0 then
         redis.call('ZADD', lines, line.amount, task_id)
     else
         redis.call('ZREM', lines, task_id)
     end
-    for _, z in ipairs({ { 'risk:managers', line.manager }, { 'risk:clients', line.client } }) do
+    for _, z in ipairs({ { keys.risk_managers(ctx), line.manager },
+        { keys.risk_clients(ctx), line.client } }) do
         if z[2] ~= '' then
-            local zk = key(ctx, z[1])
+            local zk = z[1]
             if tonumber(redis.call('ZINCRBY', zk, sign, z[2])) <= 0 then
                 redis.call('ZREM', zk, z[2])
             end
         end
     end
     if line.deal ~= '' then
-        redis.call('HINCRBY', key(ctx, 'risk:deals'), line.deal, sign)
+        redis.call('HINCRBY', keys.risk_deals(ctx), line.deal, sign)
     end
 end
 
 -- The deal's share of the amount at stake: its amount while it has lines, else nothing.
 local function sync_stake(ctx, deal_id)
-    local dk = key(ctx, 'deal:' .. deal_id)
-    local n = tonumber(redis.call('HGET', key(ctx, 'risk:deals'), deal_id)) or 0
+    local dk = keys.deal(ctx, deal_id)
+    local n = tonumber(redis.call('HGET', keys.risk_deals(ctx), deal_id)) or 0
     local d = redis.call('HMGET', dk, 'amount_minor', 'currency', 'stake_minor', 'stake_currency')
     local want, currency = n > 0 and d[2] and tonumber(d[1]) or 0, d[2] or nil
     local had, had_currency = tonumber(d[3]) or 0, d[4] or nil
     if want == had and currency == had_currency then
         return
     end
-    local stake = key(ctx, 'risk:stake')
+    local stake = keys.risk_stake(ctx)
     if had_currency and had ~= 0 then
         redis.call('HINCRBY', stake, had_currency, -had)
     end
@@ -85,8 +82,8 @@ local function sync_stake(ctx, deal_id)
 end
 
 -- Brings one task's line in step with its state and its deal's.
-local function sync_line(ctx, task_id, time_ms)
-    local tk = key(ctx, 'task:' .. task_id)
+function risk.sync_line(ctx, task_id, time_ms)
+    local tk = keys.task(ctx, task_id)
     local had = redis.call('HMGET', tk, unpack(LINE))
     local now = line_now(ctx, tk)
     local old = had[1] and { deal = had[1], client = had[2], manager = had[3],
@@ -104,24 +101,24 @@ local function sync_line(ctx, task_id, time_ms)
         redis.call('HSET', tk, 'l_deal', now.deal, 'l_client', now.client, 'l_manager',
             now.manager, 'l_amount', int(now.amount))
     end
-    for _, deal in ipairs({ old and old.deal or '', now and now.deal or '' }) do
-        if deal ~= '' then
-            sync_stake(ctx, deal)
+    for _, deal_id in ipairs({ old and old.deal or '', now and now.deal or '' }) do
+        if deal_id ~= '' then
+            sync_stake(ctx, deal_id)
         end
     end
-    risk_changed(ctx, time_ms)
+    risk.changed(ctx, time_ms)
 end
 
 -- After a deal changed (amount, status, contact): every overdue task of it.
-local function sync_deal_lines(ctx, deal_id, time_ms)
-    for _, task_id in ipairs(redis.call('SMEMBERS', key(ctx, 'deal:' .. deal_id .. ':overdue'))) do
-        sync_line(ctx, task_id, time_ms)
+function risk.sync_deal_lines(ctx, deal_id, time_ms)
+    for _, task_id in ipairs(redis.call('SMEMBERS', keys.deal_overdue(ctx, deal_id))) do
+        risk.sync_line(ctx, task_id, time_ms)
     end
     sync_stake(ctx, deal_id)
 end
 
-local function top(ctx, zset, name, limit)
-    local list, flat = {}, redis.call('ZRANGE', key(ctx, zset), '+inf', '-inf', 'BYSCORE', 'REV',
+local function top(zset, name, limit)
+    local list, flat = {}, redis.call('ZRANGE', zset, '+inf', '-inf', 'BYSCORE', 'REV',
         'LIMIT', 0, limit, 'WITHSCORES')
     for i = 1, #flat, 2 do
         list[#list + 1] = { [name] = flat[i], overdue_tasks = tonumber(flat[i + 1]) }
@@ -131,11 +128,11 @@ end
 
 -- The call-first list: the biggest amounts first, then the longest overdue.
 local function call_first(ctx, as_of, limit)
-    local flat = redis.call('ZRANGE', key(ctx, 'risk:lines'), '+inf', '-inf', 'BYSCORE', 'REV',
+    local flat = redis.call('ZRANGE', keys.risk_lines(ctx), '+inf', '-inf', 'BYSCORE', 'REV',
         'LIMIT', 0, limit * 2, 'WITHSCORES')
     local lines = {}
     for i = 1, #flat, 2 do
-        local t = redis.call('HMGET', key(ctx, 'task:' .. flat[i]), 'due_ms', 'l_deal', 'lead_id',
+        local t = redis.call('HMGET', keys.task(ctx, flat[i]), 'due_ms', 'l_deal', 'lead_id',
             'l_manager', 'title', 'l_client')
         local due = tonumber(t[1]) or as_of
         lines[#lines + 1] = { task_id = flat[i], deal_id = t[2] ~= '' and t[2] or nil,
@@ -152,7 +149,7 @@ local function call_first(ctx, as_of, limit)
         local line = lines[i]
         if line.deal_id then
             line.amount = money(line.minor)
-            line.currency = redis.call('HGET', key(ctx, 'deal:' .. line.deal_id), 'currency')
+            line.currency = redis.call('HGET', keys.deal(ctx, line.deal_id), 'currency')
                 or nil
         end
         line.minor = nil
@@ -162,7 +159,7 @@ local function call_first(ctx, as_of, limit)
 end
 
 local function summary_json(ctx, as_of)
-    local at_stake, flat = {}, redis.call('HGETALL', key(ctx, 'risk:stake'))
+    local at_stake, flat = {}, redis.call('HGETALL', keys.risk_stake(ctx))
     for i = 1, #flat, 2 do
         if tonumber(flat[i + 1]) ~= 0 then
             at_stake[#at_stake + 1] = { currency = flat[i], amount = money(tonumber(flat[i + 1])) }
@@ -170,20 +167,20 @@ local function summary_json(ctx, as_of)
     end
     table.sort(at_stake, function(a, b) return a.currency < b.currency end)
     local data = { as_of = rfc3339(as_of),
-        clients_at_risk = redis.call('ZCARD', key(ctx, 'risk:clients')),
-        overdue_tasks = redis.call('ZCARD', key(ctx, 'risk:lines')) }
+        clients_at_risk = redis.call('ZCARD', keys.risk_clients(ctx)),
+        overdue_tasks = redis.call('ZCARD', keys.risk_lines(ctx)) }
     return encode_with_lists(data, { { 'at_stake', at_stake },
-        { 'by_manager', top(ctx, 'risk:managers', 'manager_id', 100) },
-        { 'clients', top(ctx, 'risk:clients', 'client', 100) },
+        { 'by_manager', top(keys.risk_managers(ctx), 'manager_id', 100) },
+        { 'clients', top(keys.risk_clients(ctx), 'client', 100) },
         { 'call_first', call_first(ctx, as_of, 100) } })
 end
 
-timer_handlers['risk.summary'] = function(ctx, _, due)
+on('deadline', 'risk.summary', function(ctx, _, due)
     publish_later(ctx, 'risk.summary', ctx.tenant, due)
-end
+end)
 
-publishers['risk.summary'] = function(ctx, _, as_of)
+on('publish', 'risk.summary', function(ctx, _, as_of)
     local json = summary_json(ctx, as_of)
-    redis.call('HSET', key(ctx, 'risk'), 'summary', json, 'as_of', int(as_of))
+    redis.call('HSET', keys.risk(ctx), 'summary', json, 'as_of', int(as_of))
     emit(ctx, 'risk.summary', aggregate_key(ctx, 'risk'), as_of, int(as_of), json)
-end
+end)

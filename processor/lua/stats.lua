@@ -3,17 +3,17 @@
 --
 -- State: time-bucketed histograms, never lists of samples. Per scope ("tenant",
 -- "manager:<id>", "channel:<name>") and unit (h: hours, window 24; d: days, window 7):
---   lw:{t}:rs:<scope>:<unit>:<index>  one bucket: "n", "sum" (seconds), "b<i>" (bin counts)
---   lw:{t}:rs:<scope>:<unit>:w        the running sum of the window's closed buckets:
---                                      "from".."upto" (the current one is read live)
+--   rs_bucket (processor/keys.tab) <scope>:<unit>:<index>: one bucket, "n", "sum"
+--   (seconds), "b<i>" (bin counts); index w: the running sum of the window's closed
+--   buckets "from".."upto" (the current one is read live)
 -- A response goes to its bucket only (and to the window too in the rare case its bucket was
 -- already folded in). Publishing folds buckets that closed and subtracts those that left,
 -- so a summary costs the same however busy the day. Buckets live 8 d (hours) and 15 d
 -- (days), longer than any slide needs them.
 -- Deadline response.stats|<scope> makes a scope due at most once a second (published once
 -- per batch, publish_due);
--- lw:{t}:rs:latest hash scope -> the last data published (the HTTP API reads it);
--- lw:{t}:rs:changed zset scope -> the latest response time recorded.
+-- rs_latest: scope -> the last data published (the HTTP API reads it); rs_changed: scope
+-- -> the latest response time recorded. lead.lua calls record_response_time.
 
 local BINS = { 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200, 14400, 28800, 86400,
     604800 }
@@ -31,7 +31,7 @@ end
 -- index: a bucket's hour or day number, or 'w' for the window
 local function bucket_key(ctx, scope, unit, index)
     local suffix = type(index) == 'number' and int(index) or index
-    return key(ctx, 'rs:' .. scope .. ':' .. unit .. ':' .. suffix)
+    return keys.rs_bucket(ctx, scope, unit, suffix)
 end
 
 local function scopes_of(manager_id, channel)
@@ -89,7 +89,7 @@ local function add_to(k, bin, seconds, ttl)
 end
 
 -- Adds one first response (at at_ms, taking seconds) to every scope it belongs to.
-local function record_response_time(ctx, seconds, at_ms, manager_id, channel)
+function stats.record_response_time(ctx, seconds, at_ms, manager_id, channel)
     local bin = 'b' .. bin_of(seconds)
     for _, scope in ipairs(scopes_of(manager_id, channel)) do
         for _, unit in ipairs(UNITS) do
@@ -101,7 +101,7 @@ local function record_response_time(ctx, seconds, at_ms, manager_id, channel)
                 add_to(window, bin, seconds, unit.ttl) -- a late response, its bucket folded
             end
         end
-        redis.call('ZADD', key(ctx, 'rs:changed'), 'GT', at_ms, scope)
+        redis.call('ZADD', keys.rs_changed(ctx), 'GT', at_ms, scope)
         schedule_once(ctx, 'response.stats', scope, (math.floor(at_ms / 1000) + 1) * 1000)
     end
 end
@@ -144,17 +144,17 @@ local function window_stats(ctx, scope, unit, as_of)
         median_seconds = quantile(counts, n, 0.5), p90_seconds = quantile(counts, n, 0.9) }
 end
 
-timer_handlers['response.stats'] = function(ctx, scope, due)
+on('deadline', 'response.stats', function(ctx, scope, due)
     publish_later(ctx, 'response.stats', scope, due)
     -- responses later than due were recorded while an earlier deadline was pending: due
     -- again once the clock reaches them
-    local changed = tonumber(redis.call('ZSCORE', key(ctx, 'rs:changed'), scope))
+    local changed = tonumber(redis.call('ZSCORE', keys.rs_changed(ctx), scope))
     if changed and changed >= due then
         schedule(ctx, 'response.stats', scope, (math.floor(changed / 1000) + 1) * 1000)
     end
-end
+end)
 
-publishers['response.stats'] = function(ctx, scope, as_of)
+on('publish', 'response.stats', function(ctx, scope, as_of)
     local kind, name = string.match(scope, '^(%a+):(.*)$')
     local d = { scope = kind or 'tenant', as_of = rfc3339(as_of),
         last_24h = window_stats(ctx, scope, UNITS[1], as_of),
@@ -165,7 +165,7 @@ publishers['response.stats'] = function(ctx, scope, as_of)
         d.channel = name
     end
     local json = cjson.encode(d)
-    redis.call('HSET', key(ctx, 'rs:latest'), scope, json) -- for the HTTP API
+    redis.call('HSET', keys.rs_latest(ctx), scope, json) -- for the HTTP API
     emit(ctx, 'response.stats', aggregate_key(ctx, 'rs|' .. scope), as_of,
         scope .. '|' .. int(as_of), json)
-end
+end)

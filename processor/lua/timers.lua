@@ -19,24 +19,24 @@
 
 -- Fires the tenant's deadlines due strictly before `before`, at most limit (nil: all).
 -- Returns how many fired.
-local function fire_due(ctx, before, limit)
+function timers.fire_due(ctx, before, limit)
     if before == nil or before <= 0 then
         return 0
     end
-    local timers = key(ctx, 'timers')
+    local pending = keys.timers(ctx)
     local bound = '(' .. int(before)
     local fired = 0
     while limit == nil or fired < limit do
-        local due = redis.call('ZRANGE', timers, '-inf', bound, 'BYSCORE', 'LIMIT', 0, 1,
+        local due = redis.call('ZRANGE', pending, '-inf', bound, 'BYSCORE', 'LIMIT', 0, 1,
             'WITHSCORES')
         if not due[1] then
             break
         end
         local member, at = due[1], tonumber(due[2])
         -- removed first: a handler that fails must not wedge the tenant's deadlines
-        redis.call('ZREM', timers, member)
+        redis.call('ZREM', pending, member)
         local sep = string.find(member, '|', 1, true)
-        local fire = sep and timer_handlers[string.sub(member, 1, sep - 1)]
+        local fire = sep and handlers.deadline[string.sub(member, 1, sep - 1)]
         if fire then
             fire(ctx, string.sub(member, sep + 1), at)
         end
@@ -45,16 +45,16 @@ local function fire_due(ctx, before, limit)
     return fired
 end
 
-local function lw_fire(keys, args)
-    local ctx = new_ctx(keys[1], args[1])
-    local fired = fire_due(ctx, tonumber(args[2]), tonumber(args[3]))
+local function lw_fire(key_args, args)
+    local ctx = new_ctx(key_args[1], args[1])
+    local fired = timers.fire_due(ctx, tonumber(args[2]), tonumber(args[3]))
     publish_due(ctx)
-    local nxt = redis.call('ZRANGE', key(ctx, 'timers'), 0, 0, 'WITHSCORES')
+    local nxt = redis.call('ZRANGE', keys.timers(ctx), 0, 0, 'WITHSCORES')
     return { fired, ctx.emitted, nxt[2] and tonumber(nxt[2]) or -1 }
 end
 
-local function lw_flush(keys, args)
-    local ctx = new_ctx(keys[1], args[1])
+local function lw_flush(key_args, args)
+    local ctx = new_ctx(key_args[1], args[1])
     publish_due(ctx)
     return ctx.emitted
 end

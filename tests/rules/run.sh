@@ -5,14 +5,16 @@
 # itself, with the arguments processor/transition.c would pass, and checks the outbox
 # stream and the state.
 #
-#   tests/rules/run.sh [-v] [CASE...]     CASE: a .test file, or a case name
+#   tests/rules/run.sh [-v] [--reverse] [CASE...]     CASE: a .test file, or a case name
 #
 # Prints "ok N name" or "not ok N name" and what differs, per case; known-*.test (behaviour
 # the bench expects as PRODUCT.md says, which the library does not do yet) are reported as
 # "known N name" and summed on a line of their own; finally exactly one line
 # "N passed, N failed" (real cases only). Exits 1 when a real case fails.
 # -v prints each case's commands and replies. LW_RULES_LUA="a.lua b.lua ..." loads these
-# Lua files in this order instead of CMakeLists.txt's list (paths from the repository root).
+# Lua files in this order instead of processor/lua/*.lua sorted (paths from the repository
+# root; common.lua goes first whatever its place); --reverse loads them in reverse order
+# (every pair of files the other way round: what ctest's rules_reversed proves).
 # Environment as the integration tests: LW_TEST_ROOT (<repo>/tests), LW_ARTEFACTS, LW_KEEP.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,13 +28,14 @@ export LC_ALL=C.UTF-8 # ${x,,} folds Cyrillic too (loss reasons)
 REPO=$(cd "$LW_TEST_ROOT/.." && pwd)
 CASES_DIR=$LW_TEST_ROOT/rules
 
-verbose=0
+verbose=0 reverse=0
 selected=()
 for a in "$@"; do
     case $a in
     -v) verbose=1 ;;
+    --reverse) reverse=1 ;;
     -h | --help)
-        sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) selected+=("$a") ;;
@@ -688,77 +691,35 @@ check_cases() {
 
 # ---------------------------------------------------------------- the library
 
-# The Lua sources in the order CMakeLists.txt embeds them (read now, so a restructured
-# processor/lua/ is followed), or LW_RULES_LUA's.
+# The Lua sources: processor/lua/*.lua as CMakeLists.txt globs them, or LW_RULES_LUA's.
 lua_sources() {
     if [[ -n ${LW_RULES_LUA:-} ]]; then
         local f
         for f in $LW_RULES_LUA; do [[ $f == /* ]] && echo "$f" || echo "$REPO/$f"; done
         return
     fi
-    # the list: foreach(name a b c ...) or foreach(name IN LISTS VAR) over a path with
-    # ${name}, or the paths themselves, or file(GLOB VAR .../*.lua) (sorted, as CMake does)
-    awk -v repo="$REPO" '
-        { all = all " " $0 }
-        /set\(LUA_SOURCES/ { inside = 1 }
-        inside && /embed\(/ { inside = 0 }
-        inside { text = text " " $0 }
-        function strip(p) { sub(/^\$\{CMAKE_(CURRENT_)?SOURCE_DIR\}\//, "", p); gsub(/"/, "", p); return p }
-        END {
-            if (match(text, /foreach\([A-Za-z_]+ [^)]*\)/)) {
-                nw = split(substr(text, RSTART + 8, RLENGTH - 9), w, " ")
-                var = w[1]; n = 0; rest = substr(text, RSTART + RLENGTH)
-                if (w[2] == "IN" && w[3] == "LISTS") {
-                    if (match(all, "set\\(" w[4] " [^)]*\\)")) {
-                        nw = split(substr(all, RSTART + 5 + length(w[4]), RLENGTH - 6 - length(w[4])), w, " ")
-                        for (i = 1; i <= nw; i++) names[++n] = w[i]
-                    }
-                } else {
-                    for (i = 2; i <= nw; i++) if (w[i] != "IN" && w[i] != "ITEMS") names[++n] = w[i]
-                }
-                if (n > 0 && match(rest, /[^ ()"]*\$\{[A-Za-z_]+\}[^ ()"]*\.lua/)) {
-                    tpl = strip(substr(rest, RSTART, RLENGTH))
-                    for (i = 1; i <= n; i++) { p = tpl; gsub("\\$\\{" var "\\}", names[i], p); print repo "/" p }
-                    exit
-                }
-            }
-            if (match(text, /file\(GLOB[^)]*\.lua/)) {
-                nw = split(substr(text, RSTART, RLENGTH), w, " ")
-                print "GLOB " repo "/" strip(w[nw]); exit
-            }
-            while (match(text, /processor\/lua\/[A-Za-z0-9_.\/-]*\.lua/)) {
-                print repo "/" substr(text, RSTART, RLENGTH); text = substr(text, RSTART + RLENGTH)
-            }
-        }' "$REPO/CMakeLists.txt" | while read -r line; do
-        if [[ $line == "GLOB "* ]]; then
-            # shellcheck disable=SC2086 # the pattern is to be expanded
-            (shopt -s nullglob && printf '%s\n' ${line#GLOB } | LC_ALL=C sort)
-        else
-            echo "$line"
-        fi
-    done
+    local order=()
+    ((reverse)) && order=(-r)
+    printf '%s\n' "$REPO"/processor/lua/*.lua | LC_ALL=C sort "${order[@]}"
 }
 
-# Builds the library as processor/library.c does ("#!lua name=leakwatch", then each source
-# followed by a newline) and loads it with FUNCTION LOAD REPLACE.
+# Builds the library as the build does (cmake/lua_library.cmake: common.lua, the generated
+# keys.lua, then the other sources in their order, each in its own do ... end) and loads it
+# with FUNCTION LOAD REPLACE. LUA_JSON: each file's name and first line, from the map.
 load_library() {
-    local lib=$LW_TMP/leakwatch.lua f first=2 n
-    LUA_JSON='['
+    local lib=$LW_TMP/leakwatch.lua map=$LW_TMP/leakwatch.map out name first
     mapfile -t LUA_FILES < <(lua_sources)
-    if ((${#LUA_FILES[@]} == 0)); then
-        LOAD_ERROR="found no Lua sources in $REPO/CMakeLists.txt (set(LUA_SOURCES) ... embed(...)); set LW_RULES_LUA"
+    if ! out=$(cmake -DKEYS="$REPO/processor/keys.tab" \
+        "-DSOURCES=$(IFS=, && echo "${LUA_FILES[*]}")" -DOUT_LUA="$lib" -DOUT_MAP="$map" \
+        -P "$REPO/cmake/lua_library.cmake" 2>&1); then
+        LOAD_ERROR="cmake/lua_library.cmake could not build the library: $out"
         return 1
     fi
-    printf '#!lua name=leakwatch\n' >"$lib"
-    for f in "${LUA_FILES[@]}"; do
-        [[ -f $f ]] || { LOAD_ERROR="no such Lua source: $f" && return 1; }
-        cat "$f" >>"$lib"
-        printf '\n' >>"$lib"
-        n=$(($(tr -cd '\n' <"$f" | wc -c) + 1))
+    LUA_JSON='['
+    while read -r name first; do
         [[ $LUA_JSON == '[' ]] || LUA_JSON+=','
-        LUA_JSON+="{\"name\":\"$(basename "$f")\",\"first\":$first}"
-        first=$((first + n))
-    done
+        LUA_JSON+="{\"name\":\"$name\",\"first\":$first}"
+    done <"$map"
     LUA_JSON+=']'
     local reply
     reply=$(redis-cli -p "$REDIS_PORT" -x FUNCTION LOAD REPLACE <"$lib" 2>&1)
@@ -786,7 +747,7 @@ else
 fi
 
 started=$(date +%s%N)
-for tool in redis-server redis-cli jq; do
+for tool in redis-server redis-cli jq cmake; do
     if ! command -v "$tool" >/dev/null; then
         echo "not ok 0 the bench needs $tool (deploy/install-deps.sh installs it)"
         echo "0 passed, ${#cases[@]} failed"
@@ -802,8 +763,8 @@ finish() {
     : >"$LW_TMP/redis.log" # lib.sh prints the logs of a failed test: the report is above
     local ms=$((($(date +%s%N) - started) / 1000000))
     local lua=none
-    ((${#LUA_FILES[@]} == 0)) || lua="$(basename "${LUA_FILES[0]}") .. $(basename "${LUA_FILES[-1]}")"
-    echo "# ${#cases[@]} cases, ${#LUA_FILES[@]} Lua files ($lua), $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s"
+    [[ ! -s $LW_TMP/leakwatch.map ]] || lua=$(cut -d' ' -f1 "$LW_TMP/leakwatch.map" | paste -sd' ')
+    echo "# ${#cases[@]} cases, $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s; the library: $lua"
     if ((known_failing + known_passing > 0)); then
         echo "known: $known_failing still failing, $known_passing now passing (known-*.test, not counted below)"
     fi

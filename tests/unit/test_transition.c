@@ -435,29 +435,6 @@ static void test_set_bound(void **state)
     lw_event_free(&ev);
 }
 
-typedef struct {
-    const char *tenant, *suffix, *want;
-} key_case;
-
-static const key_case keys[] = {
-    {"acme", "outbox", "lw:{acme}:outbox"},
-    {"default", "timers", "lw:{default}:timers"},
-    {"acme", "lead:1001", "lw:{acme}:lead:1001"},
-    {"a.b-c", "", "lw:{a.b-c}:"},
-};
-
-static void test_key(void **state)
-{
-    lw_buf b = {0};
-    lw_buf_appendf(&b, "left over from before");
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        lw_key(&b, keys[i].tenant, keys[i].suffix);
-        assert_string_equal(b.data, keys[i].want);
-        assert_int_equal(b.len, strlen(keys[i].want));
-    }
-    lw_buf_free(&b);
-}
-
 /* phone + phones[] and email + emails[]: normalized, repeats and garbage left out */
 static void test_lead_contacts(void **state)
 {
@@ -492,7 +469,6 @@ int main(void)
         cmocka_unit_test(test_call_completed),
         cmocka_unit_test(test_argv_reused),
         cmocka_unit_test(test_set_bound),
-        cmocka_unit_test(test_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,10 @@
 # redis-server. Reports events/s end to end and after the first message, Redis round trips
 # per event, and RSS over the run (sampled every 0.5 s) to show it stays flat.
 #   tests/bench/bench.sh [N=200000] [BATCH=1000]
+# BENCH_PROFILE=1 also prints Redis's time per call by function and event type (every
+# command goes to SLOWLOG, which costs Redis a little itself) and the commands the library
+# ran per input event (INFO commandstats). BENCH_PERF=DIR records perf profiles of
+# redis-server and leakwatch during the run into DIR (perf report -i DIR/redis.perf).
 set -euo pipefail
 N=${1:-200000}
 BATCH=${2:-1000}
@@ -14,6 +18,10 @@ export LW_TEST_ROOT=$root/tests
 source "$root/tests/integration/lib.sh"
 lw_setup
 lw_start_redis
+if [[ -n ${BENCH_PROFILE:-} ]]; then
+    lw_redis CONFIG SET slowlog-log-slower-than 0 >/dev/null
+    lw_redis CONFIG SET slowlog-max-len $((N * 50)) >/dev/null # the commands inside calls too
+fi
 # librdkafka's mock cluster keeps about 5 MB per partition and drops older segments:
 # enough partitions that a third of the events (the largest family) stays under it
 lw_start_broker --partitions $((N / 45000 + 3))
@@ -30,6 +38,14 @@ echo "produced $N events in $(calc "$t1 - $t0" 2) s"
     --until-end --batch.size "$BATCH" --stats.interval 0 --group.id bench ${BENCH_ARGS:-} \
     2>"$LW_TMP/run.log" &
 pid=$!
+perf_pids=()
+if [[ -n ${BENCH_PERF:-} ]]; then
+    mkdir -p "$BENCH_PERF"
+    for who in redis:$LW_REDIS_PID leakwatch:$pid; do
+        perf record -F 2000 -g -o "$BENCH_PERF/${who%%:*}.perf" -p "${who#*:}" 2>/dev/null &
+        perf_pids+=($!)
+    done
+fi
 : > "$LW_TMP/rss"
 while kill -0 "$pid" 2>/dev/null; do
     awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null >> "$LW_TMP/rss" || true
@@ -37,6 +53,7 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid"
 t2=$(date +%s.%N)
+for p in "${perf_pids[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; } # utime+stime, USER_HZ 100
 redis_cpu=$(lw_redis INFO cpu | awk -F: '/used_cpu_(user|sys):/ { s += $2 } END { printf "%.2f", s }')
 
@@ -53,3 +70,30 @@ echo "CPU seconds:            leakwatch $(field cpu_s), redis-server $redis_cpu,
 echo "peak RSS:               $(field peak_rss_kb) kB"
 echo "RSS over the run (kB):  $(awk '{ v[NR] = $1 } END { for (i = 1; i <= 10; i++) printf "%s ", v[int((i - 1) * NR / 10) + 1] }' "$LW_TMP/rss")"
 echo "RSS samples (kB):       $(sort -n "$LW_TMP/rss" | head -1) min, $(sort -n "$LW_TMP/rss" | tail -1) max, last $(tail -1 "$LW_TMP/rss") over $(wc -l < "$LW_TMP/rss") samples"
+
+if [[ -n ${BENCH_PROFILE:-} ]]; then
+    echo
+    echo "Redis time per call (SLOWLOG; lw_event by event type) and the commands each ran:"
+    printf '  %-26s %7s %9s %8s %9s  %s\n' call calls "total ms" "us/call" "cmds/call" "most run"
+    # SLOWLOG GET lists the newest first; a call's own commands come just before it in time
+    redis-cli -p "$REDIS_PORT" --json SLOWLOG GET -1 |
+        jq -r 'reverse | .[] | [(.[3][0] | ascii_downcase), (.[3][1] // ""), (.[3][6] // ""), .[2]] | @tsv' |
+        awk -F'\t' '
+            $1 != "fcall" { inner[$1]++; ninner++; next }
+            { k = $2 == "lw_event" ? $2 "/" $3 : $2
+              n[k]++; us[k] += $4; cmds[k] += ninner
+              for (c in inner) { per[k, c] += inner[c]; if (!((k, c) in seen)) { seen[k, c] = 1; names[k] = names[k] " " c } }
+              delete inner; ninner = 0 }
+            END { for (k in n) {
+                top = ""; split(names[k], cs, " ")
+                for (r = 1; r <= 4; r++) { best = ""; bv = 0
+                    for (i in cs) if (cs[i] != "" && !(cs[i] in used) && per[k, cs[i]] > bv) { best = cs[i]; bv = per[k, cs[i]] }
+                    if (best != "") { used[best] = 1; top = top sprintf("%s %.1f  ", best, bv / n[k]) } }
+                delete used
+                printf "  %-26s %7d %9.1f %8.1f %9.1f  %s\n", k, n[k], us[k] / 1000, us[k] / n[k], cmds[k] / n[k], top } }' |
+        sort -k3 -rn
+    echo "Commands run per input event (INFO commandstats):"
+    lw_redis INFO commandstats | tr -d '\r' |
+        awk -F'[:=,]' -v n="$N" '/^cmdstat_/ { sub("cmdstat_", "", $1); printf "  %-16s %8.2f per event, %6.1f us each\n", $1, $3 / n, $7 }' |
+        sort -k2 -rn | head -20
+fi

@@ -10,7 +10,8 @@
 # Environment: VARIANTS="partitions kill9 ..." (default all; the reference always runs),
 # TENANTS (3), DAYS (9), KEEP=1 keeps the temp dir (the records, the examples of what
 # differs in diff-<variant>.txt, the logs), EX_KILLS (6), EX_SEED (7),
-# LEAKWATCH (default build/leakwatch).
+# LEAKWATCH (default build/leakwatch), EX_REFERENCE_LEAKWATCH (the binary of the reference
+# run, default LEAKWATCH: another build's binary compares the two builds' outputs).
 set -euo pipefail
 N=${1:-20000}
 root=$(cd "$(dirname "$0")/../.." && pwd)

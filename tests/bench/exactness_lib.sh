@@ -202,7 +202,8 @@ ex_variant_reference() {
     kcat -P -b "$BROKERS" -t crm.all -p 0 -K $'\t' -z lz4 -q -X message.timeout.ms=30000 \
         <"$EX_DIR/stream.keyed" || lw_fail "kcat could not produce the stream to crm.all"
     ex_check_input crm.all
-    ex_until_end reference --topics.input crm.all --batch.size 1 --timers.interval 0ms
+    LEAKWATCH=${EX_REFERENCE_LEAKWATCH:-$LEAKWATCH} \
+        ex_until_end reference --topics.input crm.all --batch.size 1 --timers.interval 0ms
 }
 
 # partitions: 4 topics x 4 partitions, default batches, a partition fetched 1 MB at a time,

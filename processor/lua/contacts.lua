@@ -27,13 +27,32 @@ local function contacts_of(ctx, f)
     return out
 end
 
+-- The two earliest leads of index key ck created at most window before created (flat:
+-- id, score, ...), from nearby (ck -> its ZRANGE around created, read by index_lead) when
+-- given, else read here.
+local function earliest_two(ck, created, window, nearby)
+    local around = nearby and nearby[ck]
+    if not around then
+        return redis.call('ZRANGE', ck, int(created - window), int(created), 'BYSCORE', 'LIMIT',
+            0, 2, 'WITHSCORES')
+    end
+    local found = {}
+    for i = 1, #around, 2 do
+        if #found == 4 or tonumber(around[i + 1]) > created then
+            break
+        end
+        found[#found + 1] = around[i]
+        found[#found + 1] = around[i + 1]
+    end
+    return found
+end
+
 -- The earliest other lead sharing a contact with this one and created at most window
--- before it (ties: the smaller id), or nil. contacts: its index keys.
-local function find_original(ctx, lead_id, contact_keys, created, window)
+-- before it (ties: the smaller id), or nil. contacts: its index keys; nearby: as above.
+local function find_original(ctx, lead_id, contact_keys, created, window, nearby)
     local best
     for _, ck in ipairs(contact_keys) do
-        local found = redis.call('ZRANGE', ck, int(created - window), int(created), 'BYSCORE',
-            'LIMIT', 0, 2, 'WITHSCORES')
+        local found = earliest_two(ck, created, window, nearby)
         for i = 1, #found, 2 do
             local id, at = found[i], tonumber(found[i + 1])
             local earlier = at < created or (at == created and id < lead_id)
@@ -51,15 +70,16 @@ local DUP_STATE = { 'created_ms', 'dup_of', 'dup_window_ms', 'contacts' }
 
 -- Works out whether a lead is a duplicate and publishes lead.duplicate when its original
 -- changes. A duplicate never goes idle and never gets a call-back. h: the lead's hash with
--- the DUP_STATE fields, as read_hash gives them (read here when nil).
-local function evaluate_duplicate(ctx, lead_id, h)
+-- the DUP_STATE fields, as read_hash gives them (read here when nil); nearby: as for
+-- find_original.
+local function evaluate_duplicate(ctx, lead_id, h, nearby)
     local k = keys.lead(ctx, lead_id)
     h = h or read_hash(k, DUP_STATE)
     local created, window = tonumber(h.created_ms), tonumber(h.dup_window_ms) or 0
     if not created then
         return
     end
-    local original = find_original(ctx, lead_id, split(h.contacts), created, window)
+    local original = find_original(ctx, lead_id, split(h.contacts), created, window, nearby)
     if not original then
         if h.dup_of then
             redis.call('HDEL', k, 'dup_of') -- its original dropped out (spam)
@@ -141,12 +161,20 @@ function contacts.index_lead(ctx, f, h)
             phones[#phones + 1] = phone
         end
     end
-    evaluate_duplicate(ctx, f.lead_id, h)
-    -- leads created after this one that share a contact may be its duplicates now
+    -- one read per index key serves both the search for this lead's original and the leads
+    -- created after it, which may be its duplicates now (nothing below changes the index)
+    local nearby = {}
     for ck in pairs(known) do
-        for _, later in ipairs(redis.call('ZRANGE', ck, '(' .. int(created),
-            int(created + window), 'BYSCORE')) do
-            evaluate_duplicate(ctx, later)
+        nearby[ck] = redis.call('ZRANGE', ck, int(created - window), int(created + window),
+            'BYSCORE', 'WITHSCORES')
+    end
+    evaluate_duplicate(ctx, f.lead_id, h, nearby)
+    for ck in pairs(known) do
+        local around = nearby[ck]
+        for i = 1, #around, 2 do
+            if tonumber(around[i + 1]) > created then
+                evaluate_duplicate(ctx, around[i])
+            end
         end
     end
     link_pending_calls(ctx, f.lead_id, created, phones)

@@ -6,8 +6,9 @@
 --   rs_bucket (processor/keys.tab) <scope>:<unit>:<index>: one bucket, "n", "sum"
 --   (seconds), "b<i>" (bin counts); index w: the running sum of the window's closed
 --   buckets "from".."upto" (the current one is read live)
--- A response goes to its bucket only (and to the window too in the rare case its bucket was
--- already folded in). Publishing folds buckets that closed and subtracts those that left,
+-- A response is queued (rs_pending) and goes, with the rest of its batch, to its bucket
+-- only (and to the window too in the rare case its bucket was already folded in).
+-- Publishing folds buckets that closed and subtracts those that left,
 -- so a summary costs the same however busy the day. Buckets live 8 d (hours) and 15 d
 -- (days), longer than any slide needs them.
 -- Deadline response.stats|<scope> makes a scope due at most once a second (published once
@@ -80,29 +81,97 @@ local function slide(ctx, scope, unit, last)
     return window
 end
 
-local function add_to(k, bin, seconds, ttl)
-    if redis.call('HINCRBY', k, 'n', 1) == 1 then
+-- Adds counts = { n, sum, bins = { ['b<i>'] = count, ... }, order = { 'b<i>', ... } } to
+-- hash k; a hash that was empty starts its time to live.
+local function add_to(k, counts, ttl)
+    if redis.call('HINCRBY', k, 'n', counts.n) == counts.n then
         redis.call('PEXPIRE', k, ttl)
     end
-    redis.call('HINCRBY', k, 'sum', seconds)
-    redis.call('HINCRBY', k, bin, 1)
+    redis.call('HINCRBY', k, 'sum', counts.sum)
+    for _, bin in ipairs(counts.order) do
+        redis.call('HINCRBY', k, bin, counts.bins[bin])
+    end
 end
 
--- Adds one first response (at at_ms, taking seconds) to every scope it belongs to.
+-- Present (=value) or absent (''): how a pending response keeps a manager or channel.
+local function opt_in(v)
+    return v and '=' .. v or ''
+end
+
+local function opt_out(v)
+    return v ~= '' and string.sub(v, 2) or nil
+end
+
+-- Adds one first response (at at_ms, taking seconds) to every scope it belongs to. Like a
+-- record cache, it only queues the response (rs_pending) and marks its scopes changed and
+-- due: fold_pending adds what a batch queued to the buckets at once, before they are read.
 function stats.record_response_time(ctx, seconds, at_ms, manager_id, channel)
-    local bin = 'b' .. bin_of(seconds)
+    redis.call('RPUSH', keys.rs_pending(ctx), int(at_ms), int(seconds), opt_in(manager_id),
+        opt_in(channel))
+    local changed, due = {}, {}
+    local at_second = (math.floor(at_ms / 1000) + 1) * 1000
     for _, scope in ipairs(scopes_of(manager_id, channel)) do
-        for _, unit in ipairs(UNITS) do
-            local index = math.floor(at_ms / unit.ms)
-            add_to(bucket_key(ctx, scope, unit.name, index), bin, seconds, unit.ttl)
-            local window = bucket_key(ctx, scope, unit.name, 'w')
-            local w = redis.call('HMGET', window, 'from', 'upto')
-            if w[1] and index >= tonumber(w[1]) and index <= tonumber(w[2]) then
-                add_to(window, bin, seconds, unit.ttl) -- a late response, its bucket folded
+        changed[#changed + 1] = at_ms
+        changed[#changed + 1] = scope
+        due[#due + 1] = at_second
+        due[#due + 1] = 'response.stats|' .. scope
+    end
+    redis.call('ZADD', keys.rs_changed(ctx), 'GT', unpack(changed))
+    redis.call('ZADD', keys.timers(ctx), 'NX', unpack(due)) -- schedule_once, all scopes
+end
+
+-- The counts kept for hash k in sums (created in order when new).
+local function counts_for(sums, order, k, ttl)
+    local c = sums[k]
+    if not c then
+        c = { n = 0, sum = 0, bins = {}, order = {}, ttl = ttl }
+        sums[k] = c
+        order[#order + 1] = k
+    end
+    return c
+end
+
+local function count(c, bin, seconds)
+    c.n, c.sum = c.n + 1, c.sum + seconds
+    if not c.bins[bin] then
+        c.bins[bin] = 0
+        c.order[#c.order + 1] = bin
+    end
+    c.bins[bin] = c.bins[bin] + 1
+end
+
+-- Adds the queued responses to their buckets, and to a window that already holds their
+-- bucket (a late response): one HINCRBY per field changed, however many responses.
+local function fold_pending(ctx)
+    local pending = keys.rs_pending(ctx)
+    local flat = redis.call('LRANGE', pending, 0, -1)
+    if #flat == 0 then
+        return
+    end
+    redis.call('DEL', pending)
+    local sums, order, windows = {}, {}, {}
+    for i = 1, #flat, 4 do
+        local at, seconds = tonumber(flat[i]), tonumber(flat[i + 1])
+        local bin = 'b' .. bin_of(seconds)
+        for _, scope in ipairs(scopes_of(opt_out(flat[i + 2]), opt_out(flat[i + 3]))) do
+            for _, unit in ipairs(UNITS) do
+                local index = math.floor(at / unit.ms)
+                count(counts_for(sums, order, bucket_key(ctx, scope, unit.name, index), unit.ttl),
+                    bin, seconds)
+                local window = bucket_key(ctx, scope, unit.name, 'w')
+                local w = windows[window]
+                if not w then
+                    w = redis.call('HMGET', window, 'from', 'upto')
+                    windows[window] = w
+                end
+                if w[1] and index >= tonumber(w[1]) and index <= tonumber(w[2]) then
+                    count(counts_for(sums, order, window, unit.ttl), bin, seconds)
+                end
             end
         end
-        redis.call('ZADD', keys.rs_changed(ctx), 'GT', at_ms, scope)
-        schedule_once(ctx, 'response.stats', scope, (math.floor(at_ms / 1000) + 1) * 1000)
+    end
+    for _, k in ipairs(order) do
+        add_to(k, sums[k], sums[k].ttl)
     end
 end
 
@@ -155,6 +224,7 @@ on('deadline', 'response.stats', function(ctx, scope, due)
 end)
 
 on('publish', 'response.stats', function(ctx, scope, as_of)
+    fold_pending(ctx)
     local kind, name = string.match(scope, '^(%a+):(.*)$')
     local d = { scope = kind or 'tenant', as_of = rfc3339(as_of),
         last_24h = window_stats(ctx, scope, UNITS[1], as_of),

@@ -115,13 +115,69 @@ static void test_envelope_data_values(void **state)
 
 static void test_envelope_bad_data(void **state)
 {
-    static const char *const bad[] = {"", "{", "{\"a\":}", "not json", "{\"a\":1} trailing"};
+    static const char *const bad[] = {"",
+                                      "{",
+                                      "{\"a\":}",
+                                      "not json",
+                                      "{\"a\":1} trailing",
+                                      "[1]",
+                                      "{\"a\":01}",
+                                      "{\"a\":\"x}",
+                                      "{\"a\":\"\\q\"}",
+                                      "{\"a\":\"\\u12G4\"}",
+                                      "{\"a\":tru}",
+                                      "{\"a\":1,}",
+                                      "{\"a\" 1}",
+                                      "{1:2}",
+                                      "{\"a\":[1 2]}",
+                                      "{\"a\":\"tab\there\"}",
+                                      "{\"a\":-}",
+                                      "{\"a\":1.}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         lw_outbox_entry e = entry("lead.idle", "id-1", "1001", bad[i], T0);
         char *text = lw_envelope_build(&e);
         if (text) {
             fail_msg("data '%s' gave an envelope: %s", bad[i], text);
         }
+    }
+}
+
+/* The data as jansson would have written it (parsed and dumped compact, in order). */
+static char *jansson_text(const char *data)
+{
+    json_error_t jerr;
+    json_t *v = json_loads(data, 0, &jerr);
+    assert_non_null(v);
+    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(v);
+    return text;
+}
+
+/* The data is copied, not re-encoded: the text must still be jansson's, escapes included. */
+static void test_envelope_data_text(void **state)
+{
+    static const char *const data[] = {
+        "{\"a\":1,\"b\":\"x\"}",
+        "{ \"spaced\" : [ 1 , 2 ] , \"e\" : { } , \"l\" : [ ] }",
+        "{\"url\":\"http:\\/\\/x\\/y\",\"back\":\"a\\\\/b\"}",
+        "{\"c\":\"\\u0001\\u001f\\n\\t\\b\\f\\r\\u007f\\\"\"}",
+        "{\"u\":\"\\u00e9\\u2028 Не "
+        "отвечает\",\"n\":-125,\"s\":\"\\ud83d\\ude00\",\"z\":0,\"t\":true,"
+        "\"f\":false,\"nil\":null}",
+        "{\"reasons\":[{\"reason\":\"x\",\"count\":3}],\"deep\":[[[{\"k\":[]}]]]}",
+    };
+    for (size_t i = 0; i < sizeof(data) / sizeof(data[0]); i++) {
+        lw_outbox_entry e = entry("loss.totals", "id-1", "k", data[i], T0);
+        char *text = lw_envelope_build(&e);
+        assert_non_null(text);
+        char *want = jansson_text(data[i]);
+        const char *got = strstr(text, "\"data\":");
+        assert_non_null(got);
+        got += 7;
+        if (strncmp(got, want, strlen(want)) != 0 || strcmp(got + strlen(want), "}") != 0)
+            fail_msg("data %s: got %s, jansson writes %s", data[i], got, want);
+        free(want);
+        free(text);
     }
 }
 
@@ -132,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_envelope_fields),
         cmocka_unit_test(test_envelope_data_values),
         cmocka_unit_test(test_envelope_bad_data),
+        cmocka_unit_test(test_envelope_data_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <memory>
 #include <string>
 
 using i18n::phonenumbers::PhoneNumber;
@@ -60,6 +61,31 @@ std::string double_zero_as_plus(const std::string &raw)
     return "+" + raw.substr(i + 2);
 }
 
+/* The numbers normalized last, by region and raw text: a lead's phone comes back with its
+ * calls and updates, and libphonenumber's regular expressions were a fifth of the processor's
+ * work. Direct-mapped (a slot per hash, the newest wins); per thread, so no lock. */
+struct cached_number {
+    char key[48]; /* region, then the raw text; "" when the slot is empty */
+    bool ok;
+    char e164[24];
+};
+constexpr size_t CACHE_SLOTS = 4096;
+thread_local std::unique_ptr<cached_number[]> cache;
+
+cached_number *cache_slot(const std::string &key)
+{
+    if (key.size() >= sizeof(cached_number::key))
+        return nullptr;
+    if (!cache)
+        cache.reset(new cached_number[CACHE_SLOTS]());
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (unsigned char c : key)
+        h = (h ^ c) * 16777619u;
+    return &cache[h % CACHE_SLOTS];
+}
+
+bool normalize_uncached(const char *raw, const char *default_region, std::string *e164);
+
 } // namespace
 
 extern "C" bool lw_phone_normalize(const char *raw, const char *default_region, char *out,
@@ -70,6 +96,39 @@ extern "C" bool lw_phone_normalize(const char *raw, const char *default_region, 
     out[0] = '\0';
     if (!raw)
         return false;
+    try {
+        const std::string key = region_code(default_region) + raw;
+        cached_number *slot = cache_slot(key);
+        std::string e164;
+        bool ok;
+        if (slot && std::strcmp(slot->key, key.c_str()) == 0) {
+            ok = slot->ok;
+            e164 = slot->e164;
+        } else {
+            ok = normalize_uncached(raw, default_region, &e164);
+            if (slot && e164.size() < sizeof(slot->e164)) {
+                std::memcpy(slot->key, key.c_str(), key.size() + 1);
+                slot->ok = ok;
+                std::memcpy(slot->e164, e164.c_str(), e164.size() + 1);
+            }
+        }
+        if (!ok || e164.size() >= outlen)
+            return false;
+        std::memcpy(out, e164.c_str(), e164.size() + 1);
+        return true;
+    } catch (...) {
+        out[0] = '\0';
+        return false;
+    }
+}
+
+namespace
+{
+
+/* E.164 of raw read in default_region, or false. */
+bool normalize_uncached(const char *raw, const char *default_region, std::string *e164)
+{
+    e164->clear();
     try {
         const PhoneNumberUtil &util = *PhoneNumberUtil::GetInstance();
         const std::string input(raw), region = region_code(default_region);
@@ -82,14 +141,16 @@ extern "C" bool lw_phone_normalize(const char *raw, const char *default_region, 
             if (plus.empty() || !parse_valid(util, plus, region, &num))
                 return false;
         }
-        std::string e164;
-        util.Format(num, PhoneNumberUtil::E164, &e164);
-        if (e164.size() < 2 || e164[0] != '+' || e164.size() >= outlen)
+        util.Format(num, PhoneNumberUtil::E164, e164);
+        if (e164->size() < 2 || (*e164)[0] != '+') {
+            e164->clear();
             return false;
-        std::memcpy(out, e164.c_str(), e164.size() + 1);
+        }
         return true;
     } catch (...) {
-        out[0] = '\0';
+        e164->clear();
         return false;
     }
 }
+
+} // namespace

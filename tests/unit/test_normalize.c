@@ -106,10 +106,13 @@ static const phone_case phone_cases[] = {
     {"0000000000", "IN", NULL},
 };
 
+/* Twice: the second pass is answered by the cache of numbers normalized last, by region. */
 static void test_phone_table(void **state)
 {
     int failed = 0;
-    for (size_t i = 0; i < sizeof(phone_cases) / sizeof(phone_cases[0]); i++) {
+    size_t n = sizeof(phone_cases) / sizeof(phone_cases[0]);
+    for (size_t k = 0; k < 2 * n; k++) {
+        size_t i = k < n ? k : 2 * n - 1 - k;
         const phone_case *c = &phone_cases[i];
         char out[LW_PHONE_MAX] = "junk";
         bool ok = lw_phone_normalize(c->raw, c->region, out, sizeof(out));

@@ -147,28 +147,65 @@ static bool read_replies(lw_redis *r, size_t n, redisReply **replies)
     return true;
 }
 
-static void append_command(lw_redis *r, lw_argv *cmd)
+/* ---------------------------------------------------------------- pipelines */
+
+/* <prefix><n>\r\n */
+static void put_count(lw_buf *out, char prefix, size_t n)
 {
-    lw_argv_finish(cmd);
-    redisAppendCommandArgv(r->ctx, (int)cmd->n, cmd->ptrs, cmd->lens);
+    char digits[24], *p = digits + sizeof(digits);
+    *--p = '\n';
+    *--p = '\r';
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    *--p = prefix;
+    lw_buf_append(out, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+/* One command in RESP. A batch's commands are written here and handed to hiredis at once:
+ * its own formatting (an sdscatfmt per argument) was a tenth of the processor's work. */
+static void put_command(lw_buf *out, const lw_argv *cmd)
+{
+    put_count(out, '*', cmd->n);
+    for (size_t i = 0; i < cmd->n; i++) {
+        put_count(out, '$', cmd->lens[i]);
+        lw_buf_append(out, cmd->bytes.data + cmd->offsets[i], cmd->lens[i]);
+        lw_buf_append(out, "\r\n", 2);
+    }
+}
+
+static bool send_pipeline(lw_redis *r, const lw_buf *resp, size_t n, redisReply **replies)
+{
+    if (resp->len > 0 && redisAppendFormattedCommand(r->ctx, resp->data, resp->len) != REDIS_OK) {
+        lw_warn("redis %s:%d: out of memory for a pipeline of %zu commands", r->host, r->port, n);
+        return false;
+    }
+    return read_replies(r, n, replies);
 }
 
 bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replies)
 {
     if (!r->ctx)
         return false;
+    lw_buf resp = {0};
     for (size_t i = 0; i < n; i++)
-        append_command(r, &cmds[i]);
-    return read_replies(r, n, replies);
+        put_command(&resp, &cmds[i]);
+    bool ok = send_pipeline(r, &resp, n, replies);
+    lw_buf_free(&resp);
+    return ok;
 }
 
 bool lw_redis_pipeline_of(lw_redis *r, lw_argv *const *cmds, size_t n, redisReply **replies)
 {
     if (!r->ctx)
         return false;
+    lw_buf resp = {0};
     for (size_t i = 0; i < n; i++)
-        append_command(r, cmds[i]);
-    return read_replies(r, n, replies);
+        put_command(&resp, cmds[i]);
+    bool ok = send_pipeline(r, &resp, n, replies);
+    lw_buf_free(&resp);
+    return ok;
 }
 
 void lw_redis_free_replies(redisReply **replies, size_t n)

@@ -34,7 +34,7 @@ local function earliest_two(ck, created, window, nearby)
     local around = nearby and nearby[ck]
     if not around then
         return redis.call('ZRANGE', ck, int(created - window), int(created), 'BYSCORE', 'LIMIT',
-            0, 2, 'WITHSCORES')
+            '0', '2', 'WITHSCORES')
     end
     local found = {}
     for i = 1, #around, 2 do
@@ -102,7 +102,7 @@ end
 local function link_pending_calls(ctx, lead_id, created, phones)
     for _, phone in ipairs(phones) do
         local pending = keys.calls(ctx, phone)
-        local calls = redis.call('ZRANGE', pending, 0, -1)
+        local calls = redis.call('ZRANGE', pending, '0', '-1')
         for _, call_id in ipairs(calls) do
             local ck = keys.call(ctx, call_id)
             local c = redis.call('HMGET', ck, 'time_ms', 'direction', 'status')
@@ -154,7 +154,7 @@ function contacts.index_lead(ctx, f, h)
     local window = tonumber(h.dup_window_ms) or 0
     local phones = {}
     for ck in pairs(known) do
-        redis.call('ZADD', ck, created, f.lead_id)
+        redis.call('ZADD', ck, int(created), f.lead_id)
         redis.call('PEXPIRE', ck, STATE_TTL_MS)
         local kind, phone = keys.parts(ctx, 'contact', ck)
         if kind == 'phone' then
@@ -186,7 +186,7 @@ function contacts.drop_spam(ctx, lead_id)
     local affected = {}
     for _, ck in ipairs(split(redis.call('HGET', k, 'contacts'))) do
         redis.call('ZREM', ck, lead_id)
-        for _, other in ipairs(redis.call('ZRANGE', ck, 0, -1)) do
+        for _, other in ipairs(redis.call('ZRANGE', ck, '0', '-1')) do
             affected[other] = true
         end
     end
@@ -227,7 +227,7 @@ local function call_completed(ctx, f, t)
         'status', f.status, 'manager_id', f.manager_id or '', 'window_ms', int(window))
     redis.call('PEXPIRE', ck, STATE_TTL_MS)
     local pending = keys.calls(ctx, phone)
-    redis.call('ZADD', pending, t, f.call_id)
+    redis.call('ZADD', pending, int(t), f.call_id)
     redis.call('PEXPIRE', pending, STATE_TTL_MS)
     local after = tonumber(f.untracked_after_ms) or 0
     if f.direction == 'inbound' and after > 0 then

@@ -121,7 +121,7 @@ local function created(ctx, f, t)
         { 'lead.idle', idle_after, s.idle_fired } }) do
         local due = s.created + d[2]
         if not (d[2] <= 0 or deadline_met(s, due) or d[3]) then
-            args[#args + 1] = due
+            args[#args + 1] = int(due)
             args[#args + 1] = d[1] .. '|' .. f.lead_id
         end
     end

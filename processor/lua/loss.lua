@@ -14,17 +14,18 @@ local CONTRIBUTION = { 'c_day', 'c_month', 'c_currency', 'c_reason', 'c_class', 
 local TARGET_CLASSES = { manageable = true, objective = true, unclassified = true }
 
 local function add_share(ctx, c, sign)
+    local step = int(sign)
     for _, period in ipairs({ c.day, c.month }) do
         local k = keys.loss(ctx, period, c.currency)
         for _, bucket in ipairs({ c.class, 'target' }) do
-            redis.call('HINCRBY', k, bucket .. '|count', sign)
+            redis.call('HINCRBY', k, bucket .. '|count', step)
             redis.call('HINCRBY', k, bucket .. '|amount', int(sign * c.amount)) -- int: never "-0"
         end
-        redis.call('HINCRBY', k, 'r|' .. c.reason .. '|count', sign)
+        redis.call('HINCRBY', k, 'r|' .. c.reason .. '|count', step)
         redis.call('HINCRBY', k, 'r|' .. c.reason .. '|amount', int(sign * c.amount))
         redis.call('HSET', k, 'r|' .. c.reason .. '|class', c.class)
         local m = 'm|' .. c.manager .. '|' .. c.reason
-        redis.call('HINCRBY', k, m .. '|count', sign)
+        redis.call('HINCRBY', k, m .. '|count', step)
         redis.call('HINCRBY', k, m .. '|amount', int(sign * c.amount))
         redis.call('SADD', keys.loss_periods(ctx), period .. ':' .. c.currency)
     end

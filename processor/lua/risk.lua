@@ -41,9 +41,10 @@ local function line_now(ctx, tk)
 end
 
 local function bump(ctx, line, sign, task_id)
+    local step = int(sign)
     local lines = keys.risk_lines(ctx)
     if sign > 0 then
-        redis.call('ZADD', lines, line.amount, task_id)
+        redis.call('ZADD', lines, int(line.amount), task_id)
     else
         redis.call('ZREM', lines, task_id)
     end
@@ -51,13 +52,13 @@ local function bump(ctx, line, sign, task_id)
         { keys.risk_clients(ctx), line.client } }) do
         if z[2] ~= '' then
             local zk = z[1]
-            if tonumber(redis.call('ZINCRBY', zk, sign, z[2])) <= 0 then
+            if tonumber(redis.call('ZINCRBY', zk, step, z[2])) <= 0 then
                 redis.call('ZREM', zk, z[2])
             end
         end
     end
     if line.deal ~= '' then
-        redis.call('HINCRBY', keys.risk_deals(ctx), line.deal, sign)
+        redis.call('HINCRBY', keys.risk_deals(ctx), line.deal, step)
     end
 end
 
@@ -73,10 +74,10 @@ local function sync_stake(ctx, deal_id)
     end
     local stake = keys.risk_stake(ctx)
     if had_currency and had ~= 0 then
-        redis.call('HINCRBY', stake, had_currency, -had)
+        redis.call('HINCRBY', stake, had_currency, int(-had))
     end
     if currency and want ~= 0 then
-        redis.call('HINCRBY', stake, currency, want)
+        redis.call('HINCRBY', stake, currency, int(want))
     end
     redis.call('HSET', dk, 'stake_minor', int(want), 'stake_currency', currency or '')
 end
@@ -119,7 +120,7 @@ end
 
 local function top(zset, name, limit)
     local list, flat = {}, redis.call('ZRANGE', zset, '+inf', '-inf', 'BYSCORE', 'REV',
-        'LIMIT', 0, limit, 'WITHSCORES')
+        'LIMIT', '0', int(limit), 'WITHSCORES')
     for i = 1, #flat, 2 do
         list[#list + 1] = { [name] = flat[i], overdue_tasks = tonumber(flat[i + 1]) }
     end
@@ -129,7 +130,7 @@ end
 -- The call-first list: the biggest amounts first, then the longest overdue.
 local function call_first(ctx, as_of, limit)
     local flat = redis.call('ZRANGE', keys.risk_lines(ctx), '+inf', '-inf', 'BYSCORE', 'REV',
-        'LIMIT', 0, limit * 2, 'WITHSCORES')
+        'LIMIT', '0', int(limit * 2), 'WITHSCORES')
     local lines = {}
     for i = 1, #flat, 2 do
         local t = redis.call('HMGET', keys.task(ctx, flat[i]), 'due_ms', 'l_deal', 'lead_id',

@@ -46,8 +46,9 @@ local function scopes_of(manager_id, channel)
     return scopes
 end
 
-local UNITS = { { name = 'h', ms = HOUR_MS, span = 24, ttl = 8 * DAY_MS },
-    { name = 'd', ms = DAY_MS, span = 7, ttl = 15 * DAY_MS } }
+-- ttl: as text, for PEXPIRE
+local UNITS = { { name = 'h', ms = HOUR_MS, span = 24, ttl = '691200000' },     -- 8 d
+    { name = 'd', ms = DAY_MS, span = 7, ttl = '1296000000' } }                 -- 15 d
 
 -- Adds (sign 1) or subtracts (-1) the bucket at index to the window hash.
 local function fold_bucket(ctx, scope, unit, index, window, sign)
@@ -84,12 +85,12 @@ end
 -- Adds counts = { n, sum, bins = { ['b<i>'] = count, ... }, order = { 'b<i>', ... } } to
 -- hash k; a hash that was empty starts its time to live.
 local function add_to(k, counts, ttl)
-    if redis.call('HINCRBY', k, 'n', counts.n) == counts.n then
+    if redis.call('HINCRBY', k, 'n', int(counts.n)) == counts.n then
         redis.call('PEXPIRE', k, ttl)
     end
-    redis.call('HINCRBY', k, 'sum', counts.sum)
+    redis.call('HINCRBY', k, 'sum', int(counts.sum))
     for _, bin in ipairs(counts.order) do
-        redis.call('HINCRBY', k, bin, counts.bins[bin])
+        redis.call('HINCRBY', k, bin, int(counts.bins[bin]))
     end
 end
 
@@ -111,9 +112,9 @@ function stats.record_response_time(ctx, seconds, at_ms, manager_id, channel)
     local changed, due = {}, {}
     local at_second = (math.floor(at_ms / 1000) + 1) * 1000
     for _, scope in ipairs(scopes_of(manager_id, channel)) do
-        changed[#changed + 1] = at_ms
+        changed[#changed + 1] = int(at_ms)
         changed[#changed + 1] = scope
-        due[#due + 1] = at_second
+        due[#due + 1] = int(at_second)
         due[#due + 1] = 'response.stats|' .. scope
     end
     redis.call('ZADD', keys.rs_changed(ctx), 'GT', unpack(changed))
@@ -144,7 +145,7 @@ end
 -- bucket (a late response): one HINCRBY per field changed, however many responses.
 local function fold_pending(ctx)
     local pending = keys.rs_pending(ctx)
-    local flat = redis.call('LRANGE', pending, 0, -1)
+    local flat = redis.call('LRANGE', pending, '0', '-1')
     if #flat == 0 then
         return
     end

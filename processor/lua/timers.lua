@@ -27,7 +27,7 @@ function timers.fire_due(ctx, before, limit)
     local bound = '(' .. int(before)
     local fired = 0
     while limit == nil or fired < limit do
-        local due = redis.call('ZRANGE', pending, '-inf', bound, 'BYSCORE', 'LIMIT', 0, 1,
+        local due = redis.call('ZRANGE', pending, '-inf', bound, 'BYSCORE', 'LIMIT', '0', '1',
             'WITHSCORES')
         if not due[1] then
             break
@@ -49,7 +49,7 @@ local function lw_fire(key_args, args)
     local ctx = new_ctx(key_args[1], args[1])
     local fired = timers.fire_due(ctx, tonumber(args[2]), tonumber(args[3]))
     publish_due(ctx)
-    local nxt = redis.call('ZRANGE', keys.timers(ctx), 0, 0, 'WITHSCORES')
+    local nxt = redis.call('ZRANGE', keys.timers(ctx), '0', '0', 'WITHSCORES')
     return { fired, ctx.emitted, nxt[2] and tonumber(nxt[2]) or -1 }
 end
 

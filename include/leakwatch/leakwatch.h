@@ -149,14 +149,58 @@ typedef struct lw_input_settings {
     int64_t max_lead_ms;  /* how far events may be applied ahead of other instances */
 } lw_input_settings;
 
+/* The derived event types and the output topics they go to, in one table: a TOPIC row is a
+ * topic setting, the TYPE rows after it the types written to that topic. The topics.* settings
+ * of the outputs, lw_config_topic_for, the broker's topics and `leakwatch topics` (which
+ * deploy/demo.sh and the check of docker-compose.yml read) all come from here.
+ *   TOPIC(id, setting, default topic, cleanup policy, what it carries: for --help)
+ *   TYPE(derived type, the id of its topic, its JSON Schema under schemas/)
+ * Aggregates are compacted: the latest event per key is the current state. */
+#define LW_DERIVED_TYPES(TOPIC, TYPE)                                                              \
+    TOPIC(LEAD_DUPLICATES, "topics.lead_duplicates", "crm.leads.duplicates", delete,               \
+          "lead.duplicate")                                                                        \
+    TYPE("lead.duplicate", LEAD_DUPLICATES, "derived/lead.duplicate.json")                         \
+    TOPIC(LEAD_RESPONSE_TIMES, "topics.lead_response_times", "crm.leads.response-times", delete,   \
+          "lead.responded")                                                                        \
+    TYPE("lead.responded", LEAD_RESPONSE_TIMES, "derived/lead.responded.json")                     \
+    TOPIC(LEAD_CALLBACK, "topics.lead_callback", "crm.alerts.lead-callback", delete,               \
+          "lead.callback_due")                                                                     \
+    TYPE("lead.callback_due", LEAD_CALLBACK, "derived/lead.callback_due.json")                     \
+    TOPIC(LEAD_IDLE, "topics.lead_idle", "crm.alerts.lead-idle", delete, "lead.idle")              \
+    TYPE("lead.idle", LEAD_IDLE, "derived/lead.idle.json")                                         \
+    TOPIC(UNTRACKED_CONTACTS, "topics.untracked_contacts", "crm.alerts.untracked-contacts",        \
+          delete, "lead.untracked_contact")                                                        \
+    TYPE("lead.untracked_contact", UNTRACKED_CONTACTS, "derived/lead.untracked_contact.json")      \
+    TOPIC(TASK_OVERDUE, "topics.task_overdue", "crm.alerts.task-overdue", delete,                  \
+          "task.overdue and task.overdue_resolved")                                                \
+    TYPE("task.overdue", TASK_OVERDUE, "derived/task.overdue.json")                                \
+    TYPE("task.overdue_resolved", TASK_OVERDUE, "derived/task.overdue_resolved.json")              \
+    TOPIC(DEAL_AT_RISK, "topics.deal_at_risk", "crm.alerts.deal-at-risk", delete,                  \
+          "deal.at_risk and deal.risk_cleared")                                                    \
+    TYPE("deal.at_risk", DEAL_AT_RISK, "derived/deal.at_risk.json")                                \
+    TYPE("deal.risk_cleared", DEAL_AT_RISK, "derived/deal.risk_cleared.json")                      \
+    TOPIC(LOSS_TOTALS, "topics.loss_totals", "crm.agg.loss-totals", compact, "loss.totals")        \
+    TYPE("loss.totals", LOSS_TOTALS, "derived/loss.totals.json")                                   \
+    TOPIC(RISK_SUMMARY, "topics.risk_summary", "crm.agg.risk-summary", compact, "risk.summary")    \
+    TYPE("risk.summary", RISK_SUMMARY, "derived/risk.summary.json")                                \
+    TOPIC(RESPONSE_STATS, "topics.response_stats", "crm.agg.response-stats", compact,              \
+          "response.stats")                                                                        \
+    TYPE("response.stats", RESPONSE_STATS, "derived/response.stats.json")
+
+/* Passed for the kind of row a use of LW_DERIVED_TYPES does not need. */
+#define LW_DERIVED_SKIP(...)
+
+/* The output topics: LW_TOPIC_LEAD_DUPLICATES, ... (TOPIC rows, in order). */
+#define LW_TOPIC_ENUM(id, ...) LW_TOPIC_##id,
+typedef enum { LW_DERIVED_TYPES(LW_TOPIC_ENUM, LW_DERIVED_SKIP) LW_TOPIC__COUNT } lw_topic;
+#undef LW_TOPIC_ENUM
+
 typedef struct lw_config {
     char *kafka_brokers;
     char *group_id;
     char *topics_input; /* comma separated */
     char *topic_dlq;
-    char *topic_lead_duplicates, *topic_lead_response_times, *topic_lead_callback;
-    char *topic_lead_idle, *topic_untracked_contacts, *topic_task_overdue;
-    char *topic_deal_at_risk, *topic_loss_totals, *topic_risk_summary, *topic_response_stats;
+    char *topic_of[LW_TOPIC__COUNT]; /* the output topics, set by their TOPIC row's setting */
     char *redis_url;
     int64_t redis_timeout_ms;
     int64_t clock; /* lw_clock_mode */
@@ -198,6 +242,13 @@ void lw_config_free(lw_config *cfg);
 const lw_tenant_settings *lw_config_tenant(const lw_config *cfg, const char *tenant);
 /* The output topic of a derived event type, or NULL when the type is unknown. */
 const char *lw_config_topic_for(const lw_config *cfg, const char *derived_type);
+/* Appends every topic of cfg (NULL: of the defaults) comma separated: the inputs, the dead
+ * letters, then the output topics in LW_DERIVED_TYPES order (the broker creates them). */
+void lw_config_topic_list(const lw_config *cfg, lw_buf *out);
+/* Prints one line per topic of cfg for `leakwatch topics`: the topic, the setting naming it,
+ * its cleanup policy and the derived types written to it, tab separated (no types for the
+ * inputs and the dead letters). */
+void lw_config_print_topics(const lw_config *cfg, FILE *out);
 /* Prints every setting: key, env name, default and description (for --help). */
 void lw_config_print_help(FILE *out);
 /* Prints the effective configuration as JSON. */

@@ -276,10 +276,12 @@ static bool scalar_text(const json_t *v, char *out, size_t outlen)
     return true;
 }
 
-/* A tenant starts as a copy of the defaults, its strings its own. */
+/* A tenant starts as a copy of the defaults, its strings its own; its lists are parsed from
+ * them once every layer is read. */
 static void copy_tenant(lw_tenant_settings *dst, const lw_tenant_settings *src)
 {
     *dst = *src;
+    dst->lists = NULL;
     for (size_t i = 0; i < TABLE_N; i++) {
         if (table[i].per_tenant && table[i].type == CFG_STRING) {
             char **field = (char **)field_ptr(&table[i], NULL, dst);
@@ -290,6 +292,7 @@ static void copy_tenant(lw_tenant_settings *dst, const lw_tenant_settings *src)
 
 static void free_tenant(lw_tenant_settings *ts)
 {
+    lw_tenant_lists_free(ts);
     for (size_t i = 0; i < TABLE_N; i++)
         if (table[i].per_tenant && table[i].type == CFG_STRING)
             free(*(char **)field_ptr(&table[i], NULL, ts));
@@ -509,25 +512,11 @@ static bool timezone_known(const char *tz)
     return !strcmp(tz, "UTC") || (*tz && !strstr(tz, "..") && access(path, R_OK) == 0);
 }
 
-static bool stage_limits_valid(const char *spec, char *bad, size_t badlen)
+/* Checks the settings of a tenant (or the defaults, name "") that need more than a type
+ * check, and parses its lists. */
+static bool prepare_tenant(lw_tenant_settings *ts, char *err, size_t errlen)
 {
-    char *copy = strdup(spec), *save = NULL;
-    bool ok = true;
-    for (char *item = strtok_r(copy, ";", &save); item && ok; item = strtok_r(NULL, ";", &save)) {
-        char *eq = strrchr(item, '=');
-        int64_t ms;
-        ok = eq && eq != item && lw_duration_parse(eq + 1, &ms);
-        if (!ok)
-            snprintf(bad, badlen, "%s", item);
-    }
-    free(copy);
-    return ok;
-}
-
-/* The settings of a tenant (or the defaults, name "") that need more than a type check. */
-static bool tenant_valid(const lw_tenant_settings *ts, char *err, size_t errlen)
-{
-    char where[80], bad[200];
+    char where[80], why[300];
     snprintf(where, sizeof(where), "%s%s%s", *ts->name ? "tenants." : "", ts->name,
              *ts->name ? "." : "");
     if (!timezone_known(ts->timezone)) {
@@ -535,15 +524,14 @@ static bool tenant_valid(const lw_tenant_settings *ts, char *err, size_t errlen)
                  ts->timezone);
         return false;
     }
-    if (!stage_limits_valid(ts->stage_limits, bad, sizeof(bad))) {
-        snprintf(err, errlen, "config: %sdeal.stage_limits expects stage=duration;..., got '%s'",
-                 where, bad);
+    if (!lw_tenant_lists_parse(ts, why, sizeof(why))) {
+        snprintf(err, errlen, "config: %s%s", where, why);
         return false;
     }
     return true;
 }
 
-static bool validate(const lw_config *cfg, char *err, size_t errlen)
+static bool validate(lw_config *cfg, char *err, size_t errlen)
 {
     int64_t ms;
     if (*cfg->replay_from && !lw_rfc3339_parse(cfg->replay_from, &ms)) {
@@ -551,10 +539,10 @@ static bool validate(const lw_config *cfg, char *err, size_t errlen)
                  cfg->replay_from);
         return false;
     }
-    if (!tenant_valid(&cfg->tenant_defaults, err, errlen))
+    if (!prepare_tenant(&cfg->tenant_defaults, err, errlen))
         return false;
     for (size_t i = 0; i < cfg->tenants_n; i++)
-        if (!tenant_valid(&cfg->tenants[i], err, errlen))
+        if (!prepare_tenant(&cfg->tenants[i], err, errlen))
             return false;
     if (!*cfg->topics_input) {
         snprintf(err, errlen, "config: topics.input expects at least one topic");

@@ -118,6 +118,8 @@ void lw_money_format(int64_t minor, char out[32]); /* "412560.00" */
 
 /* ================================ config.c =============================== */
 
+typedef struct lw_tenant_lists lw_tenant_lists; /* loss_reason.c */
+
 /* Settings that a tenant may override ("tenants": {"acme": {"lead.idle_after": "10m"}}). */
 typedef struct lw_tenant_settings {
     char name[64];
@@ -134,6 +136,7 @@ typedef struct lw_tenant_settings {
     char *phone_region; /* region of phone numbers written without + ("KZ", "RU") */
     int64_t dedup_window_ms;
     int64_t untracked_after_ms;
+    lw_tenant_lists *lists; /* stage_limits and loss_*, parsed once all layers are read */
 } lw_tenant_settings;
 
 typedef enum { LW_CLOCK_WALL, LW_CLOCK_EVENT } lw_clock_mode;
@@ -256,8 +259,44 @@ void lw_config_dump(const lw_config *cfg, FILE *out);
 
 /* ================================ loss_reason.c ========================== */
 
+/* A tenant's list settings are parsed when the config is loaded, so that a deal event only
+ * looks its stage and loss reason up. Names are matched trimmed and case-folded (ASCII and
+ * Cyrillic), as the event's text is. */
+
+typedef enum {
+    LW_LOSS_NONTARGET,
+    LW_LOSS_MANAGEABLE,
+    LW_LOSS_OBJECTIVE,
+    LW_LOSS__COUNT
+} lw_loss_class;
+
+/* One item of a loss.* list: "id=Name", or "id" alone (its own name). */
+typedef struct lw_loss_reason {
+    char *id;          /* as listed: the canonical reason it is counted as */
+    char *id_folded;   /* "" matches nothing */
+    char *name_folded; /* "" matches nothing */
+} lw_loss_reason;
+
+/* One item of deal.stage_limits: "stage=duration". */
+typedef struct lw_stage_limit {
+    char *stage_folded;
+    int64_t ms;
+} lw_stage_limit;
+
+struct lw_tenant_lists {
+    lw_loss_reason *loss[LW_LOSS__COUNT]; /* loss.nontarget, loss.manageable, loss.objective */
+    size_t loss_n[LW_LOSS__COUNT];
+    lw_stage_limit *stages; /* deal.stage_limits, in the order listed */
+    size_t stages_n;
+};
+
+/* Parses the tenant's stage_limits and loss_* into ts->lists. On a bad item writes
+ * "<key> expects ..., got '<item>'" into err and returns false; lists are freed either way
+ * by lw_tenant_lists_free. */
+bool lw_tenant_lists_parse(lw_tenant_settings *ts, char *err, size_t errlen);
+void lw_tenant_lists_free(lw_tenant_settings *ts);
 /* The class of a loss reason for a tenant: "nontarget", "manageable", "objective" or
- * "unclassified"; key gets the canonical reason (the configured id, or the reason as given). */
+ * "unclassified"; key gets the canonical reason (the listed id, or the reason as given). */
 const char *lw_loss_classify(const lw_tenant_settings *ts, const char *reason, char *key,
                              size_t keylen);
 /* How long a deal may stay in a stage: its entry in deal.stage_limits, or stalled_after. */

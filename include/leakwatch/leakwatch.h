@@ -504,17 +504,17 @@ typedef struct lw_topic_size {
     int32_t partitions;
 } lw_topic_size;
 
-typedef struct lw_consumer {
-    rd_kafka_t *rk;
-    const lw_config *cfg;
-    lw_merge merge;
-    lw_topic_size *topics; /* the input topics, learnt at each assignment */
-    size_t topics_n;
-    bool assigned_any;
-    int64_t start_ms; /* replay.from, or -1 */
-} lw_consumer;
+typedef struct lw_consumer lw_consumer;
 
-bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t errlen);
+/* Joins the consumer group on topics.input; NULL with err filled ("config: ..." when a
+ * setting is to blame). */
+lw_consumer *lw_consumer_new(const lw_config *cfg, char *err, size_t errlen);
+/* Its partitions' buffered inputs: released from (merge.c), their marks kept (watermark.c). */
+lw_merge *lw_consumer_merge(lw_consumer *c);
+/* The input topics and their partition counts, as learnt at the latest assignment. */
+const lw_topic_size *lw_consumer_topics(const lw_consumer *c, size_t *n);
+/* Whether some partition is assigned to it now. */
+bool lw_consumer_assigned(const lw_consumer *c);
 /* Polls messages into the merge: waits up to timeout_ms for the first, then takes what is
  * there without waiting, at most max. Pauses partitions whose buffer is full and resumes
  * those with room again. Returns how many were buffered. */
@@ -526,6 +526,7 @@ void lw_consumer_store_offsets(lw_consumer *c);
 int64_t lw_consumer_lag(lw_consumer *c);
 /* True when every assigned partition is read to its end and released. */
 bool lw_consumer_all_at_end(const lw_consumer *c);
+/* Leaves the group, committing the stored offsets, and frees c (NULL: nothing). */
 void lw_consumer_close(lw_consumer *c);
 
 /* ================================ producer.c ============================= */
@@ -587,19 +588,22 @@ char *lw_envelope_build(const lw_outbox_entry *e);
 /* The tenants this instance knows of: from its own input and from lw:tenants in Redis,
  * where each instance adds the ones it sees (so every instance fires every tenant's
  * deadlines and drains every tenant's outbox). */
-typedef struct lw_tenants {
-    char **names;
-    size_t n, cap;
-    size_t persisted; /* names[0..persisted) are known to be in lw:tenants */
-} lw_tenants;
+typedef struct lw_tenants lw_tenants;
 
+lw_tenants *lw_tenants_new(void);
 bool lw_tenants_add(lw_tenants *t, const char *name); /* true when new */
+size_t lw_tenants_count(const lw_tenants *t);
+/* The i-th tenant (i < lw_tenants_count), in the order first seen: a name keeps its index. */
+const char *lw_tenants_name(const lw_tenants *t, size_t i);
 /* Appends SADD lw:tenants for names not yet persisted; false when there are none. */
 bool lw_tenants_persist_argv(lw_tenants *t, lw_argv *out);
 void lw_tenants_persisted(lw_tenants *t);
+/* The next lw_tenants_persist_argv writes every name again (after a reconnect: Redis may
+ * have restarted empty). */
+void lw_tenants_rewrite(lw_tenants *t);
 /* Adds every tenant listed in lw:tenants. false on Redis I/O error. */
 bool lw_tenants_refresh(lw_tenants *t, lw_redis *r);
-void lw_tenants_free(lw_tenants *t);
+void lw_tenants_free(lw_tenants *t); /* NULL: nothing */
 
 /* ================================ outbox.c =============================== */
 

@@ -11,11 +11,14 @@
 #   * each example of the derived schemas has the derived envelope (source leakwatch, SHA-1 id,
 #     type const, tenant, datacontenttype) and the data fields the schema requires;
 #   * each example of schemas/config.json uses only known keys with well-formed durations;
+#     its topics.* properties and their defaults are those `leakwatch topics` lists (with the
+#     binary: LEAKWATCH, set by ctest);
 #   * the jq checks themselves reject broken events (negative cases);
 #   * when python3 has jsonschema >= 4.18 (with referencing), every schema is also checked
 #     against the 2020-12 meta-schema and every example is fully validated (skipped otherwise).
 #
-# Env: LW_TEST_ROOT=<repo>/tests (set by ctest); defaults to this script's ../ directory.
+# Env: LW_TEST_ROOT=<repo>/tests (set by ctest); defaults to this script's ../ directory;
+#      LEAKWATCH=<path of the leakwatch binary> (optional here).
 set -euo pipefail
 
 TEST_ROOT="${LW_TEST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -327,6 +330,18 @@ if [ -f "$f" ]; then
              end)
     ' "$f")
     report "schemas/config.json" "$out"
+    # The topic settings and their defaults are those `leakwatch topics` lists (from the table
+    # of derived types), when the binary is there.
+    if [ -n "${LEAKWATCH:-}" ] && [ -x "$LEAKWATCH" ]; then
+        want=$(env -i PATH="$PATH" "$LEAKWATCH" topics | awk -F'\t' '
+            { d[$2] = d[$2] (d[$2] == "" ? "" : ",") $1 } END { for (k in d) print k, d[k] }' | LC_ALL=C sort)
+        got=$(jq -r '.properties | to_entries[] | select(.key | startswith("topics."))
+                     | "\(.key) \(.value.default)"' "$f" | LC_ALL=C sort)
+        report "schemas/config.json: topics.* defaults (<) differ from leakwatch topics (>)" \
+            "$(diff <(echo "$got") <(echo "$want") | grep '^[<>]' || true)"
+    else
+        echo "SKIP: topics.* of schemas/config.json against leakwatch topics (no LEAKWATCH binary)"
+    fi
 else
     fail "schemas/config.json missing"
 fi

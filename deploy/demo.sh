@@ -21,20 +21,24 @@ echo "embedded broker on $BROKERS, redis on $REDIS_URL"
 "$LEAKWATCH" produce deploy/sample/day.ndjson --kafka.brokers "$BROKERS"
 "$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event --until-end
 
-for topic in crm.leads.response-times crm.alerts.lead-callback crm.alerts.lead-idle \
-    crm.leads.duplicates crm.alerts.untracked-contacts crm.alerts.task-overdue \
-    crm.alerts.deal-at-risk; do
+# The topics as `leakwatch topics` lists them (topic, setting, cleanup policy, derived types):
+# the alerts, then the aggregates, which are compacted.
+derived() { # compact|delete
+    "$LEAKWATCH" topics | awk -F'\t' -v policy="$1" '$4 != "" && $3 == policy { print $1 }'
+}
+for topic in $(derived delete); do
     echo
     echo "== $topic"
     lw_consume "$topic" | jq -c '{type, time, tenant, data}'
 done
 # the aggregates: only the latest of each key, as a compacted topic keeps it
-for topic in crm.agg.loss-totals crm.agg.risk-summary crm.agg.response-stats; do
+for topic in $(derived compact); do
     echo
     echo "== $topic (latest per key)"
     lw_consume_keyed "$topic" | awk -F'\t' '{ last[$1] = $2 } END { for (k in last) print last[k] }' |
         jq -c '{type, tenant, data}'
 done
+dlq=$("$LEAKWATCH" topics | awk -F'\t' '$2 == "topics.dlq" { print $1 }')
 echo
-echo "== crm.dlq (input that could not be processed, with the reason)"
-lw_consume_with_headers crm.dlq | sed 's/^/  /'
+echo "== $dlq (input that could not be processed, with the reason)"
+lw_consume_with_headers "$dlq" | sed 's/^/  /'

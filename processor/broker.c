@@ -18,16 +18,12 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-/* Every topic the product reads or writes, so consumers see them before the first produce. */
-static const char default_topics[] =
-    "crm.leads,crm.calls,crm.tasks,crm.deals,crm.dlq,crm.leads.duplicates,"
-    "crm.leads.response-times,crm.alerts.lead-callback,crm.alerts.lead-idle,"
-    "crm.alerts.untracked-contacts,crm.alerts.task-overdue,crm.alerts.deal-at-risk,"
-    "crm.agg.loss-totals,crm.agg.risk-summary,crm.agg.response-stats";
-
 typedef struct broker_opts {
     int brokers, partitions, port; /* port 0: no forwarder */
     const char *topics, *port_file;
+    /* without --topics, every topic of the default settings (config.c), so that consumers see
+     * them before the first produce */
+    lw_buf default_topics;
 } broker_opts;
 
 /* librdkafka 2.0.2's mock thread serves its op queue and only then drains its wake-up pipe, so
@@ -127,7 +123,9 @@ static bool each_topic(const char *spec, int partitions, rd_kafka_mock_cluster_t
 
 static int parse_args(int argc, char **argv, broker_opts *o)
 {
-    *o = (broker_opts){.brokers = 1, .partitions = 3, .topics = default_topics};
+    *o = (broker_opts){.brokers = 1, .partitions = 3};
+    lw_config_topic_list(NULL, &o->default_topics);
+    o->topics = o->default_topics.data;
     for (int i = 0; i < argc; i++) {
         const char *v = NULL;
         bool ok;
@@ -480,32 +478,37 @@ static int announce_and_serve(const broker_opts *o, rd_kafka_mock_cluster_t *mc)
     return rc;
 }
 
-int lw_broker_main(int argc, char **argv)
+static int run_broker(const broker_opts *o)
 {
-    broker_opts o;
-    int rc = parse_args(argc, argv, &o);
-    if (rc != LW_EXIT_OK)
-        return rc;
     install_signals();
     rd_kafka_t *rk = new_handle();
     if (!rk)
         return LW_EXIT_RUNTIME;
     sigset_t saved;
     block_signals(true, &saved);
-    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, o.brokers);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, o->brokers);
     block_signals(false, &saved);
     if (!mc) {
         lw_error("cannot start the mock cluster");
         rd_kafka_destroy(rk);
         return LW_EXIT_RUNTIME;
     }
-    if (each_topic(o.topics, o.partitions, mc))
-        rc = announce_and_serve(&o, mc);
-    else
-        rc = LW_EXIT_RUNTIME;
+    int rc = LW_EXIT_RUNTIME;
+    if (each_topic(o->topics, o->partitions, mc))
+        rc = announce_and_serve(o, mc);
     lw_info("stopping the mock Kafka cluster");
     mock_settle();
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
+    return rc;
+}
+
+int lw_broker_main(int argc, char **argv)
+{
+    broker_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc == LW_EXIT_OK)
+        rc = run_broker(&o);
+    lw_buf_free(&o.default_topics);
     return rc;
 }

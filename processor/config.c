@@ -27,10 +27,9 @@ static const char *const format_choices[] = {"logfmt", "json", NULL};
 
 #define G(field) offsetof(lw_config, field), false
 #define T(field) offsetof(lw_tenant_settings, field), true
-#define TOPIC(key, field, def, what)                                                               \
-    {                                                                                              \
-        key, CFG_STRING, def, "output topic of " what, G(field), 0, 0, NULL                        \
-    }
+/* A TOPIC row of LW_DERIVED_TYPES as the entry of its setting. */
+#define TOPIC_ENTRY(id, key, def, cleanup, what)                                                   \
+    {key, CFG_STRING, def, "output topic of " what, G(topic_of[LW_TOPIC_##id]), 0, 0, NULL},
 
 static const cfg_entry table[] = {
     {"kafka.brokers", CFG_STRING, "127.0.0.1:9092", "Kafka bootstrap servers (host:port,...)",
@@ -42,23 +41,9 @@ static const cfg_entry table[] = {
      0, NULL},
     {"topics.dlq", CFG_STRING, "crm.dlq", "dead-letter topic for input that cannot be processed",
      G(topic_dlq), 0, 0, NULL},
-    TOPIC("topics.lead_duplicates", topic_lead_duplicates, "crm.leads.duplicates",
-          "lead.duplicate"),
-    TOPIC("topics.lead_response_times", topic_lead_response_times, "crm.leads.response-times",
-          "lead.responded"),
-    TOPIC("topics.lead_callback", topic_lead_callback, "crm.alerts.lead-callback",
-          "lead.callback_due"),
-    TOPIC("topics.lead_idle", topic_lead_idle, "crm.alerts.lead-idle", "lead.idle"),
-    TOPIC("topics.untracked_contacts", topic_untracked_contacts, "crm.alerts.untracked-contacts",
-          "lead.untracked_contact"),
-    TOPIC("topics.task_overdue", topic_task_overdue, "crm.alerts.task-overdue",
-          "task.overdue and task.overdue_resolved"),
-    TOPIC("topics.deal_at_risk", topic_deal_at_risk, "crm.alerts.deal-at-risk",
-          "deal.at_risk and deal.risk_cleared"),
-    TOPIC("topics.loss_totals", topic_loss_totals, "crm.agg.loss-totals", "loss.totals"),
-    TOPIC("topics.risk_summary", topic_risk_summary, "crm.agg.risk-summary", "risk.summary"),
-    TOPIC("topics.response_stats", topic_response_stats, "crm.agg.response-stats",
-          "response.stats"),
+    /* clang-format off */
+    LW_DERIVED_TYPES(TOPIC_ENTRY, LW_DERIVED_SKIP)
+    /* clang-format on */
     {"redis.url", CFG_STRING, "redis://127.0.0.1:6379",
      "Redis 7: redis://[:password@]host:port[/db]", G(redis_url), 0, 0, NULL},
     {"redis.timeout", CFG_DURATION, "5s", "Redis connect and command timeout", G(redis_timeout_ms),
@@ -147,7 +132,8 @@ static const cfg_entry table[] = {
      "loss reasons nobody could have prevented", T(loss_objective), 0, 0, NULL},
 };
 
-#define TABLE_N (sizeof(table) / sizeof(table[0]))
+#define ARRAY_N(a) (sizeof(a) / sizeof((a)[0]))
+#define TABLE_N    ARRAY_N(table)
 
 static const cfg_entry *find_entry(const char *key)
 {
@@ -290,10 +276,12 @@ static bool scalar_text(const json_t *v, char *out, size_t outlen)
     return true;
 }
 
-/* A tenant starts as a copy of the defaults, its strings its own. */
+/* A tenant starts as a copy of the defaults, its strings its own; its lists are parsed from
+ * them once every layer is read. */
 static void copy_tenant(lw_tenant_settings *dst, const lw_tenant_settings *src)
 {
     *dst = *src;
+    dst->lists = NULL;
     for (size_t i = 0; i < TABLE_N; i++) {
         if (table[i].per_tenant && table[i].type == CFG_STRING) {
             char **field = (char **)field_ptr(&table[i], NULL, dst);
@@ -304,6 +292,7 @@ static void copy_tenant(lw_tenant_settings *dst, const lw_tenant_settings *src)
 
 static void free_tenant(lw_tenant_settings *ts)
 {
+    lw_tenant_lists_free(ts);
     for (size_t i = 0; i < TABLE_N; i++)
         if (table[i].per_tenant && table[i].type == CFG_STRING)
             free(*(char **)field_ptr(&table[i], NULL, ts));
@@ -523,25 +512,11 @@ static bool timezone_known(const char *tz)
     return !strcmp(tz, "UTC") || (*tz && !strstr(tz, "..") && access(path, R_OK) == 0);
 }
 
-static bool stage_limits_valid(const char *spec, char *bad, size_t badlen)
+/* Checks the settings of a tenant (or the defaults, name "") that need more than a type
+ * check, and parses its lists. */
+static bool prepare_tenant(lw_tenant_settings *ts, char *err, size_t errlen)
 {
-    char *copy = strdup(spec), *save = NULL;
-    bool ok = true;
-    for (char *item = strtok_r(copy, ";", &save); item && ok; item = strtok_r(NULL, ";", &save)) {
-        char *eq = strrchr(item, '=');
-        int64_t ms;
-        ok = eq && eq != item && lw_duration_parse(eq + 1, &ms);
-        if (!ok)
-            snprintf(bad, badlen, "%s", item);
-    }
-    free(copy);
-    return ok;
-}
-
-/* The settings of a tenant (or the defaults, name "") that need more than a type check. */
-static bool tenant_valid(const lw_tenant_settings *ts, char *err, size_t errlen)
-{
-    char where[80], bad[200];
+    char where[80], why[300];
     snprintf(where, sizeof(where), "%s%s%s", *ts->name ? "tenants." : "", ts->name,
              *ts->name ? "." : "");
     if (!timezone_known(ts->timezone)) {
@@ -549,15 +524,14 @@ static bool tenant_valid(const lw_tenant_settings *ts, char *err, size_t errlen)
                  ts->timezone);
         return false;
     }
-    if (!stage_limits_valid(ts->stage_limits, bad, sizeof(bad))) {
-        snprintf(err, errlen, "config: %sdeal.stage_limits expects stage=duration;..., got '%s'",
-                 where, bad);
+    if (!lw_tenant_lists_parse(ts, why, sizeof(why))) {
+        snprintf(err, errlen, "config: %s%s", where, why);
         return false;
     }
     return true;
 }
 
-static bool validate(const lw_config *cfg, char *err, size_t errlen)
+static bool validate(lw_config *cfg, char *err, size_t errlen)
 {
     int64_t ms;
     if (*cfg->replay_from && !lw_rfc3339_parse(cfg->replay_from, &ms)) {
@@ -565,10 +539,10 @@ static bool validate(const lw_config *cfg, char *err, size_t errlen)
                  cfg->replay_from);
         return false;
     }
-    if (!tenant_valid(&cfg->tenant_defaults, err, errlen))
+    if (!prepare_tenant(&cfg->tenant_defaults, err, errlen))
         return false;
     for (size_t i = 0; i < cfg->tenants_n; i++)
-        if (!tenant_valid(&cfg->tenants[i], err, errlen))
+        if (!prepare_tenant(&cfg->tenants[i], err, errlen))
             return false;
     if (!*cfg->topics_input) {
         snprintf(err, errlen, "config: topics.input expects at least one topic");
@@ -644,29 +618,90 @@ const lw_tenant_settings *lw_config_tenant(const lw_config *cfg, const char *ten
     return &cfg->tenant_defaults;
 }
 
+/* ------------------------------ topics ------------------------------ */
+
+/* Each derived type's topic: the TYPE rows of LW_DERIVED_TYPES. */
+static const struct {
+    const char *type;
+    lw_topic topic;
+} routes[] = {
+#define TYPE_ROUTE(type, topic, schema) {type, LW_TOPIC_##topic},
+    LW_DERIVED_TYPES(LW_DERIVED_SKIP, TYPE_ROUTE)
+#undef TYPE_ROUTE
+};
+
 const char *lw_config_topic_for(const lw_config *cfg, const char *type)
 {
-    static const struct {
-        const char *type;
-        size_t offset;
-    } routes[] = {
-        {"lead.duplicate", offsetof(lw_config, topic_lead_duplicates)},
-        {"lead.responded", offsetof(lw_config, topic_lead_response_times)},
-        {"lead.callback_due", offsetof(lw_config, topic_lead_callback)},
-        {"lead.idle", offsetof(lw_config, topic_lead_idle)},
-        {"lead.untracked_contact", offsetof(lw_config, topic_untracked_contacts)},
-        {"task.overdue", offsetof(lw_config, topic_task_overdue)},
-        {"task.overdue_resolved", offsetof(lw_config, topic_task_overdue)},
-        {"deal.at_risk", offsetof(lw_config, topic_deal_at_risk)},
-        {"deal.risk_cleared", offsetof(lw_config, topic_deal_at_risk)},
-        {"loss.totals", offsetof(lw_config, topic_loss_totals)},
-        {"risk.summary", offsetof(lw_config, topic_risk_summary)},
-        {"response.stats", offsetof(lw_config, topic_response_stats)},
-    };
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+    for (size_t i = 0; i < ARRAY_N(routes); i++)
         if (!strcmp(routes[i].type, type))
-            return *(char *const *)((const char *)cfg + routes[i].offset);
+            return cfg->topic_of[routes[i].topic];
     return NULL;
+}
+
+/* The settings that name topics, in the table's order. */
+typedef struct topic_setting {
+    const char *key;
+    const char *cleanup; /* the cleanup.policy the topic wants */
+    int output;          /* its lw_topic; -1 for the inputs and the dead letters */
+} topic_setting;
+
+#define TOPIC_SETTING(id, key, def, cleanup, what) {key, #cleanup, LW_TOPIC_##id},
+static const topic_setting topic_settings[] = {
+    {"topics.input", "delete", -1},
+    {"topics.dlq", "delete", -1},
+    /* clang-format off */
+    LW_DERIVED_TYPES(TOPIC_SETTING, LW_DERIVED_SKIP)
+    /* clang-format on */
+};
+#undef TOPIC_SETTING
+
+typedef void topic_fn(const topic_setting *s, const char *topic, size_t len, void *ctx);
+
+/* Calls fn for each topic that cfg (NULL: the defaults) names; topics.input names several,
+ * split as consumer.c splits them. */
+static void each_topic(const lw_config *cfg, topic_fn *fn, void *ctx)
+{
+    for (size_t i = 0; i < ARRAY_N(topic_settings); i++) {
+        const cfg_entry *e = find_entry(topic_settings[i].key);
+        const char *value = cfg ? *(char *const *)field_ptr(e, (lw_config *)cfg, NULL) : e->def;
+        for (const char *t = value; *t;) {
+            t += strspn(t, ", ");
+            size_t n = strcspn(t, ", ");
+            if (n)
+                fn(&topic_settings[i], t, n, ctx);
+            t += n;
+        }
+    }
+}
+
+static void append_topic(const topic_setting *s, const char *topic, size_t len, void *ctx)
+{
+    lw_buf *out = ctx;
+    lw_buf_appendf(out, "%s%.*s", out->len ? "," : "", (int)len, topic);
+}
+
+void lw_config_topic_list(const lw_config *cfg, lw_buf *out)
+{
+    each_topic(cfg, append_topic, out);
+}
+
+static void print_topic(const topic_setting *s, const char *topic, size_t len, void *ctx)
+{
+    FILE *out = ctx;
+    const char *sep = "";
+    fprintf(out, "%.*s\t%s\t%s\t", (int)len, topic, s->key, s->cleanup);
+    for (size_t i = 0; i < ARRAY_N(routes); i++) {
+        if ((int)routes[i].topic == s->output) {
+            fprintf(out, "%s%s", sep, routes[i].type);
+            sep = " ";
+        }
+    }
+    fputc('\n', out);
+}
+
+void lw_config_print_topics(const lw_config *cfg, FILE *out)
+{
+    each_topic(cfg, print_topic, out);
 }
 
 /* ------------------------------ help and dump ------------------------------ */

@@ -7,6 +7,16 @@
 #include <librdkafka/rdkafka.h>
 #include <string.h>
 
+struct lw_consumer {
+    rd_kafka_t *rk;
+    const lw_config *cfg;
+    lw_merge merge;
+    lw_topic_size *topics; /* the input topics, learnt at each assignment */
+    size_t topics_n;
+    bool assigned_any;
+    int64_t start_ms; /* replay.from, or -1 */
+};
+
 /* replay.from: the first offset at or after the start time of each assigned partition. A
  * broker that cannot tell (librdkafka's mock answers -1) makes it start at the beginning;
  * lw_consumer_poll_batch skips what is older either way. */
@@ -163,13 +173,10 @@ static bool consumer_conf(rd_kafka_conf_t *conf, const lw_config *cfg, char *err
     return true;
 }
 
-bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t errlen)
+/* The handle, its callbacks, and the subscription to topics.input. */
+static bool join_group(lw_consumer *c, char *err, size_t errlen)
 {
-    memset(c, 0, sizeof(*c));
-    c->cfg = cfg;
-    c->start_ms = -1;
-    if (*cfg->replay_from)
-        lw_rfc3339_parse(cfg->replay_from, &c->start_ms);
+    const lw_config *cfg = c->cfg;
     rd_kafka_conf_t *conf = lw_kafka_conf(cfg, err, errlen);
     if (!conf)
         return false;
@@ -197,6 +204,35 @@ bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t e
     }
     lw_info("consumer group %s subscribed to %s", cfg->group_id, cfg->topics_input);
     return true;
+}
+
+lw_consumer *lw_consumer_new(const lw_config *cfg, char *err, size_t errlen)
+{
+    lw_consumer *c = calloc(1, sizeof(*c));
+    c->cfg = cfg;
+    c->start_ms = -1;
+    if (*cfg->replay_from)
+        lw_rfc3339_parse(cfg->replay_from, &c->start_ms);
+    if (join_group(c, err, errlen))
+        return c;
+    lw_consumer_close(c);
+    return NULL;
+}
+
+lw_merge *lw_consumer_merge(lw_consumer *c)
+{
+    return &c->merge;
+}
+
+const lw_topic_size *lw_consumer_topics(const lw_consumer *c, size_t *n)
+{
+    *n = c->topics_n;
+    return c->topics;
+}
+
+bool lw_consumer_assigned(const lw_consumer *c)
+{
+    return c->assigned_any && c->merge.n > 0;
 }
 
 /* ------------------------------ filling the buffers ------------------------------ */
@@ -340,13 +376,15 @@ bool lw_consumer_all_at_end(const lw_consumer *c)
 
 void lw_consumer_close(lw_consumer *c)
 {
-    if (!c->rk)
+    if (!c)
         return;
-    rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk); /* commits stored offsets */
-    if (err)
-        lw_warn("consumer close: %s", rd_kafka_err2str(err));
-    lw_merge_free(&c->merge); /* before destroy: the inputs hold its messages */
+    if (c->rk) {
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk); /* commits stored offsets */
+        if (err)
+            lw_warn("consumer close: %s", rd_kafka_err2str(err));
+        lw_merge_free(&c->merge); /* before destroy: the inputs hold its messages */
+        rd_kafka_destroy(c->rk);
+    }
     free(c->topics);
-    rd_kafka_destroy(c->rk);
-    memset(c, 0, sizeof(*c));
+    free(c);
 }

@@ -1,10 +1,15 @@
 /* loss_reason.c — a loss reason's class and canonical name, from the tenant's lists
  * ("id=Name;id=Name", PRODUCT.md §3), matched on the id or the name, case-insensitively
- * (ASCII and Cyrillic) and ignoring surrounding spaces. */
+ * (ASCII and Cyrillic) and ignoring surrounding spaces; and how long a deal may stay in a
+ * stage (deal.stage_limits: "proposal=3d;contract=14d"). The lists are parsed once, when the
+ * config is loaded; each deal event only looks up. */
 #include "leakwatch/leakwatch.h"
 
 #include <ctype.h>
 #include <string.h>
+
+/* Folded text is cut at this size, the event's as the list's, so that they compare alike. */
+#define FOLDED_MAX 256
 
 /* Case-folds UTF-8 text for comparison: ASCII and the Russian alphabet. */
 static void fold(const char *s, size_t n, char *out, size_t outlen)
@@ -29,59 +34,148 @@ static void fold(const char *s, size_t n, char *out, size_t outlen)
     out[o] = '\0';
 }
 
-/* Finds reason in one class list; on a match writes the canonical name (the id, or the
- * name when the entry has no id). */
-static bool in_list(const char *list, const char *folded, char *key, size_t keylen)
+static char *fold_dup(const char *s, size_t n)
 {
-    for (const char *item = list; item && *item;) {
-        const char *end = strchr(item, ';');
-        size_t len = end ? (size_t)(end - item) : strlen(item);
-        const char *eq = memchr(item, '=', len);
-        size_t idlen = eq ? (size_t)(eq - item) : len;
-        char a[256], b[256];
-        fold(item, idlen, a, sizeof(a));
-        fold(eq ? eq + 1 : item, eq ? len - idlen - 1 : len, b, sizeof(b));
-        if ((*a && !strcmp(a, folded)) || (*b && !strcmp(b, folded))) {
-            fold(item, idlen, a, sizeof(a)); /* the canonical id, as written, trimmed */
-            snprintf(key, keylen, "%.*s", (int)idlen, item);
-            return true;
-        }
-        item = end ? end + 1 : NULL;
+    char out[FOLDED_MAX];
+    fold(s, n, out, sizeof(out));
+    return strdup(out);
+}
+
+/* The next ';'-separated item of *p, empty ones included; false at the end. */
+static bool next_item(const char **p, const char **item, size_t *len)
+{
+    if (!*p || !**p)
+        return false;
+    const char *end = strchr(*p, ';');
+    *item = *p;
+    *len = end ? (size_t)(end - *p) : strlen(*p);
+    *p = end ? end + 1 : NULL;
+    return true;
+}
+
+/* ------------------------------ parsing, at load ------------------------------ */
+
+/* "id=Name", or "id" alone as its own name; an item with neither matches nothing and is
+ * left out. */
+static void add_reason(lw_tenant_lists *l, lw_loss_class c, const char *item, size_t len)
+{
+    const char *eq = memchr(item, '=', len);
+    size_t idlen = eq ? (size_t)(eq - item) : len;
+    lw_loss_reason r = {
+        .id_folded = fold_dup(item, idlen),
+        .name_folded = eq ? fold_dup(eq + 1, len - idlen - 1) : fold_dup(item, len),
+    };
+    if (!*r.id_folded && !*r.name_folded) {
+        free(r.id_folded);
+        free(r.name_folded);
+        return;
     }
-    return false;
+    r.id = strndup(item, idlen);
+    l->loss[c] = realloc(l->loss[c], (l->loss_n[c] + 1) * sizeof(r));
+    l->loss[c][l->loss_n[c]++] = r;
+}
+
+/* "stage=duration": false unless a duration follows the last '=' and something precedes it.
+ * The stage is what precedes the first '=', so an item with several names no stage (its
+ * duration would hold a '='): it is accepted and left out. */
+static bool add_stage_limit(lw_tenant_lists *l, const char *item, size_t len)
+{
+    char *text = strndup(item, len), *eq = strrchr(text, '=');
+    int64_t ms;
+    bool ok = eq && eq != text && lw_duration_parse(eq + 1, &ms);
+    if (ok && !memchr(text, '=', (size_t)(eq - text))) {
+        l->stages = realloc(l->stages, (l->stages_n + 1) * sizeof(*l->stages));
+        l->stages[l->stages_n++] = (lw_stage_limit){fold_dup(text, (size_t)(eq - text)), ms};
+    }
+    free(text);
+    return ok;
+}
+
+static bool parse_stage_limits(lw_tenant_lists *l, const char *spec, char *err, size_t errlen)
+{
+    const char *item;
+    size_t len;
+    while (next_item(&spec, &item, &len)) {
+        if (len && !add_stage_limit(l, item, len)) {
+            snprintf(err, errlen, "deal.stage_limits expects stage=duration;..., got '%.*s'",
+                     (int)len, item);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool lw_tenant_lists_parse(lw_tenant_settings *ts, char *err, size_t errlen)
+{
+    const char *const loss[LW_LOSS__COUNT] = {ts->loss_nontarget, ts->loss_manageable,
+                                              ts->loss_objective};
+    ts->lists = calloc(1, sizeof(*ts->lists));
+    for (lw_loss_class c = 0; c < LW_LOSS__COUNT; c++) {
+        const char *p = loss[c], *item;
+        size_t len;
+        while (next_item(&p, &item, &len))
+            add_reason(ts->lists, c, item, len);
+    }
+    return parse_stage_limits(ts->lists, ts->stage_limits, err, errlen);
+}
+
+void lw_tenant_lists_free(lw_tenant_settings *ts)
+{
+    lw_tenant_lists *l = ts->lists;
+    if (!l)
+        return;
+    for (lw_loss_class c = 0; c < LW_LOSS__COUNT; c++) {
+        for (size_t i = 0; i < l->loss_n[c]; i++) {
+            free(l->loss[c][i].id);
+            free(l->loss[c][i].id_folded);
+            free(l->loss[c][i].name_folded);
+        }
+        free(l->loss[c]);
+    }
+    for (size_t i = 0; i < l->stages_n; i++)
+        free(l->stages[i].stage_folded);
+    free(l->stages);
+    free(l);
+    ts->lists = NULL;
+}
+
+/* ------------------------------ looking up, per event ------------------------------ */
+
+static const lw_loss_reason *find_reason(const lw_tenant_lists *l, lw_loss_class c,
+                                         const char *folded)
+{
+    for (size_t i = 0; i < l->loss_n[c]; i++) {
+        const lw_loss_reason *r = &l->loss[c][i];
+        if ((*r->id_folded && !strcmp(r->id_folded, folded)) ||
+            (*r->name_folded && !strcmp(r->name_folded, folded)))
+            return r;
+    }
+    return NULL;
 }
 
 const char *lw_loss_classify(const lw_tenant_settings *ts, const char *reason, char *key,
                              size_t keylen)
 {
-    char folded[256];
+    static const char *const names[LW_LOSS__COUNT] = {"nontarget", "manageable", "objective"};
+    char folded[FOLDED_MAX];
     fold(reason, strlen(reason), folded, sizeof(folded));
-    static const char *const names[] = {"nontarget", "manageable", "objective"};
-    const char *lists[] = {ts->loss_nontarget, ts->loss_manageable, ts->loss_objective};
-    for (int i = 0; i < 3; i++)
-        if (in_list(lists[i], folded, key, keylen))
-            return names[i];
+    for (lw_loss_class c = 0; c < LW_LOSS__COUNT; c++) {
+        const lw_loss_reason *r = find_reason(ts->lists, c, folded);
+        if (r) {
+            snprintf(key, keylen, "%s", r->id);
+            return names[c];
+        }
+    }
     snprintf(key, keylen, "%s", reason); /* listed as it came */
     return "unclassified";
 }
 
 int64_t lw_stage_limit_ms(const lw_tenant_settings *ts, const char *stage)
 {
-    char folded[256];
+    char folded[FOLDED_MAX];
     fold(stage, strlen(stage), folded, sizeof(folded));
-    for (const char *item = ts->stage_limits; item && *item;) {
-        const char *end = strchr(item, ';');
-        size_t len = end ? (size_t)(end - item) : strlen(item);
-        const char *eq = memchr(item, '=', len);
-        char name[256], dur[32];
-        int64_t ms;
-        if (eq) {
-            fold(item, (size_t)(eq - item), name, sizeof(name));
-            snprintf(dur, sizeof(dur), "%.*s", (int)(len - (size_t)(eq - item) - 1), eq + 1);
-            if (!strcmp(name, folded) && lw_duration_parse(dur, &ms))
-                return ms;
-        }
-        item = end ? end + 1 : NULL;
-    }
+    for (size_t i = 0; i < ts->lists->stages_n; i++)
+        if (!strcmp(ts->lists->stages[i].stage_folded, folded))
+            return ts->lists->stages[i].ms; /* the first listed */
     return ts->stalled_after_ms;
 }

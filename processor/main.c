@@ -30,6 +30,9 @@ static void usage(FILE *out)
         "  leakwatch produce FILE|- [--kafka.brokers H:P] [--topic T]   feed NDJSON events\n"
         "  leakwatch config [--config FILE] [--KEY VALUE]...   print the effective config\n"
         "  leakwatch config --kafka-properties   list the librdkafka properties\n"
+        "  leakwatch topics [--config FILE] [--KEY VALUE]...   the topics read and written: "
+        "topic,\n"
+        "      setting, cleanup policy and derived types, tab separated\n"
         "  leakwatch --help | --version\n"
         "\n"
         "Every setting is read, in this order, from its default, the JSON config file,\n"
@@ -104,6 +107,19 @@ static int cmd_replay(int argc, char **argv)
     return rc;
 }
 
+/* Loads the config and prints it with print: the whole of it, or its topics (for scripts that
+ * create or read them). */
+static int print_config(int argc, char **argv, void (*print)(const lw_config *, FILE *))
+{
+    lw_config cfg;
+    int rc = load_config(&cfg, argc, argv);
+    if (rc != LW_EXIT_OK)
+        return rc;
+    print(&cfg, stdout);
+    lw_config_free(&cfg);
+    return LW_EXIT_OK;
+}
+
 static int cmd_config(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
@@ -112,13 +128,7 @@ static int cmd_config(int argc, char **argv)
             return LW_EXIT_OK;
         }
     }
-    lw_config cfg;
-    int rc = load_config(&cfg, argc, argv);
-    if (rc != LW_EXIT_OK)
-        return rc;
-    lw_config_dump(&cfg, stdout);
-    lw_config_free(&cfg);
-    return LW_EXIT_OK;
+    return print_config(argc, argv, lw_config_dump);
 }
 
 int main(int argc, char **argv)
@@ -152,6 +162,8 @@ int main(int argc, char **argv)
         return lw_produce_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "config"))
         return cmd_config(argc - 2, argv + 2);
+    if (!strcmp(cmd, "topics"))
+        return print_config(argc - 2, argv + 2, lw_config_print_topics);
     fprintf(stderr, "leakwatch: unknown command '%s' (try --help)\n", cmd);
     return LW_EXIT_CONFIG;
 }

@@ -137,8 +137,8 @@ static int send_entries(lw_outbox *o, const redisReply *entries)
  * consumer name (delivered to Kafka or not before a crash: sent again, same ids). */
 static bool prepare_new_streams(lw_outbox *o, int *sent)
 {
-    for (; o->groups_ready < o->tenants->n; o->groups_ready++) {
-        const char *tenant = o->tenants->names[o->groups_ready];
+    for (; o->groups_ready < lw_tenants_count(o->tenants); o->groups_ready++) {
+        const char *tenant = lw_tenants_name(o->tenants, o->groups_ready);
         char key[128];
         snprintf(key, sizeof(key), LW_KEY_OUTBOX, tenant);
         redisReply *rep = lw_redis_command(o->r, "XGROUP CREATE %s " GROUP " 0 MKSTREAM", key);
@@ -162,14 +162,15 @@ static bool claim_idle_entries(lw_outbox *o, int *sent)
     for (size_t i = 0; i < o->groups_ready; i++) {
         redisReply *rep = lw_redis_command(
             o->r, "XAUTOCLAIM " LW_KEY_OUTBOX " " GROUP " %s %lld 0-0 COUNT %lld",
-            o->tenants->names[i], o->consumer, (long long)o->cfg->outbox_claim_idle_ms,
+            lw_tenants_name(o->tenants, i), o->consumer, (long long)o->cfg->outbox_claim_idle_ms,
             (long long)o->cfg->outbox_batch);
         if (!rep)
             return false;
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2) {
             int n = send_entries(o, rep->element[1]);
             if (n)
-                lw_info("outbox of %s: took over %d entries left pending", o->tenants->names[i], n);
+                lw_info("outbox of %s: took over %d entries left pending",
+                        lw_tenants_name(o->tenants, i), n);
             *sent += n;
         }
         freeReplyObject(rep);
@@ -189,7 +190,7 @@ static bool read_new_entries(lw_outbox *o, int *sent)
     lw_argv_adds(&cmd, "STREAMS");
     lw_buf key = {0};
     for (size_t i = 0; i < o->groups_ready; i++) {
-        lw_key(&key, LW_KEY_OUTBOX, o->tenants->names[i]);
+        lw_key(&key, LW_KEY_OUTBOX, lw_tenants_name(o->tenants, i));
         lw_argv_add(&cmd, key.data, key.len);
     }
     lw_buf_free(&key);
@@ -263,12 +264,12 @@ bool lw_outbox_ack(lw_outbox *o)
 {
     if (o->nacked == 0)
         return true;
-    size_t cap = 2 * o->tenants->n + 2, n = 0;
+    size_t cap = 2 * lw_tenants_count(o->tenants) + 2, n = 0;
     lw_argv *cmds = calloc(cap, sizeof(*cmds));
     redisReply **rep = calloc(cap, sizeof(*rep));
-    for (size_t t = 0; t < o->tenants->n && n + 2 <= cap; t++) {
+    for (size_t t = 0; t < lw_tenants_count(o->tenants) && n + 2 <= cap; t++) {
         char key[128];
-        snprintf(key, sizeof(key), LW_KEY_OUTBOX, o->tenants->names[t]);
+        snprintf(key, sizeof(key), LW_KEY_OUTBOX, lw_tenants_name(o->tenants, t));
         ack_commands(o, key, &cmds[n], &cmds[n + 1]);
         if (cmds[n].n > 3)
             n += 2;

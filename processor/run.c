@@ -21,10 +21,11 @@ typedef struct runner {
     const lw_config *cfg;
     volatile int *running;
     lw_redis redis;
-    lw_consumer consumer;
+    lw_consumer *consumer;
+    lw_merge *merge; /* the consumer's */
     lw_producer *producer;
     lw_outbox *outbox;
-    lw_tenants tenants;
+    lw_tenants *tenants;
     lw_http *http;
     lw_progress progress; /* a replay's progress line (--until-end on a terminal) */
 
@@ -77,10 +78,11 @@ static void after_reconnect(runner *run)
     if (run->connects_seen == run->redis.connects)
         return;
     run->connects_seen = run->redis.connects;
-    run->tenants.persisted = 0;
+    lw_tenants_rewrite(run->tenants);
     if (run->outbox)
         lw_outbox_reset_streams(run->outbox);
-    lw_watermark_rewrite(&run->consumer.merge);
+    if (run->merge)
+        lw_watermark_rewrite(run->merge);
 }
 
 /* Connects (with backoff) and loads the library when the connection was lost. false when
@@ -160,7 +162,7 @@ static int64_t minus(int64_t a, int64_t b) /* saturating, b >= 0 */
  * mark) to the pipeline; returns how many. */
 static size_t add_clock_commands(runner *run, lw_argv *own, size_t *npipe)
 {
-    size_t n = lw_watermark_argv(&run->consumer.merge, run->cfg->group_id, own, CLOCK_COMMANDS);
+    size_t n = lw_watermark_argv(run->merge, run->cfg->group_id, own, CLOCK_COMMANDS);
     for (size_t i = 0; i < n; i++)
         run->pipe[(*npipe)++] = &own[i];
     return n;
@@ -177,14 +179,15 @@ static void read_clock(runner *run, redisReply **rep, size_t n)
             written = false; /* still dirty: written with the next batch */
         }
     if (written)
-        lw_watermark_written(&run->consumer.merge);
+        lw_watermark_written(run->merge);
     const redisReply *times = rep[n - 2], *ends = rep[n - 1];
     if (times->type == REDIS_REPLY_ARRAY)
-        lw_watermark_adopt(&run->consumer.merge, times);
+        lw_watermark_adopt(run->merge, times);
+    size_t ntopics;
+    const lw_topic_size *topics = lw_consumer_topics(run->consumer, &ntopics);
     if (times->type == REDIS_REPLY_ARRAY && ends->type == REDIS_REPLY_ARRAY)
-        run->group =
-            lw_watermark_parse(&run->consumer.merge, run->consumer.topics, run->consumer.topics_n,
-                               times, ends, run->cfg->clock_lateness_ms);
+        run->group = lw_watermark_parse(run->merge, topics, ntopics, times, ends,
+                                        run->cfg->clock_lateness_ms);
 }
 
 /* One round trip for the clock alone (no batch to carry it). */
@@ -242,17 +245,16 @@ static size_t release_batch(runner *run)
     int64_t limit = plus(run->group.others_ms, run->cfg->input.max_lead_ms);
     int64_t idle = run->cfg->clock == LW_CLOCK_EVENT ? -1 : run->cfg->input.max_idle_ms;
     int64_t now = lw_monotonic_ms();
-    uint64_t late = run->consumer.merge.late;
+    uint64_t late = run->merge->late;
     size_t n = 0;
     while (n < (size_t)run->cfg->batch_size) {
-        run->merge_state = lw_merge_pop(&run->consumer.merge, limit, idle, now, &run->batch[n]);
+        run->merge_state = lw_merge_pop(run->merge, limit, idle, now, &run->batch[n]);
         if (run->merge_state != LW_MERGE_READY)
             break;
         n++;
     }
-    if (run->consumer.merge.late > late)
-        lw_metrics_add("leakwatch_events_late_total", NULL,
-                       (double)(run->consumer.merge.late - late));
+    if (run->merge->late > late)
+        lw_metrics_add("leakwatch_events_late_total", NULL, (double)(run->merge->late - late));
     return n;
 }
 
@@ -290,7 +292,7 @@ static size_t build_pipeline(runner *run, size_t n, size_t *ncmd, size_t *nflush
         snprintf(labels, sizeof(labels), "type=\"%s\",topic=\"%s\"", in->type,
                  rd_kafka_topic_name(in->msg->rkt));
         lw_metrics_add("leakwatch_events_in_total", labels, 1);
-        lw_tenants_add(&run->tenants, in->tenant);
+        lw_tenants_add(run->tenants, in->tenant);
         lw_transition_set_bound(&in->cmd, fire_bound(run, in->time_ms, wall));
         run->pipe_input[k] = i;
         run->pipe[k++] = &in->cmd;
@@ -298,7 +300,7 @@ static size_t build_pipeline(runner *run, size_t n, size_t *ncmd, size_t *nflush
     *ncmd = k;
     *nflush = add_flushes(run, *ncmd, &k);
     lw_argv *own = run->own;
-    if (lw_tenants_persist_argv(&run->tenants, own))
+    if (lw_tenants_persist_argv(run->tenants, own))
         run->pipe[k++] = own++;
     *nclock = add_clock_commands(run, own, &k);
     return k;
@@ -359,7 +361,7 @@ static bool process_batch(runner *run, size_t n)
     bool durable = pipeline_until_applied(run, total);
     if (durable) {
         if (total > ncmd + nflush + nclock)
-            lw_tenants_persisted(&run->tenants);
+            lw_tenants_persisted(run->tenants);
         read_replies(run, ncmd);
         read_flushes(run, run->replies + ncmd, nflush);
         read_clock(run, run->replies + total - nclock, nclock);
@@ -378,7 +380,7 @@ static bool process_batch(runner *run, size_t n)
         run->exit_code = LW_EXIT_RUNTIME;
     durable &= run->dlq_pending == 0 && run->exit_code < 0;
     if (durable)
-        lw_consumer_store_offsets(&run->consumer);
+        lw_consumer_store_offsets(run->consumer);
     for (size_t i = 0; i < n; i++)
         lw_input_free(run->batch[i]);
     return durable;
@@ -398,7 +400,7 @@ static int64_t fire_due(runner *run)
     lw_metrics_set("leakwatch_event_clock_ms", NULL, (double)now);
     int64_t emitted = 0;
     int64_t fired =
-        lw_timers_fire(&run->redis, &run->tenants, now, run->cfg->timers_batch, &emitted);
+        lw_timers_fire(&run->redis, run->tenants, now, run->cfg->timers_batch, &emitted);
     if (fired > 0) {
         lw_stats_g.timers_fired += (uint64_t)fired;
         lw_debug("fired %lld deadline(s) at %lld", (long long)fired, (long long)now);
@@ -431,12 +433,13 @@ static void tenant_command(lw_argv *cmd, const char *verb, const char *shape, co
 /* Timers pending and outbox depth over every tenant, for /metrics (every 5 s). */
 static void sample_gauges(runner *run)
 {
-    size_t n = run->tenants.n * 2;
+    size_t n = lw_tenants_count(run->tenants) * 2;
     if (n == 0 || n > OWN_COMMANDS)
         return;
-    for (size_t i = 0; i < run->tenants.n; i++) {
-        tenant_command(&run->own[2 * i], "ZCARD", LW_KEY_TIMERS, run->tenants.names[i]);
-        tenant_command(&run->own[2 * i + 1], "XLEN", LW_KEY_OUTBOX, run->tenants.names[i]);
+    for (size_t i = 0; i < n / 2; i++) {
+        const char *tenant = lw_tenants_name(run->tenants, i);
+        tenant_command(&run->own[2 * i], "ZCARD", LW_KEY_TIMERS, tenant);
+        tenant_command(&run->own[2 * i + 1], "XLEN", LW_KEY_OUTBOX, tenant);
     }
     if (!lw_redis_pipeline(&run->redis, run->own, n, run->replies))
         return;
@@ -451,7 +454,7 @@ static void sample_gauges(runner *run)
 static void report_health(runner *run)
 {
     lw_health_set(LW_HEALTH_REDIS, run->redis.ctx != NULL);
-    lw_health_set(LW_HEALTH_KAFKA, run->consumer.assigned_any && run->consumer.merge.n > 0);
+    lw_health_set(LW_HEALTH_KAFKA, lw_consumer_assigned(run->consumer));
     lw_health_set(LW_HEALTH_PRODUCER, !lw_producer_fatal(run->producer));
 }
 
@@ -464,23 +467,23 @@ static void between_batches(runner *run)
     if (run->http && now >= run->next_gauges_ms) {
         run->next_gauges_ms = now + 5000;
         sample_gauges(run);
-        lw_metrics_set("leakwatch_input_buffered_bytes", NULL, (double)run->consumer.merge.bytes);
+        lw_metrics_set("leakwatch_input_buffered_bytes", NULL, (double)run->merge->bytes);
     }
     if (now >= run->next_tenants_ms) {
         run->next_tenants_ms = now + 5000;
-        lw_tenants_refresh(&run->tenants, &run->redis);
+        lw_tenants_refresh(run->tenants, &run->redis);
     }
     if (now >= run->next_tick_ms) {
         run->next_tick_ms = now + run->cfg->timers_interval_ms;
         fire_due(run);
-    } else if (run->merge_state == LW_MERGE_AHEAD || lw_merge_marks_dirty(&run->consumer.merge))
+    } else if (run->merge_state == LW_MERGE_AHEAD || lw_merge_marks_dirty(run->merge))
         refresh_clock(run); /* waiting for the other instances, or they for this one */
     if (run->want_drain || now >= run->next_drain_ms || lw_outbox_in_flight(run->outbox)) {
         run->next_drain_ms = now + 1000;
         move_outbox(run);
     }
     if (run->cfg->until_end)
-        lw_progress_tick(&run->progress, lw_stats_g.events_in, lw_consumer_lag(&run->consumer));
+        lw_progress_tick(&run->progress, lw_stats_g.events_in, lw_consumer_lag(run->consumer));
     if (run->cfg->stats_interval_ms && now >= run->next_stats_ms) {
         if (run->next_stats_ms)
             lw_stats_log(&run->redis, "periodic");
@@ -492,9 +495,11 @@ static void between_batches(runner *run)
  * last deadlines derived is out, whatever the drain said. */
 static bool outboxes_empty(runner *run)
 {
-    size_t n = run->tenants.n < OWN_COMMANDS ? run->tenants.n : OWN_COMMANDS;
+    size_t n = lw_tenants_count(run->tenants);
+    if (n > OWN_COMMANDS)
+        n = OWN_COMMANDS;
     for (size_t i = 0; i < n; i++)
-        tenant_command(&run->own[i], "XLEN", LW_KEY_OUTBOX, run->tenants.names[i]);
+        tenant_command(&run->own[i], "XLEN", LW_KEY_OUTBOX, lw_tenants_name(run->tenants, i));
     if (n == 0)
         return true;
     if (!lw_redis_pipeline(&run->redis, run->own, n, run->replies))
@@ -513,7 +518,7 @@ static bool outboxes_empty(runner *run)
  * derived event delivered. */
 static bool reached_end(runner *run)
 {
-    if (!lw_consumer_all_at_end(&run->consumer) || !ensure_redis(run))
+    if (!lw_consumer_all_at_end(run->consumer) || !ensure_redis(run))
         return false;
     int64_t fired = fire_due(run);
     if (!run->group.all_at_end)
@@ -532,6 +537,7 @@ static bool reached_end(runner *run)
 static int start(runner *run)
 {
     char err[512];
+    run->tenants = lw_tenants_new();
     if (!lw_redis_parse_url(run->cfg->redis_url, &run->redis, err, sizeof(err))) {
         fprintf(stderr, "leakwatch: config: %s\n", err);
         return LW_EXIT_CONFIG;
@@ -545,10 +551,12 @@ static int start(runner *run)
     }
     if (!ensure_redis(run))
         return run->exit_code >= 0 ? run->exit_code : LW_EXIT_OK;
-    if (!lw_consumer_start(&run->consumer, run->cfg, err, sizeof(err))) {
+    run->consumer = lw_consumer_new(run->cfg, err, sizeof(err));
+    if (!run->consumer) {
         fprintf(stderr, "leakwatch: %s\n", err);
         return strncmp(err, "config:", 7) ? LW_EXIT_RUNTIME : LW_EXIT_CONFIG;
     }
+    run->merge = lw_consumer_merge(run->consumer);
     if (*run->cfg->http_listen) {
         run->http = lw_http_start(run->cfg, err, sizeof(err));
         if (!run->http) {
@@ -556,7 +564,7 @@ static int start(runner *run)
             return strncmp(err, "config:", 7) ? LW_EXIT_RUNTIME : LW_EXIT_CONFIG;
         }
     }
-    run->outbox = lw_outbox_new(&run->redis, run->producer, run->cfg, &run->tenants);
+    run->outbox = lw_outbox_new(&run->redis, run->producer, run->cfg, run->tenants);
     run->pipe_cap = 2 * (size_t)run->cfg->batch_size + OWN_COMMANDS; /* FCALLs, flushes, own */
     run->batch = calloc((size_t)run->cfg->batch_size, sizeof(*run->batch));
     run->pipe = calloc(run->pipe_cap, sizeof(*run->pipe));
@@ -579,7 +587,7 @@ static void stop(runner *run)
 {
     lw_progress_end(&run->progress);
     lw_http_stop(run->http);
-    lw_consumer_close(&run->consumer);
+    lw_consumer_close(run->consumer);
     if (run->producer) {
         lw_producer_flush(run->producer, 10000);
         lw_producer_poll(run->producer, 0);
@@ -601,7 +609,7 @@ static void stop(runner *run)
     free(run->replies);
     free(run->batch);
     free(run->redis.password);
-    lw_tenants_free(&run->tenants);
+    lw_tenants_free(run->tenants);
 }
 
 /* How long to wait for input: not at all while the merge has more to release. */
@@ -623,7 +631,7 @@ int lw_run(const lw_config *cfg, volatile int *running)
     runner run = {.cfg = cfg, .running = running, .exit_code = -1};
     int rc = start(&run);
     while (rc < 0 && *running && run.exit_code < 0) {
-        lw_consumer_fill(&run.consumer, fill_wait(&run), (size_t)cfg->batch_size);
+        lw_consumer_fill(run.consumer, fill_wait(&run), (size_t)cfg->batch_size);
         size_t n = release_batch(&run);
         if (n && !process_batch(&run, n))
             break;

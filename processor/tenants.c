@@ -4,6 +4,27 @@
 #include <hiredis/hiredis.h>
 #include <string.h>
 
+struct lw_tenants {
+    char **names; /* in the order first seen */
+    size_t n, cap;
+    size_t persisted; /* names[0..persisted) are known to be in lw:tenants */
+};
+
+lw_tenants *lw_tenants_new(void)
+{
+    return calloc(1, sizeof(lw_tenants));
+}
+
+size_t lw_tenants_count(const lw_tenants *t)
+{
+    return t->n;
+}
+
+const char *lw_tenants_name(const lw_tenants *t, size_t i)
+{
+    return t->names[i];
+}
+
 bool lw_tenants_add(lw_tenants *t, const char *name)
 {
     for (size_t i = 0; i < t->n; i++)
@@ -34,6 +55,11 @@ void lw_tenants_persisted(lw_tenants *t)
     t->persisted = t->n;
 }
 
+void lw_tenants_rewrite(lw_tenants *t)
+{
+    t->persisted = 0;
+}
+
 bool lw_tenants_refresh(lw_tenants *t, lw_redis *r)
 {
     redisReply *rep = lw_redis_command(r, "SMEMBERS " LW_KEY_TENANTS);
@@ -51,8 +77,10 @@ bool lw_tenants_refresh(lw_tenants *t, lw_redis *r)
 
 void lw_tenants_free(lw_tenants *t)
 {
+    if (!t)
+        return;
     for (size_t i = 0; i < t->n; i++)
         free(t->names[i]);
     free(t->names);
-    memset(t, 0, sizeof(*t));
+    free(t);
 }

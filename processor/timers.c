@@ -22,39 +22,40 @@ int64_t lw_timers_fire(lw_redis *r, const lw_tenants *t, int64_t now_ms, int64_t
                        int64_t *emitted)
 {
     *emitted = 0;
-    if (t->n == 0)
+    size_t n = lw_tenants_count(t);
+    if (n == 0)
         return 0;
-    lw_argv *cmds = calloc(t->n, sizeof(*cmds));
-    redisReply **rep = calloc(t->n, sizeof(*rep));
+    lw_argv *cmds = calloc(n, sizeof(*cmds));
+    redisReply **rep = calloc(n, sizeof(*rep));
     lw_buf key = {0};
-    for (size_t i = 0; i < t->n; i++) {
-        lw_key(&key, LW_KEY_OUTBOX, t->names[i]);
+    for (size_t i = 0; i < n; i++) {
+        lw_key(&key, LW_KEY_OUTBOX, lw_tenants_name(t, i));
         lw_argv_adds(&cmds[i], "FCALL");
         lw_argv_adds(&cmds[i], "lw_fire");
         lw_argv_adds(&cmds[i], "1");
         lw_argv_add(&cmds[i], key.data, key.len);
-        lw_argv_adds(&cmds[i], t->names[i]);
+        lw_argv_adds(&cmds[i], lw_tenants_name(t, i));
         lw_argv_addi(&cmds[i], now_ms);
         lw_argv_addi(&cmds[i], limit);
     }
     lw_buf_free(&key);
     int64_t fired = -1;
-    if (lw_redis_pipeline(r, cmds, t->n, rep)) {
+    if (lw_redis_pipeline(r, cmds, n, rep)) {
         fired = 0;
-        for (size_t i = 0; i < t->n; i++) {
+        for (size_t i = 0; i < n; i++) {
             if (rep[i]->type == REDIS_REPLY_ARRAY && rep[i]->elements == 3) {
                 fired += rep[i]->element[0]->integer;
                 *emitted += rep[i]->element[1]->integer;
             } else {
                 char where[96];
                 lw_library_locate(rep[i]->str, where, sizeof(where));
-                lw_error("lw_fire (%s) for tenant %s: %s", where, t->names[i],
+                lw_error("lw_fire (%s) for tenant %s: %s", where, lw_tenants_name(t, i),
                          rep[i]->str ? rep[i]->str : "unexpected reply");
             }
         }
-        lw_redis_free_replies(rep, t->n);
+        lw_redis_free_replies(rep, n);
     }
-    for (size_t i = 0; i < t->n; i++)
+    for (size_t i = 0; i < n; i++)
         lw_argv_free(&cmds[i]);
     free(cmds);
     free(rep);

@@ -121,6 +121,8 @@ void lw_money_format(int64_t minor, char out[32]); /* "412560.00" */
 
 /* ================================ config.c =============================== */
 
+typedef struct lw_tenant_lists lw_tenant_lists; /* loss_reason.c */
+
 /* Settings that a tenant may override ("tenants": {"acme": {"lead.idle_after": "10m"}}). */
 typedef struct lw_tenant_settings {
     char name[64];
@@ -137,6 +139,7 @@ typedef struct lw_tenant_settings {
     char *phone_region; /* region of phone numbers written without + ("KZ", "RU") */
     int64_t dedup_window_ms;
     int64_t untracked_after_ms;
+    lw_tenant_lists *lists; /* stage_limits and loss_*, parsed once all layers are read */
 } lw_tenant_settings;
 
 typedef enum { LW_CLOCK_WALL, LW_CLOCK_EVENT } lw_clock_mode;
@@ -152,14 +155,58 @@ typedef struct lw_input_settings {
     int64_t max_lead_ms;  /* how far events may be applied ahead of other instances */
 } lw_input_settings;
 
+/* The derived event types and the output topics they go to, in one table: a TOPIC row is a
+ * topic setting, the TYPE rows after it the types written to that topic. The topics.* settings
+ * of the outputs, lw_config_topic_for, the broker's topics and `leakwatch topics` (which
+ * deploy/demo.sh and the check of docker-compose.yml read) all come from here.
+ *   TOPIC(id, setting, default topic, cleanup policy, what it carries: for --help)
+ *   TYPE(derived type, the id of its topic, its JSON Schema under schemas/)
+ * Aggregates are compacted: the latest event per key is the current state. */
+#define LW_DERIVED_TYPES(TOPIC, TYPE)                                                              \
+    TOPIC(LEAD_DUPLICATES, "topics.lead_duplicates", "crm.leads.duplicates", delete,               \
+          "lead.duplicate")                                                                        \
+    TYPE("lead.duplicate", LEAD_DUPLICATES, "derived/lead.duplicate.json")                         \
+    TOPIC(LEAD_RESPONSE_TIMES, "topics.lead_response_times", "crm.leads.response-times", delete,   \
+          "lead.responded")                                                                        \
+    TYPE("lead.responded", LEAD_RESPONSE_TIMES, "derived/lead.responded.json")                     \
+    TOPIC(LEAD_CALLBACK, "topics.lead_callback", "crm.alerts.lead-callback", delete,               \
+          "lead.callback_due")                                                                     \
+    TYPE("lead.callback_due", LEAD_CALLBACK, "derived/lead.callback_due.json")                     \
+    TOPIC(LEAD_IDLE, "topics.lead_idle", "crm.alerts.lead-idle", delete, "lead.idle")              \
+    TYPE("lead.idle", LEAD_IDLE, "derived/lead.idle.json")                                         \
+    TOPIC(UNTRACKED_CONTACTS, "topics.untracked_contacts", "crm.alerts.untracked-contacts",        \
+          delete, "lead.untracked_contact")                                                        \
+    TYPE("lead.untracked_contact", UNTRACKED_CONTACTS, "derived/lead.untracked_contact.json")      \
+    TOPIC(TASK_OVERDUE, "topics.task_overdue", "crm.alerts.task-overdue", delete,                  \
+          "task.overdue and task.overdue_resolved")                                                \
+    TYPE("task.overdue", TASK_OVERDUE, "derived/task.overdue.json")                                \
+    TYPE("task.overdue_resolved", TASK_OVERDUE, "derived/task.overdue_resolved.json")              \
+    TOPIC(DEAL_AT_RISK, "topics.deal_at_risk", "crm.alerts.deal-at-risk", delete,                  \
+          "deal.at_risk and deal.risk_cleared")                                                    \
+    TYPE("deal.at_risk", DEAL_AT_RISK, "derived/deal.at_risk.json")                                \
+    TYPE("deal.risk_cleared", DEAL_AT_RISK, "derived/deal.risk_cleared.json")                      \
+    TOPIC(LOSS_TOTALS, "topics.loss_totals", "crm.agg.loss-totals", compact, "loss.totals")        \
+    TYPE("loss.totals", LOSS_TOTALS, "derived/loss.totals.json")                                   \
+    TOPIC(RISK_SUMMARY, "topics.risk_summary", "crm.agg.risk-summary", compact, "risk.summary")    \
+    TYPE("risk.summary", RISK_SUMMARY, "derived/risk.summary.json")                                \
+    TOPIC(RESPONSE_STATS, "topics.response_stats", "crm.agg.response-stats", compact,              \
+          "response.stats")                                                                        \
+    TYPE("response.stats", RESPONSE_STATS, "derived/response.stats.json")
+
+/* Passed for the kind of row a use of LW_DERIVED_TYPES does not need. */
+#define LW_DERIVED_SKIP(...)
+
+/* The output topics: LW_TOPIC_LEAD_DUPLICATES, ... (TOPIC rows, in order). */
+#define LW_TOPIC_ENUM(id, ...) LW_TOPIC_##id,
+typedef enum { LW_DERIVED_TYPES(LW_TOPIC_ENUM, LW_DERIVED_SKIP) LW_TOPIC__COUNT } lw_topic;
+#undef LW_TOPIC_ENUM
+
 typedef struct lw_config {
     char *kafka_brokers;
     char *group_id;
     char *topics_input; /* comma separated */
     char *topic_dlq;
-    char *topic_lead_duplicates, *topic_lead_response_times, *topic_lead_callback;
-    char *topic_lead_idle, *topic_untracked_contacts, *topic_task_overdue;
-    char *topic_deal_at_risk, *topic_loss_totals, *topic_risk_summary, *topic_response_stats;
+    char *topic_of[LW_TOPIC__COUNT]; /* the output topics, set by their TOPIC row's setting */
     char *redis_url;
     int64_t redis_timeout_ms;
     int64_t clock; /* lw_clock_mode */
@@ -201,6 +248,13 @@ void lw_config_free(lw_config *cfg);
 const lw_tenant_settings *lw_config_tenant(const lw_config *cfg, const char *tenant);
 /* The output topic of a derived event type, or NULL when the type is unknown. */
 const char *lw_config_topic_for(const lw_config *cfg, const char *derived_type);
+/* Appends every topic of cfg (NULL: of the defaults) comma separated: the inputs, the dead
+ * letters, then the output topics in LW_DERIVED_TYPES order (the broker creates them). */
+void lw_config_topic_list(const lw_config *cfg, lw_buf *out);
+/* Prints one line per topic of cfg for `leakwatch topics`: the topic, the setting naming it,
+ * its cleanup policy and the derived types written to it, tab separated (no types for the
+ * inputs and the dead letters). */
+void lw_config_print_topics(const lw_config *cfg, FILE *out);
 /* Prints every setting: key, env name, default and description (for --help). */
 void lw_config_print_help(FILE *out);
 /* Prints the effective configuration as JSON. */
@@ -208,8 +262,44 @@ void lw_config_dump(const lw_config *cfg, FILE *out);
 
 /* ================================ loss_reason.c ========================== */
 
+/* A tenant's list settings are parsed when the config is loaded, so that a deal event only
+ * looks its stage and loss reason up. Names are matched trimmed and case-folded (ASCII and
+ * Cyrillic), as the event's text is. */
+
+typedef enum {
+    LW_LOSS_NONTARGET,
+    LW_LOSS_MANAGEABLE,
+    LW_LOSS_OBJECTIVE,
+    LW_LOSS__COUNT
+} lw_loss_class;
+
+/* One item of a loss.* list: "id=Name", or "id" alone (its own name). */
+typedef struct lw_loss_reason {
+    char *id;          /* as listed: the canonical reason it is counted as */
+    char *id_folded;   /* "" matches nothing */
+    char *name_folded; /* "" matches nothing */
+} lw_loss_reason;
+
+/* One item of deal.stage_limits: "stage=duration". */
+typedef struct lw_stage_limit {
+    char *stage_folded;
+    int64_t ms;
+} lw_stage_limit;
+
+struct lw_tenant_lists {
+    lw_loss_reason *loss[LW_LOSS__COUNT]; /* loss.nontarget, loss.manageable, loss.objective */
+    size_t loss_n[LW_LOSS__COUNT];
+    lw_stage_limit *stages; /* deal.stage_limits, in the order listed */
+    size_t stages_n;
+};
+
+/* Parses the tenant's stage_limits and loss_* into ts->lists. On a bad item writes
+ * "<key> expects ..., got '<item>'" into err and returns false; lists are freed either way
+ * by lw_tenant_lists_free. */
+bool lw_tenant_lists_parse(lw_tenant_settings *ts, char *err, size_t errlen);
+void lw_tenant_lists_free(lw_tenant_settings *ts);
 /* The class of a loss reason for a tenant: "nontarget", "manageable", "objective" or
- * "unclassified"; key gets the canonical reason (the configured id, or the reason as given). */
+ * "unclassified"; key gets the canonical reason (the listed id, or the reason as given). */
 const char *lw_loss_classify(const lw_tenant_settings *ts, const char *reason, char *key,
                              size_t keylen);
 /* How long a deal may stay in a stage: its entry in deal.stage_limits, or stalled_after. */
@@ -423,17 +513,17 @@ typedef struct lw_topic_size {
     int32_t partitions;
 } lw_topic_size;
 
-typedef struct lw_consumer {
-    rd_kafka_t *rk;
-    const lw_config *cfg;
-    lw_merge merge;
-    lw_topic_size *topics; /* the input topics, learnt at each assignment */
-    size_t topics_n;
-    bool assigned_any;
-    int64_t start_ms; /* replay.from, or -1 */
-} lw_consumer;
+typedef struct lw_consumer lw_consumer;
 
-bool lw_consumer_start(lw_consumer *c, const lw_config *cfg, char *err, size_t errlen);
+/* Joins the consumer group on topics.input; NULL with err filled ("config: ..." when a
+ * setting is to blame). */
+lw_consumer *lw_consumer_new(const lw_config *cfg, char *err, size_t errlen);
+/* Its partitions' buffered inputs: released from (merge.c), their marks kept (watermark.c). */
+lw_merge *lw_consumer_merge(lw_consumer *c);
+/* The input topics and their partition counts, as learnt at the latest assignment. */
+const lw_topic_size *lw_consumer_topics(const lw_consumer *c, size_t *n);
+/* Whether some partition is assigned to it now. */
+bool lw_consumer_assigned(const lw_consumer *c);
 /* Polls messages into the merge: waits up to timeout_ms for the first, then takes what is
  * there without waiting, at most max. Pauses partitions whose buffer is full and resumes
  * those with room again. Returns how many were buffered. */
@@ -445,6 +535,7 @@ void lw_consumer_store_offsets(lw_consumer *c);
 int64_t lw_consumer_lag(lw_consumer *c);
 /* True when every assigned partition is read to its end and released. */
 bool lw_consumer_all_at_end(const lw_consumer *c);
+/* Leaves the group, committing the stored offsets, and frees c (NULL: nothing). */
 void lw_consumer_close(lw_consumer *c);
 
 /* ================================ producer.c ============================= */
@@ -506,19 +597,22 @@ char *lw_envelope_build(const lw_outbox_entry *e);
 /* The tenants this instance knows of: from its own input and from lw:tenants in Redis,
  * where each instance adds the ones it sees (so every instance fires every tenant's
  * deadlines and drains every tenant's outbox). */
-typedef struct lw_tenants {
-    char **names;
-    size_t n, cap;
-    size_t persisted; /* names[0..persisted) are known to be in lw:tenants */
-} lw_tenants;
+typedef struct lw_tenants lw_tenants;
 
+lw_tenants *lw_tenants_new(void);
 bool lw_tenants_add(lw_tenants *t, const char *name); /* true when new */
+size_t lw_tenants_count(const lw_tenants *t);
+/* The i-th tenant (i < lw_tenants_count), in the order first seen: a name keeps its index. */
+const char *lw_tenants_name(const lw_tenants *t, size_t i);
 /* Appends SADD lw:tenants for names not yet persisted; false when there are none. */
 bool lw_tenants_persist_argv(lw_tenants *t, lw_argv *out);
 void lw_tenants_persisted(lw_tenants *t);
+/* The next lw_tenants_persist_argv writes every name again (after a reconnect: Redis may
+ * have restarted empty). */
+void lw_tenants_rewrite(lw_tenants *t);
 /* Adds every tenant listed in lw:tenants. false on Redis I/O error. */
 bool lw_tenants_refresh(lw_tenants *t, lw_redis *r);
-void lw_tenants_free(lw_tenants *t);
+void lw_tenants_free(lw_tenants *t); /* NULL: nothing */
 
 /* ================================ outbox.c =============================== */
 

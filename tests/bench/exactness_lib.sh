@@ -30,19 +30,18 @@ ex_since() {
     awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
 }
 
-# Starts the one redis-server and learns the derived topics from `leakwatch config`: every
-# topics.* but the input and the dead letters; those named crm.agg.* are the compacted
-# aggregates, the others carry alerts. Sets EX_DIR, EX_TOPICS, EX_AGG_TOPICS.
+# Starts the one redis-server and learns the derived topics from `leakwatch topics`: those
+# derived types are written to; the compacted ones are the aggregates, the others carry
+# alerts. Sets EX_DIR, EX_TOPICS, EX_AGG_TOPICS.
 ex_init() {
     EX_DIR=$LW_TMP/exactness
     mkdir -p "$EX_DIR"
     : >"$EX_DIR/notes.txt"
     lw_start_redis
-    mapfile -t EX_TOPICS < <("$LEAKWATCH" config | jq -r 'to_entries[]
-        | select((.key | startswith("topics.")) and .key != "topics.input" and .key != "topics.dlq")
-        | .value')
-    ((${#EX_TOPICS[@]} > 0)) || lw_fail "leakwatch config names no derived topics"
-    EX_AGG_TOPICS=" $(printf '%s\n' "${EX_TOPICS[@]}" | grep '^crm\.agg\.' | paste -sd' ') "
+    "$LEAKWATCH" topics | awk -F'\t' '$4 != ""' >"$EX_DIR/topics.tsv"
+    mapfile -t EX_TOPICS < <(cut -f1 "$EX_DIR/topics.tsv")
+    ((${#EX_TOPICS[@]} > 0)) || lw_fail "leakwatch topics lists no derived topic"
+    EX_AGG_TOPICS=" $(awk -F'\t' '$3 == "compact" { print $1 }' "$EX_DIR/topics.tsv" | paste -sd' ') "
 }
 
 # Generates the stream into $EX_DIR/stream.ndjson in (time, id) order and, for kcat,

@@ -23,8 +23,8 @@
 #   * docker-compose.yml: the four services (KRaft Kafka, topic creation, Redis 7 with AOF,
 #     leakwatch built from an existing Dockerfile);
 #   * with the leakwatch binary (LEAKWATCH; skipped with a message when missing): the topics
-#     created by docker-compose.yml are exactly the default topics (`leakwatch config`,
-#     topics.* values), the aggregate ones compacted and the others not; every LEAKWATCH_*
+#     created by docker-compose.yml are exactly the default topics (`leakwatch topics`, from
+#     the table of derived types), each with the cleanup policy it lists; every LEAKWATCH_*
 #     variable the files set is a known setting; the example config and (once the binary
 #     knows "http.listen") the ConfigMap's config are accepted by `leakwatch config`; the
 #     exit codes the unit does not restart on are in `leakwatch --help`.
@@ -349,25 +349,24 @@ if [ -n "$LW" ]; then
     lw_clean --help >"$TMP/help" 2>&1 || true
 
     # Every default topic exists in docker-compose.yml (auto-creation is off there) and
-    # every topic created there is one of them; the aggregates (crm.agg.*) are compacted.
-    jq -r 'to_entries[] | select(.key | startswith("topics.")) | .key as $k
-           | .value | tostring | split(",")[] | select(. != "") | "\(.) \($k)"' \
-        "$TMP/defaults.json" | sort -u >"$TMP/default-topics"
-    [ -s "$TMP/default-topics" ] || fail "leakwatch config prints no topics.* setting"
-    while read -r topic key; do
+    # every topic created there is one of them, with the cleanup policy leakwatch lists
+    # (the aggregates compacted). Lines: "topic setting policy".
+    if ! lw_clean topics >"$TMP/topics.tsv" 2>"$TMP/err"; then
+        fail "leakwatch topics failed: $(head -c 300 "$TMP/err")"
+    fi
+    cut -f1-3 "$TMP/topics.tsv" | tr '\t' ' ' | sort -u >"$TMP/default-topics"
+    [ -s "$TMP/default-topics" ] || fail "leakwatch topics lists no topic"
+    while read -r topic key _; do
         grep -q "^$topic " "$TMP/compose-topics" \
             || fail "docker-compose.yml does not create $topic (default of $key)"
     done <"$TMP/default-topics"
     while read -r topic policy; do
-        key=$(awk -v t="$topic" '$1 == t { print $2; exit }' "$TMP/default-topics")
-        if [ -z "$key" ]; then
-            fail "docker-compose.yml creates $topic, which is no default topic of leakwatch config"
+        listed=$(awk -v t="$topic" '$1 == t { print $2, $3; exit }' "$TMP/default-topics")
+        key=${listed% *} want=${listed#* }
+        if [ -z "$listed" ]; then
+            fail "docker-compose.yml creates $topic, which is no default topic of leakwatch topics"
             continue
         fi
-        case "$key" in
-            topics.loss_totals | topics.risk_summary | topics.response_stats) want=compact ;;
-            *) want=delete ;;
-        esac
         [ "$policy" = "$want" ] || fail "docker-compose.yml: $topic ($key) is created $policy, want $want"
     done <"$TMP/compose-topics"
     log "checked the $(wc -l <"$TMP/compose-topics") topics of docker-compose.yml against $(wc -l <"$TMP/default-topics") defaults"

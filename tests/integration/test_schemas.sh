@@ -11,11 +11,14 @@
 #   * each example of the derived schemas has the derived envelope (source leakwatch, SHA-1 id,
 #     type const, tenant, datacontenttype) and the data fields the schema requires;
 #   * each example of schemas/config.json uses only known keys with well-formed durations;
+#     its topics.* properties and their defaults are those `leakwatch topics` lists (with the
+#     binary: LEAKWATCH, set by ctest);
 #   * the jq checks themselves reject broken events (negative cases);
 #   * when python3 has jsonschema >= 4.18 (with referencing), every schema is also checked
 #     against the 2020-12 meta-schema and every example is fully validated (skipped otherwise).
 #
-# Env: LW_TEST_ROOT=<repo>/tests (set by ctest); defaults to this script's ../ directory.
+# Env: LW_TEST_ROOT=<repo>/tests (set by ctest); defaults to this script's ../ directory;
+#      LEAKWATCH=<path of the leakwatch binary> (optional here).
 set -euo pipefail
 
 TEST_ROOT="${LW_TEST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -246,14 +249,12 @@ out=$(jq -r '.["$defs"].amount.oneOf[] | select(.type == "string") | .pattern as
 report "schemas/input/cloudevent.json" "$out"
 
 # ---------------------------------------------------------- derived examples
-DERIVED_TYPES="lead.duplicate lead.responded lead.callback_due lead.idle lead.untracked_contact task.overdue
-task.overdue_resolved deal.at_risk deal.risk_cleared loss.totals risk.summary response.stats"
+# One schema per derived type, named after it; tests/unit/test_config.c checks that these are
+# exactly the types of the table of derived types (LW_DERIVED_TYPES).
+DERIVED_TYPES=$(cd "$SCHEMAS/derived" && find . -name '*.json' ! -name cloudevent.json | sed 's|^\./||; s|\.json$||' | LC_ALL=C sort)
+[ -n "$DERIVED_TYPES" ] || fail "schemas/derived/ holds no schema of a derived type"
 for t in $DERIVED_TYPES; do
     f="$SCHEMAS/derived/$t.json"
-    if [ ! -f "$f" ]; then
-        fail "schemas/derived/$t.json missing"
-        continue
-    fi
     out=$(jq -r --arg t "$t" --arg ts "$TS_PATTERN" '
         def str_ok: type == "string" and length > 0;
         (if .properties.type.const != $t then "properties.type.const is \(.properties.type.const | tojson), want \($t)" else empty end),
@@ -329,6 +330,18 @@ if [ -f "$f" ]; then
              end)
     ' "$f")
     report "schemas/config.json" "$out"
+    # The topic settings and their defaults are those `leakwatch topics` lists (from the table
+    # of derived types), when the binary is there.
+    if [ -n "${LEAKWATCH:-}" ] && [ -x "$LEAKWATCH" ]; then
+        want=$(env -i PATH="$PATH" "$LEAKWATCH" topics | awk -F'\t' '
+            { d[$2] = d[$2] (d[$2] == "" ? "" : ",") $1 } END { for (k in d) print k, d[k] }' | LC_ALL=C sort)
+        got=$(jq -r '.properties | to_entries[] | select(.key | startswith("topics."))
+                     | "\(.key) \(.value.default)"' "$f" | LC_ALL=C sort)
+        report "schemas/config.json: topics.* defaults (<) differ from leakwatch topics (>)" \
+            "$(diff <(echo "$got") <(echo "$want") | grep '^[<>]' || true)"
+    else
+        echo "SKIP: topics.* of schemas/config.json against leakwatch topics (no LEAKWATCH binary)"
+    fi
 else
     fail "schemas/config.json missing"
 fi

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -136,7 +137,7 @@ static void test_file_nested_objects(void **state)
     assert_int_equal(cfg.batch_timeout_ms, 1000);
     assert_int_equal(cfg.tenant_defaults.lead_callback_ms, 1200000);
     assert_string_equal(cfg.topics_input, "all.events");
-    assert_string_equal(cfg.topic_lead_idle, "idle.out");
+    assert_string_equal(cfg.topic_of[LW_TOPIC_LEAD_IDLE], "idle.out");
     assert_string_equal(cfg.redis_url, "redis://r:6380/2");
     /* kafka.* that is not a leakwatch setting passes through, without "kafka." */
     assert_int_equal(cfg.kafka_props_n, 2);
@@ -276,7 +277,7 @@ static void test_env(void **state)
     assert_string_equal(kprop(&cfg, "security.protocol"), "plaintext");
     assert_int_equal(cfg.tenant_defaults.lead_idle_ms, 2700000);
     assert_true(cfg.until_end);
-    assert_string_equal(cfg.topic_lead_idle, "env.idle");
+    assert_string_equal(cfg.topic_of[LW_TOPIC_LEAD_IDLE], "env.idle");
     assert_string_equal(cfg.redis_url, "redis://env:1");
     lw_config_free(&cfg);
 }
@@ -542,6 +543,109 @@ static void test_topic_for(void **state)
     lw_config_free(&cfg);
 }
 
+/* The broker's topics: those of the defaults, in the order it always created them. */
+static void test_topic_list(void **state)
+{
+    lw_buf list = {0};
+    lw_config_topic_list(NULL, &list);
+    assert_string_equal(list.data,
+                        "crm.leads,crm.calls,crm.tasks,crm.deals,crm.dlq,crm.leads.duplicates,"
+                        "crm.leads.response-times,crm.alerts.lead-callback,crm.alerts.lead-idle,"
+                        "crm.alerts.untracked-contacts,crm.alerts.task-overdue,"
+                        "crm.alerts.deal-at-risk,crm.agg.loss-totals,crm.agg.risk-summary,"
+                        "crm.agg.response-stats");
+    lw_buf_free(&list);
+
+    lw_config cfg;
+    char *argv[] = {"--topics.input=a, b", "--topics.dlq=dead", "--topics.lead_idle=idle.out"};
+    load_ok(&cfg, NULL, NULL, 3, argv);
+    lw_config_topic_list(&cfg, &list);
+    assert_non_null(strstr(list.data, "a,b,dead,crm.leads.duplicates,"));
+    assert_non_null(strstr(list.data, ",crm.alerts.lead-callback,idle.out,"));
+    lw_buf_free(&list);
+    lw_config_free(&cfg);
+}
+
+/* What `leakwatch topics` prints: deploy/demo.sh and test_deploy_files.sh read it. */
+static void test_print_topics(void **state)
+{
+    lw_config cfg;
+    load_ok(&cfg, NULL, NULL, 0, NULL);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    lw_config_print_topics(&cfg, out);
+    fclose(out);
+    assert_string_equal(
+        text, "crm.leads\ttopics.input\tdelete\t\n"
+              "crm.calls\ttopics.input\tdelete\t\n"
+              "crm.tasks\ttopics.input\tdelete\t\n"
+              "crm.deals\ttopics.input\tdelete\t\n"
+              "crm.dlq\ttopics.dlq\tdelete\t\n"
+              "crm.leads.duplicates\ttopics.lead_duplicates\tdelete\tlead.duplicate\n"
+              "crm.leads.response-times\ttopics.lead_response_times\tdelete\tlead.responded\n"
+              "crm.alerts.lead-callback\ttopics.lead_callback\tdelete\tlead.callback_due\n"
+              "crm.alerts.lead-idle\ttopics.lead_idle\tdelete\tlead.idle\n"
+              "crm.alerts.untracked-contacts\ttopics.untracked_contacts\tdelete\t"
+              "lead.untracked_contact\n"
+              "crm.alerts.task-overdue\ttopics.task_overdue\tdelete\t"
+              "task.overdue task.overdue_resolved\n"
+              "crm.alerts.deal-at-risk\ttopics.deal_at_risk\tdelete\t"
+              "deal.at_risk deal.risk_cleared\n"
+              "crm.agg.loss-totals\ttopics.loss_totals\tcompact\tloss.totals\n"
+              "crm.agg.risk-summary\ttopics.risk_summary\tcompact\trisk.summary\n"
+              "crm.agg.response-stats\ttopics.response_stats\tcompact\tresponse.stats\n");
+    free(text);
+    lw_config_free(&cfg);
+}
+
+/* Whether schema (under schemas/) is a JSON Schema of the derived type. */
+static bool schema_declares(const char *schema, const char *type)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/schemas/%s", LW_SOURCE_DIR, schema);
+    json_t *root = json_load_file(path, 0, NULL);
+    const char *declared = json_string_value(
+        json_object_get(json_object_get(json_object_get(root, "properties"), "type"), "const"));
+    bool ok = declared && !strcmp(declared, type);
+    json_decref(root);
+    return ok;
+}
+
+/* Each derived type of the table has its schema, and each schema of schemas/derived/ (but
+ * the envelope) is a type of the table: test_schemas.sh checks the schemas it finds there. */
+static void test_derived_schemas(void **state)
+{
+    static const char *const schemas[] = {
+#define SCHEMA_OF(type, topic, schema) schema,
+        LW_DERIVED_TYPES(LW_DERIVED_SKIP, SCHEMA_OF)
+#undef SCHEMA_OF
+    };
+    static const char *const types[] = {
+#define TYPE_OF(type, topic, schema) type,
+        LW_DERIVED_TYPES(LW_DERIVED_SKIP, TYPE_OF)
+#undef TYPE_OF
+    };
+    for (size_t i = 0; i < ARRAY_N(schemas); i++)
+        if (!schema_declares(schemas[i], types[i]))
+            fail_msg("schemas/%s is no schema of %s", schemas[i], types[i]);
+
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/schemas/derived", LW_SOURCE_DIR);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    for (struct dirent *f; (f = readdir(d));) {
+        char name[300];
+        snprintf(name, sizeof(name), "derived/%s", f->d_name);
+        bool listed = !strcmp(f->d_name, "cloudevent.json") || *f->d_name == '.';
+        for (size_t i = 0; i < ARRAY_N(schemas) && !listed; i++)
+            listed = !strcmp(schemas[i], name);
+        if (!listed)
+            fail_msg("schemas/%s is the schema of no type of LW_DERIVED_TYPES", name);
+    }
+    closedir(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +661,9 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_topic_for),
+        cmocka_unit_test(test_topic_list),
+        cmocka_unit_test(test_print_topics),
+        cmocka_unit_test(test_derived_schemas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,10 +13,12 @@
 /* fire_before_ms as lw_transition_argv leaves it: nothing fires until the merge sets it */
 #define NO_BOUND "-9223372036854775808"
 
+/* Its lists are parsed once (as the config does at load) and kept for the whole run. */
 static lw_tenant_settings acme(void)
 {
-    lw_tenant_settings ts;
-    memset(&ts, 0, sizeof(ts));
+    static lw_tenant_settings ts;
+    if (ts.lists)
+        return ts;
     snprintf(ts.name, sizeof(ts.name), "acme");
     ts.lead_idle_ms = 10 * 60000;    /* 10m */
     ts.lead_callback_ms = 5 * 60000; /* 5m */
@@ -31,6 +33,9 @@ static lw_tenant_settings acme(void)
     ts.phone_region = (char *)"KZ";
     ts.dedup_window_ms = 90 * 86400000LL;
     ts.untracked_after_ms = 15 * 60000;
+    char err[256];
+    if (!lw_tenant_lists_parse(&ts, err, sizeof(err)))
+        fail_msg("%s", err);
     return ts;
 }
 

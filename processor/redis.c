@@ -175,8 +175,28 @@ static void put_command(lw_buf *out, const lw_argv *cmd)
     }
 }
 
+/* LW_REDIS_DUMP=FILE appends every pipeline, as sent, to FILE: tests/bench/lua_profile.sh
+ * replays it into a redis-server under callgrind to count the library's instructions. */
+static void dump_pipeline(const lw_buf *resp)
+{
+    static FILE *dump;
+    static bool opened;
+    if (!opened) {
+        opened = true;
+        const char *path = getenv("LW_REDIS_DUMP");
+        dump = path && *path ? fopen(path, "ab") : NULL;
+        if (path && *path && !dump)
+            lw_warn("LW_REDIS_DUMP=%s: cannot open it; pipelines are not dumped", path);
+    }
+    if (dump && resp->len > 0) {
+        fwrite(resp->data, 1, resp->len, dump);
+        fflush(dump);
+    }
+}
+
 static bool send_pipeline(lw_redis *r, const lw_buf *resp, size_t n, redisReply **replies)
 {
+    dump_pipeline(resp);
     if (resp->len > 0 && redisAppendFormattedCommand(r->ctx, resp->data, resp->len) != REDIS_OK) {
         lw_warn("redis %s:%d: out of memory for a pipeline of %zu commands", r->host, r->port, n);
         return false;

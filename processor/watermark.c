@@ -40,7 +40,7 @@ static void clock_key(lw_argv *a, const char *group, const char *which)
 
 static void mark_field(lw_argv *a, const lw_merge_part *p)
 {
-    char field[200];
+    char field[272];
     snprintf(field, sizeof(field), "%s:%d", p->topic, (int)p->partition);
     lw_argv_adds(a, field);
 }
@@ -178,7 +178,7 @@ void lw_watermark_adopt(lw_merge *m, const redisReply *times)
 static void add_unmarked(const lw_merge *m, const lw_topic_size *topics, size_t ntopics,
                          lw_partition_mark **marks, size_t *n, size_t *cap)
 {
-    char field[200];
+    char field[272];
     for (size_t t = 0; t < ntopics; t++)
         for (int32_t p = 0; p < topics[t].partitions; p++) {
             snprintf(field, sizeof(field), "%s:%d", topics[t].name, (int)p);

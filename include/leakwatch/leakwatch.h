@@ -638,7 +638,7 @@ void lw_outbox_free(lw_outbox *o);
 
 /* What one partition of the group is known to stand at, as written in Redis. */
 typedef struct lw_partition_mark {
-    char topic[128]; /* "topic:partition" when read back from Redis */
+    char topic[272]; /* "topic:partition" when read back from Redis (a topic name: <= 249) */
     int32_t partition;
     int64_t max_event_ms; /* its frontier: no event of it not applied yet is older; -1: unread */
     bool at_end;          /* read to its end and applied */

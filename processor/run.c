@@ -289,9 +289,10 @@ static size_t build_pipeline(runner *run, size_t n, size_t *ncmd, size_t *nflush
             continue;
         }
         char labels[200];
-        snprintf(labels, sizeof(labels), "type=\"%s\",topic=\"%s\"", in->type,
-                 rd_kafka_topic_name(in->msg->rkt));
-        lw_metrics_add("leakwatch_events_in_total", labels, 1);
+        lw_metrics_add("leakwatch_events_in_total",
+                       lw_metrics_labels(labels, sizeof(labels), "type", in->type, "topic",
+                                         rd_kafka_topic_name(in->msg->rkt), NULL),
+                       1);
         lw_tenants_add(run->tenants, in->tenant);
         lw_transition_set_bound(&in->cmd, fire_bound(run, in->time_ms, wall));
         run->pipe_input[k] = i;
@@ -397,7 +398,7 @@ static int64_t fire_due(runner *run)
     if (now == INT64_MIN)
         return 0; /* no watermark yet */
     run->clock_ms = now;
-    lw_metrics_set("leakwatch_event_clock_ms", NULL, (double)now);
+    lw_metrics_set("leakwatch_event_clock_timestamp_seconds", NULL, (double)now / 1000.0);
     int64_t emitted = 0;
     int64_t fired =
         lw_timers_fire(&run->redis, run->tenants, now, run->cfg->timers_batch, &emitted);

@@ -1,13 +1,19 @@
-/* test_metrics.c — processor/metrics.c: series, labels, histograms, the text format; and
- * tests/support/promtext.c, the strict reader of the text format the tests parse with. */
+/* test_metrics.c — processor/metrics.c: series, labels, histograms, the text format. What
+ * lw_metrics_render writes is parsed by tests/support/promtext.c, the reader prom_check
+ * uses on a live /metrics, and each line must be valid text exposition format. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "leakwatch/leakwatch.h"
 #include "promtext.h"
@@ -17,6 +23,15 @@ static char *render(void)
     lw_buf out = {0};
     lw_metrics_render(&out);
     return out.data;
+}
+
+/* Renders and parses; fails the test on any problem of the format. */
+static void render_parsed(prom_doc *doc, char **text)
+{
+    *text = render();
+    if (prom_parse(*text, strlen(*text), doc) > 0)
+        fail_msg("lw_metrics_render wrote invalid text:\n%s\n--- the text:\n%s", doc->problems,
+                 *text);
 }
 
 static double value_of(const prom_sample *s)
@@ -45,11 +60,13 @@ static void test_counters_by_label(void **state)
 static void test_gauge_set(void **state)
 {
     lw_metrics_reset();
-    lw_metrics_set("leakwatch_consumer_lag", NULL, 120);
-    lw_metrics_set("leakwatch_consumer_lag", NULL, 7);
+    lw_metrics_set("leakwatch_timers_pending", NULL, 120);
+    lw_metrics_set("leakwatch_timers_pending", NULL, 7);
+    lw_metrics_set("leakwatch_event_clock_timestamp_seconds", NULL, 1763800000123 / 1000.0);
     char *text = render();
     assert_non_null(
-        strstr(text, "# TYPE leakwatch_consumer_lag gauge\nleakwatch_consumer_lag 7\n"));
+        strstr(text, "# TYPE leakwatch_timers_pending gauge\nleakwatch_timers_pending 7\n"));
+    assert_non_null(strstr(text, "leakwatch_event_clock_timestamp_seconds 1763800000.123\n"));
     free(text);
 }
 
@@ -65,6 +82,153 @@ static void test_histogram(void **state)
     assert_non_null(strstr(text, "leakwatch_batch_size_bucket{le=\"1000\"} 2\n"));
     assert_non_null(strstr(text, "leakwatch_batch_size_bucket{le=\"+Inf\"} 3\n"));
     assert_non_null(strstr(text, "leakwatch_batch_size_sum 9601\nleakwatch_batch_size_count 3\n"));
+    free(text);
+}
+
+/* A value with a quote, a backslash and a newline is written escaped and reads back. */
+static void test_labels_escaped(void **state)
+{
+    lw_metrics_reset();
+    const char *odd = "crm.\"leads\"\\x\ny";
+    char labels[200];
+    lw_metrics_labels(labels, sizeof(labels), "type", "lead.created", "topic", odd, NULL);
+    assert_string_equal(labels, "type=\"lead.created\",topic=\"crm.\\\"leads\\\"\\\\x\\ny\"");
+    lw_metrics_add("leakwatch_events_in_total", labels, 2);
+    prom_doc doc;
+    char *text;
+    render_parsed(&doc, &text);
+    assert_true(value_of(prom_find(&doc, "leakwatch_events_in_total", "type", "lead.created",
+                                   "topic", odd, NULL)) == 2);
+    prom_free(&doc);
+    free(text);
+
+    /* too long for the buffer: cut, still quoted, never half an escape */
+    char small[24];
+    lw_metrics_labels(small, sizeof(small), "topic", "\"\"\"\"\"\"\"\"\"\"\"\"\"\"", NULL);
+    assert_string_equal(small, "topic=\"\\\"\\\"\\\"\\\"\\\"\\\"\\\"\"");
+}
+
+static double process_value(const char *name)
+{
+    prom_doc doc;
+    char *text;
+    render_parsed(&doc, &text);
+    double v = value_of(prom_find(&doc, name, NULL));
+    prom_free(&doc);
+    free(text);
+    return v;
+}
+
+/* build info and the process collector, read from /proc/self at each scrape */
+static void test_process_and_build_info(void **state)
+{
+    lw_metrics_reset();
+    prom_doc doc;
+    char *text;
+    render_parsed(&doc, &text);
+    char hiredis[32];
+    snprintf(hiredis, sizeof(hiredis), "%d.%d.%d", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+    assert_true(
+        value_of(prom_find(&doc, "leakwatch_build_info", "version", LW_VERSION, "librdkafka",
+                           rd_kafka_version_str(), "hiredis", hiredis, NULL)) == 1);
+    double start = value_of(prom_find(&doc, "process_start_time_seconds", NULL));
+    double now = (double)time(NULL);
+    assert_true(start <= now + 1 && start > now - 3600); /* since the epoch, this process's */
+    assert_true(value_of(prom_find(&doc, "process_resident_memory_bytes", NULL)) > 1e6);
+    assert_true(value_of(prom_find(&doc, "process_virtual_memory_bytes", NULL)) > 1e6);
+    assert_true(value_of(prom_find(&doc, "process_cpu_seconds_total", NULL)) >= 0);
+    assert_true(value_of(prom_find(&doc, "process_max_fds", NULL)) >= 3);
+    assert_string_equal(prom_family_named(&doc, "process_cpu_seconds_total")->type, "counter");
+    prom_free(&doc);
+    free(text);
+
+    double fds = process_value("process_open_fds");
+    int fd = open("/dev/null", O_RDONLY);
+    assert_true(fd >= 0);
+    assert_true(process_value("process_open_fds") == fds + 1);
+    close(fd);
+    assert_true(process_value("process_open_fds") == fds);
+}
+
+/* Every family, each with series, renders as valid text: HELP and TYPE once each, and the
+ * names by the conventions (promtext.c checks both). */
+static void test_every_family_valid(void **state)
+{
+    lw_metrics_reset();
+    char labels[200];
+    lw_metrics_add("leakwatch_events_in_total",
+                   lw_metrics_labels(labels, sizeof(labels), "type", "lead.created", "topic",
+                                     "crm.leads", NULL),
+                   3);
+    lw_metrics_add("leakwatch_events_late_total", NULL, 2);
+    lw_metrics_add("leakwatch_dead_letters_total", "reason=\"not_json\"", 1);
+    lw_metrics_add("leakwatch_derived_events_total", "type=\"lead.idle\"", 2);
+    for (double v = 0.0001; v < 3; v *= 1.7) {
+        lw_metrics_observe("leakwatch_redis_round_trip_seconds", v);
+        lw_metrics_observe("leakwatch_batch_size", v * 3000);
+    }
+    lw_metrics_set("leakwatch_consumer_lag", NULL, 12);
+    lw_metrics_set("leakwatch_timers_pending", NULL, 3);
+    lw_metrics_set("leakwatch_outbox_depth", NULL, 0);
+    lw_metrics_set("leakwatch_event_clock_timestamp_seconds", NULL, 1763800000.5);
+    lw_metrics_set("leakwatch_input_buffered_bytes", NULL, 65536);
+    prom_doc doc;
+    char *text;
+    render_parsed(&doc, &text);
+    static const char *const expected[] = {
+        "leakwatch_build_info",
+        "leakwatch_events_in_total",
+        "leakwatch_events_late_total",
+        "leakwatch_dead_letters_total",
+        "leakwatch_derived_events_total",
+        "leakwatch_batch_size",
+        "leakwatch_redis_round_trip_seconds",
+        "leakwatch_consumer_lag",
+        "leakwatch_timers_pending",
+        "leakwatch_outbox_depth",
+        "leakwatch_event_clock_timestamp_seconds",
+        "leakwatch_input_buffered_bytes",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_start_time_seconds",
+        "process_open_fds",
+        "process_max_fds",
+    };
+    size_t n = sizeof(expected) / sizeof(expected[0]);
+    assert_int_equal(doc.nfamilies, n); /* the README's table lists these */
+    for (size_t i = 0; i < n; i++) {
+        const prom_family *f = prom_family_named(&doc, expected[i]);
+        if (!f)
+            fail_msg("no family %s", expected[i]);
+        bool sampled = false;
+        for (size_t k = 0; k < doc.nsamples; k++)
+            sampled |= doc.samples[k].family == (size_t)(f - doc.families);
+        if (!sampled)
+            fail_msg("%s has no sample", expected[i]);
+    }
+    assert_null(strstr(text, "_ms"));
+    assert_true(value_of(prom_find(&doc, "leakwatch_redis_round_trip_seconds_bucket", "le", "+Inf",
+                                   NULL)) ==
+                value_of(prom_find(&doc, "leakwatch_redis_round_trip_seconds_count", NULL)));
+    prom_free(&doc);
+    free(text);
+}
+
+/* Values as the format spells them: shortest round trip, NaN, +Inf. */
+static void test_special_values(void **state)
+{
+    lw_metrics_reset();
+    lw_metrics_set("leakwatch_timers_pending", NULL, NAN);
+    lw_metrics_set("leakwatch_outbox_depth", NULL, INFINITY);
+    lw_metrics_set("leakwatch_input_buffered_bytes", NULL, 0.1);
+    prom_doc doc;
+    char *text;
+    render_parsed(&doc, &text);
+    assert_non_null(strstr(text, "leakwatch_timers_pending NaN\n"));
+    assert_non_null(strstr(text, "leakwatch_outbox_depth +Inf\n"));
+    assert_non_null(strstr(text, "leakwatch_input_buffered_bytes 0.1\n"));
+    prom_free(&doc);
     free(text);
 }
 
@@ -159,6 +323,10 @@ int main(void)
         cmocka_unit_test(test_counters_by_label),
         cmocka_unit_test(test_gauge_set),
         cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_labels_escaped),
+        cmocka_unit_test(test_process_and_build_info),
+        cmocka_unit_test(test_every_family_valid),
+        cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_reader_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

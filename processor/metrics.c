@@ -28,6 +28,7 @@ typedef struct series {
     uint64_t count;
     uint64_t buckets[BUCKETS_MAX];
     bool used;
+    bool hidden; /* left out by lw_metrics_set_all; shown again once set */
 } series;
 
 /* A value read at each scrape instead of being set: false when it cannot be read now. */
@@ -68,7 +69,10 @@ static const family families[] = {
     {"leakwatch_batch_size", "Messages per processed batch", HISTOGRAM(batch_bounds)},
     {"leakwatch_redis_round_trip_seconds", "Duration of a pipelined Redis round trip",
      HISTOGRAM(seconds_bounds)},
-    {"leakwatch_consumer_lag", "Messages not yet read, summed over assigned partitions", GAUGE},
+    {"leakwatch_consumer_lag",
+     "Messages of an assigned partition not yet committed: its high watermark less the "
+     "group's committed offset (librdkafka's statistics, every statistics.interval.ms)",
+     GAUGE},
     {"leakwatch_timers_pending", "Deadlines waiting to fire, all tenants", GAUGE},
     {"leakwatch_outbox_depth", "Derived events in the outbox streams, all tenants", GAUGE},
     {"leakwatch_event_clock_timestamp_seconds",
@@ -125,8 +129,10 @@ static series *find(const char *name, const char *labels)
             snprintf(s->labels, sizeof(s->labels), "%s", labels);
             return s;
         }
-        if (!strcmp(s->name, name) && !strcmp(s->labels, labels))
+        if (!strcmp(s->name, name) && !strcmp(s->labels, labels)) {
+            s->hidden = false;
             return s;
+        }
     }
     return NULL;
 }
@@ -146,6 +152,20 @@ void lw_metrics_set(const char *name, const char *labels, double value)
     series *s = find(name, labels ? labels : "");
     if (s)
         s->value = value;
+    pthread_mutex_unlock(&lock);
+}
+
+void lw_metrics_set_all(const char *name, const char *const *labels, const double *values, size_t n)
+{
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < SERIES_MAX; i++)
+        if (table[i].used && !strcmp(table[i].name, name))
+            table[i].hidden = true;
+    for (size_t i = 0; i < n; i++) {
+        series *s = find(name, labels[i]);
+        if (s)
+            s->value = values[i];
+    }
     pthread_mutex_unlock(&lock);
 }
 
@@ -256,7 +276,7 @@ void lw_metrics_render(lw_buf *out)
             continue;
         }
         for (size_t k = 0; k < SERIES_MAX; k++)
-            if (table[k].used && !strcmp(table[k].name, f->name))
+            if (table[k].used && !table[k].hidden && !strcmp(table[k].name, f->name))
                 render_series(out, f, &table[k]);
     }
     pthread_mutex_unlock(&lock);

@@ -108,6 +108,31 @@ static void test_labels_escaped(void **state)
     assert_string_equal(small, "topic=\"\\\"\\\"\\\"\\\"\\\"\\\"\\\"\"");
 }
 
+/* lw_metrics_set_all: the series not set again are no longer shown. */
+static void test_set_all_replaces(void **state)
+{
+    lw_metrics_reset();
+    const char *two[] = {"topic=\"crm.leads\",partition=\"0\"",
+                         "topic=\"crm.leads\",partition=\"1\""};
+    lw_metrics_set_all("leakwatch_consumer_lag", two, (const double[]){5, 9}, 2);
+    prom_doc doc;
+    char *text;
+    render_parsed(&doc, &text);
+    assert_true(value_of(prom_find(&doc, "leakwatch_consumer_lag", "topic", "crm.leads",
+                                   "partition", "1", NULL)) == 9);
+    prom_free(&doc);
+    free(text);
+
+    lw_metrics_set_all("leakwatch_consumer_lag", two, (const double[]){4}, 1);
+    render_parsed(&doc, &text);
+    assert_true(value_of(prom_find(&doc, "leakwatch_consumer_lag", "topic", "crm.leads",
+                                   "partition", "0", NULL)) == 4);
+    assert_null(
+        prom_find(&doc, "leakwatch_consumer_lag", "topic", "crm.leads", "partition", "1", NULL));
+    prom_free(&doc);
+    free(text);
+}
+
 static double process_value(const char *name)
 {
     prom_doc doc;
@@ -167,7 +192,8 @@ static void test_every_family_valid(void **state)
         lw_metrics_observe("leakwatch_redis_round_trip_seconds", v);
         lw_metrics_observe("leakwatch_batch_size", v * 3000);
     }
-    lw_metrics_set("leakwatch_consumer_lag", NULL, 12);
+    const char *lag[] = {"topic=\"crm.leads\",partition=\"0\""};
+    lw_metrics_set_all("leakwatch_consumer_lag", lag, (const double[]){12}, 1);
     lw_metrics_set("leakwatch_timers_pending", NULL, 3);
     lw_metrics_set("leakwatch_outbox_depth", NULL, 0);
     lw_metrics_set("leakwatch_event_clock_timestamp_seconds", NULL, 1763800000.5);
@@ -320,13 +346,10 @@ static void test_reader_refuses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counters_by_label),
-        cmocka_unit_test(test_gauge_set),
-        cmocka_unit_test(test_histogram),
-        cmocka_unit_test(test_labels_escaped),
-        cmocka_unit_test(test_process_and_build_info),
-        cmocka_unit_test(test_every_family_valid),
-        cmocka_unit_test(test_special_values),
+        cmocka_unit_test(test_counters_by_label),  cmocka_unit_test(test_gauge_set),
+        cmocka_unit_test(test_histogram),          cmocka_unit_test(test_labels_escaped),
+        cmocka_unit_test(test_set_all_replaces),   cmocka_unit_test(test_process_and_build_info),
+        cmocka_unit_test(test_every_family_valid), cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_reader_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

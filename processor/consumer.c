@@ -90,6 +90,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     lw_info("rebalance: %s %d partition(s) (%s)", assign ? "assigned" : "revoked", parts->cnt,
             rd_kafka_rebalance_protocol(rk));
+    lw_metrics_add("leakwatch_rebalances_total", assign ? "kind=\"assign\"" : "kind=\"revoke\"", 1);
     if (assign && c->start_ms >= 0)
         seek_to_start_time(rk, c->start_ms, parts);
     rd_kafka_error_t *error = NULL;

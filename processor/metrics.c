@@ -39,6 +39,7 @@ typedef struct family {
     series_kind kind;
     const double *bounds; /* a histogram's upper bounds, ascending */
     int nbounds;
+    const char *const *zero; /* label sets shown at 0 until first counted */
     read_fn read;
 } family;
 
@@ -53,6 +54,8 @@ static bool read_max_fds(double *value, char *labels, size_t size);
 static const double batch_bounds[] = {1, 10, 50, 100, 250, 500, 1000, 5000};
 static const double seconds_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
                                         0.025,  0.05,  0.1,    0.25,  1};
+static const char *const no_labels[] = {"", NULL};
+static const char *const rebalance_kinds[] = {"kind=\"assign\"", "kind=\"revoke\"", NULL};
 
 #define COUNTER      .kind = KIND_COUNTER
 #define GAUGE        .kind = KIND_GAUGE
@@ -62,10 +65,27 @@ static const family families[] = {
     {"leakwatch_build_info", "The version of leakwatch and of the libraries it runs with", GAUGE,
      .read = read_build_info},
     {"leakwatch_events_in_total", "Input events read, by type and topic", COUNTER},
+    {"leakwatch_events_duplicate_total",
+     "Input events dropped because their id was applied before (lw_event replied 0)", COUNTER,
+     .zero = no_labels},
     {"leakwatch_events_late_total",
-     "Events applied after a later one of another partition (out of event-time order)", COUNTER},
+     "Events applied after a later one of another partition (out of event-time order)", COUNTER,
+     .zero = no_labels},
     {"leakwatch_dead_letters_total", "Input sent to the dead-letter topic, by reason", COUNTER},
     {"leakwatch_derived_events_total", "Derived events delivered to Kafka, by type", COUNTER},
+    {"leakwatch_delivery_failures_total",
+     "Messages (derived events, dead letters) whose Kafka delivery report is an error", COUNTER,
+     .zero = no_labels},
+    {"leakwatch_timers_fired_total",
+     "Deadlines fired by lw_fire between batches (those lw_event fires before an event are "
+     "not counted)",
+     COUNTER, .zero = no_labels},
+    {"leakwatch_redis_reconnects_total",
+     "Connections to Redis made again after the first (a lost connection, a restarted server)",
+     COUNTER, .zero = no_labels},
+    {"leakwatch_rebalances_total",
+     "Consumer group rebalances seen by this instance, by kind (assign or revoke)", COUNTER,
+     .zero = rebalance_kinds},
     {"leakwatch_batch_size", "Messages per processed batch", HISTOGRAM(batch_bounds)},
     {"leakwatch_redis_round_trip_seconds", "Duration of a pipelined Redis round trip",
      HISTOGRAM(seconds_bounds)},
@@ -275,6 +295,8 @@ void lw_metrics_render(lw_buf *out)
                 put_sample(out, f->name, "", labels, v);
             continue;
         }
+        for (const char *const *z = f->zero; z && *z; z++)
+            find(f->name, *z); /* shown at 0 until counted */
         for (size_t k = 0; k < SERIES_MAX; k++)
             if (table[k].used && !table[k].hidden && !strcmp(table[k].name, f->name))
                 render_series(out, f, &table[k]);

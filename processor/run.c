@@ -62,6 +62,8 @@ static void backoff(runner *run, int64_t *delay_ms)
 static void on_delivery(void *opaque, bool ok, const char *error, void *ctx)
 {
     runner *run = ctx;
+    if (!ok)
+        lw_metrics_add("leakwatch_delivery_failures_total", NULL, 1);
     if (opaque == &run->dlq_tag) {
         run->dlq_pending--;
         run->dlq_failed += !ok;
@@ -77,6 +79,8 @@ static void after_reconnect(runner *run)
 {
     if (run->connects_seen == run->redis.connects)
         return;
+    uint64_t first = run->connects_seen ? run->connects_seen : 1; /* the first is no reconnect */
+    lw_metrics_add("leakwatch_redis_reconnects_total", NULL, (double)(run->redis.connects - first));
     run->connects_seen = run->redis.connects;
     lw_tenants_rewrite(run->tenants);
     if (run->outbox)
@@ -321,12 +325,14 @@ static void read_flushes(runner *run, redisReply **rep, size_t n)
 /* Counts the outcome of each FCALL; one the library refused goes to the dead letters. */
 static void read_replies(runner *run, size_t ncmd)
 {
+    size_t duplicates = 0; /* ids applied before: {0, ...} */
     for (size_t i = 0; i < ncmd; i++) {
         redisReply *rep = run->replies[i];
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
             bool applied = rep->element[0]->integer == 1;
             lw_stats_g.events_applied += applied;
             lw_stats_g.events_duplicate += !applied;
+            duplicates += !applied;
             run->want_drain |= rep->element[1]->integer > 0;
             continue;
         }
@@ -338,6 +344,8 @@ static void read_replies(runner *run, size_t ncmd)
         lw_error("%s", why.detail);
         dead_letter(run, run->batch[run->pipe_input[i]]->msg, &why);
     }
+    if (duplicates)
+        lw_metrics_add("leakwatch_events_duplicate_total", NULL, (double)duplicates);
 }
 
 static void wait_for_dead_letters(runner *run)
@@ -404,6 +412,7 @@ static int64_t fire_due(runner *run)
         lw_timers_fire(&run->redis, run->tenants, now, run->cfg->timers_batch, &emitted);
     if (fired > 0) {
         lw_stats_g.timers_fired += (uint64_t)fired;
+        lw_metrics_add("leakwatch_timers_fired_total", NULL, (double)fired);
         lw_debug("fired %lld deadline(s) at %lld", (long long)fired, (long long)now);
     }
     run->want_drain |= emitted > 0;

@@ -133,6 +133,34 @@ static void test_set_all_replaces(void **state)
     free(text);
 }
 
+/* Counters whose label sets are known are shown at 0 before anything is counted. */
+static void test_counters_start_at_zero(void **state)
+{
+    lw_metrics_reset();
+    prom_doc doc;
+    char *text;
+    render_parsed(&doc, &text);
+    static const char *const unlabeled[] = {
+        "leakwatch_events_duplicate_total", "leakwatch_events_late_total",
+        "leakwatch_timers_fired_total", "leakwatch_redis_reconnects_total",
+        "leakwatch_delivery_failures_total"};
+    for (size_t i = 0; i < sizeof(unlabeled) / sizeof(unlabeled[0]); i++)
+        assert_true(value_of(prom_find(&doc, unlabeled[i], NULL)) == 0);
+    assert_true(value_of(prom_find(&doc, "leakwatch_rebalances_total", "kind", "assign", NULL)) ==
+                0);
+    assert_true(value_of(prom_find(&doc, "leakwatch_rebalances_total", "kind", "revoke", NULL)) ==
+                0);
+    prom_free(&doc);
+    free(text);
+
+    lw_metrics_add("leakwatch_rebalances_total", "kind=\"assign\"", 1);
+    render_parsed(&doc, &text);
+    assert_true(value_of(prom_find(&doc, "leakwatch_rebalances_total", "kind", "assign", NULL)) ==
+                1);
+    prom_free(&doc);
+    free(text);
+}
+
 static double process_value(const char *name)
 {
     prom_doc doc;
@@ -185,9 +213,14 @@ static void test_every_family_valid(void **state)
                    lw_metrics_labels(labels, sizeof(labels), "type", "lead.created", "topic",
                                      "crm.leads", NULL),
                    3);
+    lw_metrics_add("leakwatch_events_duplicate_total", NULL, 1);
     lw_metrics_add("leakwatch_events_late_total", NULL, 2);
     lw_metrics_add("leakwatch_dead_letters_total", "reason=\"not_json\"", 1);
     lw_metrics_add("leakwatch_derived_events_total", "type=\"lead.idle\"", 2);
+    lw_metrics_add("leakwatch_delivery_failures_total", NULL, 1);
+    lw_metrics_add("leakwatch_timers_fired_total", NULL, 4);
+    lw_metrics_add("leakwatch_redis_reconnects_total", NULL, 1);
+    lw_metrics_add("leakwatch_rebalances_total", "kind=\"revoke\"", 1);
     for (double v = 0.0001; v < 3; v *= 1.7) {
         lw_metrics_observe("leakwatch_redis_round_trip_seconds", v);
         lw_metrics_observe("leakwatch_batch_size", v * 3000);
@@ -204,9 +237,14 @@ static void test_every_family_valid(void **state)
     static const char *const expected[] = {
         "leakwatch_build_info",
         "leakwatch_events_in_total",
+        "leakwatch_events_duplicate_total",
         "leakwatch_events_late_total",
         "leakwatch_dead_letters_total",
         "leakwatch_derived_events_total",
+        "leakwatch_delivery_failures_total",
+        "leakwatch_timers_fired_total",
+        "leakwatch_redis_reconnects_total",
+        "leakwatch_rebalances_total",
         "leakwatch_batch_size",
         "leakwatch_redis_round_trip_seconds",
         "leakwatch_consumer_lag",
@@ -346,10 +384,15 @@ static void test_reader_refuses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counters_by_label),  cmocka_unit_test(test_gauge_set),
-        cmocka_unit_test(test_histogram),          cmocka_unit_test(test_labels_escaped),
-        cmocka_unit_test(test_set_all_replaces),   cmocka_unit_test(test_process_and_build_info),
-        cmocka_unit_test(test_every_family_valid), cmocka_unit_test(test_special_values),
+        cmocka_unit_test(test_counters_by_label),
+        cmocka_unit_test(test_gauge_set),
+        cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_labels_escaped),
+        cmocka_unit_test(test_set_all_replaces),
+        cmocka_unit_test(test_counters_start_at_zero),
+        cmocka_unit_test(test_process_and_build_info),
+        cmocka_unit_test(test_every_family_valid),
+        cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_reader_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

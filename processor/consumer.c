@@ -90,6 +90,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     lw_info("rebalance: %s %d partition(s) (%s)", assign ? "assigned" : "revoked", parts->cnt,
             rd_kafka_rebalance_protocol(rk));
+    lw_metrics_add("leakwatch_rebalances_total", assign ? "kind=\"assign\"" : "kind=\"revoke\"", 1);
     if (assign && c->start_ms >= 0)
         seek_to_start_time(rk, c->start_ms, parts);
     rd_kafka_error_t *error = NULL;
@@ -109,24 +110,39 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-/* librdkafka's statistics (every 5 s): the lag summed over assigned partitions. */
+/* librdkafka's statistics (every statistics.interval.ms, 5 s by default): the lag of each
+ * partition assigned here as Burrow and the Kafka exporters count it, its high watermark
+ * less the group's committed offset (consumer_lag; -1 while either is unknown: not shown).
+ * librdkafka learns the high watermark from its fetches: no request of its own. */
 static int on_statistics(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
+    lw_consumer *c = opaque;
     json_t *root = json_loadb(json, len, 0, NULL);
-    double lag = 0;
+    size_t n = 0;
+    char(*labels)[200] = calloc(c->merge.n + 1, sizeof(*labels));
+    const char **names = calloc(c->merge.n + 1, sizeof(*names));
+    double *lags = calloc(c->merge.n + 1, sizeof(*lags));
     const char *topic_name, *part_name;
     json_t *topic, *part;
     json_object_foreach(json_object_get(root, "topics"), topic_name, topic)
     {
         json_object_foreach(json_object_get(topic, "partitions"), part_name, part)
         {
-            json_int_t l = json_integer_value(json_object_get(part, "consumer_lag"));
-            if (strcmp(part_name, "-1") != 0 && l > 0)
-                lag += (double)l;
+            json_t *lag = json_object_get(part, "consumer_lag");
+            int32_t id = (int32_t)atoi(part_name);
+            if (n == c->merge.n || !json_is_integer(lag) || json_integer_value(lag) < 0 ||
+                !strcmp(part_name, "-1") || !lw_merge_find(&c->merge, topic_name, id))
+                continue;
+            names[n] = lw_metrics_labels(labels[n], sizeof(labels[n]), "topic", topic_name,
+                                         "partition", part_name, NULL);
+            lags[n++] = (double)json_integer_value(lag);
         }
     }
     json_decref(root);
-    lw_metrics_set("leakwatch_consumer_lag", NULL, lag);
+    lw_metrics_set_all("leakwatch_consumer_lag", names, lags, n);
+    free(labels);
+    free(names);
+    free(lags);
     return 0; /* librdkafka frees json */
 }
 

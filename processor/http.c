@@ -257,8 +257,8 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c)
 {
     lw_buf out = {0};
     lw_metrics_render(&out);
-    enum MHD_Result ret =
-        reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", out.data ? out.data : "", out.len);
+    enum MHD_Result ret = reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+                                out.data ? out.data : "", out.len);
     lw_buf_free(&out);
     return ret;
 }

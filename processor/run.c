@@ -62,6 +62,8 @@ static void backoff(runner *run, int64_t *delay_ms)
 static void on_delivery(void *opaque, bool ok, const char *error, void *ctx)
 {
     runner *run = ctx;
+    if (!ok)
+        lw_metrics_add("leakwatch_delivery_failures_total", NULL, 1);
     if (opaque == &run->dlq_tag) {
         run->dlq_pending--;
         run->dlq_failed += !ok;
@@ -77,6 +79,8 @@ static void after_reconnect(runner *run)
 {
     if (run->connects_seen == run->redis.connects)
         return;
+    uint64_t first = run->connects_seen ? run->connects_seen : 1; /* the first is no reconnect */
+    lw_metrics_add("leakwatch_redis_reconnects_total", NULL, (double)(run->redis.connects - first));
     run->connects_seen = run->redis.connects;
     lw_tenants_rewrite(run->tenants);
     if (run->outbox)
@@ -289,9 +293,10 @@ static size_t build_pipeline(runner *run, size_t n, size_t *ncmd, size_t *nflush
             continue;
         }
         char labels[200];
-        snprintf(labels, sizeof(labels), "type=\"%s\",topic=\"%s\"", in->type,
-                 rd_kafka_topic_name(in->msg->rkt));
-        lw_metrics_add("leakwatch_events_in_total", labels, 1);
+        lw_metrics_add("leakwatch_events_in_total",
+                       lw_metrics_labels(labels, sizeof(labels), "type", in->type, "topic",
+                                         rd_kafka_topic_name(in->msg->rkt), NULL),
+                       1);
         lw_tenants_add(run->tenants, in->tenant);
         lw_transition_set_bound(&in->cmd, fire_bound(run, in->time_ms, wall));
         run->pipe_input[k] = i;
@@ -320,12 +325,14 @@ static void read_flushes(runner *run, redisReply **rep, size_t n)
 /* Counts the outcome of each FCALL; one the library refused goes to the dead letters. */
 static void read_replies(runner *run, size_t ncmd)
 {
+    size_t duplicates = 0; /* ids applied before: {0, ...} */
     for (size_t i = 0; i < ncmd; i++) {
         redisReply *rep = run->replies[i];
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
             bool applied = rep->element[0]->integer == 1;
             lw_stats_g.events_applied += applied;
             lw_stats_g.events_duplicate += !applied;
+            duplicates += !applied;
             run->want_drain |= rep->element[1]->integer > 0;
             continue;
         }
@@ -337,6 +344,8 @@ static void read_replies(runner *run, size_t ncmd)
         lw_error("%s", why.detail);
         dead_letter(run, run->batch[run->pipe_input[i]]->msg, &why);
     }
+    if (duplicates)
+        lw_metrics_add("leakwatch_events_duplicate_total", NULL, (double)duplicates);
 }
 
 static void wait_for_dead_letters(runner *run)
@@ -397,12 +406,13 @@ static int64_t fire_due(runner *run)
     if (now == INT64_MIN)
         return 0; /* no watermark yet */
     run->clock_ms = now;
-    lw_metrics_set("leakwatch_event_clock_ms", NULL, (double)now);
+    lw_metrics_set("leakwatch_event_clock_timestamp_seconds", NULL, (double)now / 1000.0);
     int64_t emitted = 0;
     int64_t fired =
         lw_timers_fire(&run->redis, run->tenants, now, run->cfg->timers_batch, &emitted);
     if (fired > 0) {
         lw_stats_g.timers_fired += (uint64_t)fired;
+        lw_metrics_add("leakwatch_timers_fired_total", NULL, (double)fired);
         lw_debug("fired %lld deadline(s) at %lld", (long long)fired, (long long)now);
     }
     run->want_drain |= emitted > 0;

@@ -708,9 +708,17 @@ long lw_stats_peak_rss_kb(void);
 /* ================================ metrics.c ============================== */
 
 /* Series are named by the families in metrics.c; labels come formatted
- * ("type=\"lead.created\",topic=\"crm.leads\"") and must need no escaping. Thread-safe. */
+ * ("type=\"lead.created\",topic=\"crm.leads\""), by lw_metrics_labels when a value may
+ * need escaping. Thread-safe. */
 void lw_metrics_add(const char *name, const char *labels, double by);
 void lw_metrics_set(const char *name, const char *labels, double value);
+/* Sets the n series of a gauge family; the family's other series are no longer shown
+ * (until set again): e.g. the lag of the partitions assigned now. */
+void lw_metrics_set_all(const char *name, const char *const *labels, const double *values,
+                        size_t n);
+/* Formats labels from NULL-terminated name, value pairs into out, the values escaped
+ * (\\, \", \n); a value too long for size is cut, still quoted. Returns out. */
+const char *lw_metrics_labels(char *out, size_t size, ...) __attribute__((sentinel));
 void lw_metrics_observe(const char *name, double value);
 void lw_metrics_render(lw_buf *out); /* the Prometheus text format */
 void lw_metrics_reset(void);

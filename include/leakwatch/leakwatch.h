@@ -305,6 +305,25 @@ const char *lw_loss_classify(const lw_tenant_settings *ts, const char *reason, c
 /* How long a deal may stay in a stage: its entry in deal.stage_limits, or stalled_after. */
 int64_t lw_stage_limit_ms(const lw_tenant_settings *ts, const char *stage);
 
+/* ================================ trace.c ================================ */
+
+/* W3C Trace Context passed from an input event to the events derived from it. The two values
+ * travel through Redis as one string, "<traceparent>" or "<traceparent> <tracestate>". */
+#define LW_TRACEPARENT_LEN 55  /* "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>" */
+#define LW_TRACESTATE_MAX  512 /* what W3C asks to propagate at least; longer is dropped */
+#define LW_TRACE_MAX       (LW_TRACEPARENT_LEN + 1 + LW_TRACESTATE_MAX + 1)
+
+bool lw_traceparent_valid(const char *s, size_t len);
+bool lw_tracestate_valid(const char *s, size_t len);
+/* Writes the joined form to out when parent is a valid traceparent (state, may be NULL, is
+ * left out unless valid) and returns true; else out = "" and false. Values with lengths: a
+ * header value is not a C string. */
+bool lw_trace_join(const char *parent, size_t parent_len, const char *state, size_t state_len,
+                   char out[LW_TRACE_MAX]);
+/* The traceparent of a joined form copied to parent, *state pointing at its tracestate (NULL
+ * when none); false (parent "", *state NULL) when trace is not one. */
+bool lw_trace_split(const char *trace, char parent[LW_TRACEPARENT_LEN + 1], const char **state);
+
 /* ================================ event.c ================================ */
 
 typedef enum { LW_FAMILY_LEAD, LW_FAMILY_CALL, LW_FAMILY_TASK, LW_FAMILY_DEAL } lw_family;

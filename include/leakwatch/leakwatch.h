@@ -5,8 +5,9 @@
  * server.h). Follow one event through the sections in order:
  *
  *   consumer.c   polls the input topics into a buffer per partition
- *   input.c      makes each message an input: parsed and validated as a CloudEvent
- *                (event.c) and turned into one FCALL of the Redis library (transition.c)
+ *   input.c      makes each message an input: read in the content mode its headers say
+ *                (binding.c), validated as a CloudEvent (event.c) and turned into one
+ *                FCALL of the Redis library (transition.c)
  *   merge.c      releases the inputs in event-time order across partitions
  *   dlq.c        sends what cannot be processed to the dead-letter topic
  *   redis.c      sends a batch's FCALLs in one pipelined round trip; each FCALL first
@@ -344,11 +345,13 @@ typedef enum {
 const char *lw_reject_name(lw_reject_reason r); /* "not_json", "missing_field", ... */
 
 typedef struct lw_event {
-    json_t *root; /* owned */
+    json_t *root; /* owned; in binary mode built from the headers, with the value as data */
     const char *id, *type, *source, *tenant;
     int64_t time_ms;
     lw_family family;
-    json_t *data; /* borrowed from root */
+    json_t *data;             /* borrowed from root */
+    bool binary;              /* binary mode: the attributes came from ce_* headers */
+    char trace[LW_TRACE_MAX]; /* the input's trace context, joined (trace.c); "" when none */
 } lw_event;
 
 typedef struct lw_reject {
@@ -356,12 +359,40 @@ typedef struct lw_reject {
     char detail[200]; /* e.g. "data.lead_id is required by lead.created" */
 } lw_reject;
 
-/* Parses and validates one message value. On success fills ev (free with lw_event_free);
- * on failure fills why and returns false. max_bytes 0 means no limit. */
+/* Parses and validates one message value, a structured-mode event. On success fills ev
+ * (free with lw_event_free); on failure fills why and returns false. max_bytes 0 means no
+ * limit. ev->trace is left "" (binding.c reads it). */
 bool lw_event_parse(const char *buf, size_t len, size_t max_bytes, lw_event *ev, lw_reject *why);
+/* The same for a binary-mode message: buf is the data, attrs (a JSON object, taken over
+ * whatever the outcome) the context attributes read from its headers. The same checks and
+ * rejects, attributes named by their headers ("header ce_id is missing ..."). */
+bool lw_event_parse_binary(const char *buf, size_t len, size_t max_bytes, json_t *attrs,
+                           lw_event *ev, lw_reject *why);
 void lw_event_free(lw_event *ev);
 /* A data field as a string: strings as they are, integers printed; NULL when absent. */
 const char *lw_event_str(const lw_event *ev, const char *field, char scratch[32]);
+
+/* ================================ binding.c ============================== */
+
+/* A Kafka message header: an input message's (borrowed from it; the value is not a C
+ * string, and NULL for a null header) or one to produce (copied). */
+typedef struct lw_header {
+    const char *name;
+    const void *value;
+    size_t len;
+} lw_header;
+
+typedef enum { LW_MODE_STRUCTURED, LW_MODE_BINARY } lw_content_mode;
+
+/* Structured when content-type starts with application/cloudevents (case-insensitive),
+ * binary when a ce_specversion header is there, structured otherwise. */
+lw_content_mode lw_binding_mode(const lw_header *h, size_t n);
+/* Parses and validates one input message in the mode its headers say (lw_event_parse or
+ * lw_event_parse_binary; a ce_* header that repeats or is not UTF-8 is refused as
+ * not_cloudevent) and fills ev->trace: the traceparent/tracestate headers if valid, else the
+ * event's traceparent/tracestate attributes if valid. */
+bool lw_binding_parse(const char *value, size_t len, const lw_header *h, size_t n, size_t max_bytes,
+                      lw_event *ev, lw_reject *why);
 
 /* ================================ transition.c =========================== */
 
@@ -564,12 +595,6 @@ typedef struct lw_producer lw_producer;
 /* Called from lw_producer_poll for each delivery report: ok or not, with the opaque
  * passed to lw_producer_send. */
 typedef void (*lw_delivery_fn)(void *opaque, bool ok, const char *error, void *ctx);
-
-typedef struct lw_header {
-    const char *name;
-    const void *value;
-    size_t len;
-} lw_header;
 
 lw_producer *lw_producer_new(const lw_config *cfg, lw_delivery_fn fn, void *ctx, char *err,
                              size_t errlen);

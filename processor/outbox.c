@@ -100,6 +100,15 @@ static void ack_later(lw_outbox *o, const lw_outbox_entry *e)
     snprintf(a->id, sizeof(a->id), "%s", e->stream_id);
 }
 
+/* The headers of a derived message: the content type of structured mode. */
+static size_t derived_headers(const lw_outbox_entry *e, lw_header h[3])
+{
+    size_t n = 0;
+    h[n++] =
+        (lw_header){"content-type", LW_STRUCTURED_CONTENT_TYPE, strlen(LW_STRUCTURED_CONTENT_TYPE)};
+    return n;
+}
+
 static void send_entry(lw_outbox *o, lw_outbox_entry *e)
 {
     const char *topic = lw_config_topic_for(o->cfg, e->type);
@@ -111,8 +120,11 @@ static void send_entry(lw_outbox *o, lw_outbox_entry *e)
         entry_free(e);
         return;
     }
+    lw_header headers[3];
+    size_t nheaders = derived_headers(e, headers);
     o->in_flight++;
-    if (!lw_producer_send(o->p, topic, e->key, strlen(e->key), value, strlen(value), NULL, 0, e)) {
+    if (!lw_producer_send(o->p, topic, e->key, strlen(e->key), value, strlen(value), headers,
+                          nheaders, e)) {
         o->in_flight--; /* stays pending in Redis: claimed again later */
         entry_free(e);
     }

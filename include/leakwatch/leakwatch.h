@@ -14,7 +14,7 @@
  *                fires its tenant's deadlines due before it (bounded by watermark.c)
  *   timers.c     fires due deadlines of every tenant between batches
  *   outbox.c     drains the derived events the library appended to the outbox
- *   envelope.c   wraps each one as a CloudEvent
+ *   envelope.c   wraps each one as a structured-mode CloudEvent
  *   producer.c   writes it to its output topic; the outbox entry is acked on delivery
  *   run.c        is the loop that ties these together
  */
@@ -381,6 +381,10 @@ typedef struct lw_header {
     const void *value;
     size_t len;
 } lw_header;
+
+/* The media type of a structured-mode JSON event: the content-type header of every derived
+ * message (the dead letters keep the original's headers). */
+#define LW_STRUCTURED_CONTENT_TYPE "application/cloudevents+json; charset=UTF-8"
 
 typedef enum { LW_MODE_STRUCTURED, LW_MODE_BINARY } lw_content_mode;
 

@@ -403,8 +403,9 @@ bool lw_binding_parse(const char *value, size_t len, const lw_header *h, size_t 
 /* Appends the FCALL that applies ev to the tenant's state:
  *   FCALL lw_event 1 lw:{tenant}:outbox <tenant> <id> <type> <time_ms> <fire_before_ms>
  *         <name> <value> ...
- * (the argument protocol is documented in processor/lua/event.lua). fire_before_ms is
- * INT64_MIN (nothing fires) until set. */
+ * (the argument protocol is documented in processor/lua/event.lua; the pair "trace" is the
+ * input's trace context, when it has one). fire_before_ms is INT64_MIN (nothing fires)
+ * until set. */
 void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out);
 /* Sets fire_before_ms of an FCALL made by lw_transition_argv, in place: the tenant's
  * deadlines due before it fire before the event applies. */
@@ -635,9 +636,11 @@ typedef struct lw_outbox_entry {
     char stream_id[32];                    /* Redis stream entry id */
     char *tenant, *type, *id, *key, *data; /* data: JSON object text */
     int64_t time_ms;
+    char *trace; /* the trace context of the input event it came from (trace.c), or NULL */
 } lw_outbox_entry;
 
-/* The derived CloudEvent (JSON text, caller frees) for an outbox entry. */
+/* The derived CloudEvent (JSON text, caller frees) for an outbox entry; with a trace, its
+ * traceparent and tracestate extension attributes (CloudEvents distributed tracing). */
 char *lw_envelope_build(const lw_outbox_entry *e);
 
 /* ================================ tenants.c ============================== */

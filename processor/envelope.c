@@ -292,6 +292,18 @@ static void put_attribute(lw_buf *out, const char *name, const char *value)
     lw_buf_append(out, ",", 1);
 }
 
+/* The CloudEvents distributed tracing extension: the input event's trace context. */
+static void put_trace(lw_buf *out, const char *trace)
+{
+    char parent[LW_TRACEPARENT_LEN + 1];
+    const char *state;
+    if (!lw_trace_split(trace, parent, &state))
+        return;
+    put_attribute(out, "traceparent", parent);
+    if (state)
+        put_attribute(out, "tracestate", state);
+}
+
 char *lw_envelope_build(const lw_outbox_entry *e)
 {
     char time[32];
@@ -307,6 +319,8 @@ char *lw_envelope_build(const lw_outbox_entry *e)
     put_attribute(&out, "tenant", e->tenant);
     put_attribute(&out, "subject", e->key);
     put_attribute(&out, "datacontenttype", "application/json");
+    if (e->trace)
+        put_trace(&out, e->trace);
     lw_buf_append(&out, "\"data\":", 7);
     if (!copy_data(&out, e->data)) {
         lw_error("outbox entry %s (%s): data is not a JSON object: %.200s", e->stream_id, e->type,

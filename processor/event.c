@@ -1,5 +1,6 @@
 /* event.c — one input message as a CloudEvents 1.0 event: parse, check the context
- * attributes, then the type's data fields against the type table below. */
+ * attributes, then the type's data fields against the type table below. Structured mode and
+ * binary mode (its attributes read from the headers by binding.c) share every check. */
 #include "leakwatch/leakwatch.h"
 
 #include <string.h>
@@ -218,46 +219,79 @@ static bool tenant_valid(const char *t)
     return n > 0 && n < 64 && !strpbrk(t, "{}\r\n");
 }
 
+/* How a reject names an attribute: by the ce_ header it came from in binary mode, so the
+ * sender sees what to mend. */
+static const char *label(const lw_event *ev, const char *name, char out[48])
+{
+    snprintf(out, 48, ev->binary ? "header ce_%s" : "attribute %s", name);
+    return out;
+}
+
 static bool check_envelope(lw_event *ev, lw_reject *why)
 {
     json_t *root = ev->root;
+    char l[48];
     if (!json_is_object(root))
         return reject(why, LW_REJECT_NOT_CLOUDEVENT, "the event is not a JSON object");
     static const char *const required[] = {"specversion", "id", "type", "source", "time"};
     for (size_t i = 0; i < 5; i++)
         if (!string_attr(root, required[i]))
-            return reject(why, LW_REJECT_NOT_CLOUDEVENT, "attribute %s is missing or not a string",
-                          required[i]);
+            return reject(why, LW_REJECT_NOT_CLOUDEVENT, "%s is missing or not a string",
+                          label(ev, required[i], l));
     if (strcmp(string_attr(root, "specversion"), "1.0") != 0)
-        return reject(why, LW_REJECT_NOT_CLOUDEVENT, "specversion must be \"1.0\"");
+        return reject(why, LW_REJECT_NOT_CLOUDEVENT, "%s must be \"1.0\"",
+                      label(ev, "specversion", l));
     ev->id = string_attr(root, "id");
     ev->type = string_attr(root, "type");
     ev->source = string_attr(root, "source");
     if (!lw_rfc3339_parse(string_attr(root, "time"), &ev->time_ms))
-        return reject(why, LW_REJECT_NOT_CLOUDEVENT, "attribute time is not RFC 3339");
+        return reject(why, LW_REJECT_NOT_CLOUDEVENT, "%s is not RFC 3339", label(ev, "time", l));
     json_t *tenant = json_object_get(root, "tenant");
     ev->tenant = tenant ? json_string_value(tenant) : "default";
     if (!ev->tenant || !tenant_valid(ev->tenant))
         return reject(why, LW_REJECT_NOT_CLOUDEVENT,
-                      "attribute tenant must be a string of 1..63 characters without braces");
+                      "%s must be a string of 1..63 characters without braces",
+                      label(ev, "tenant", l));
     ev->data = json_object_get(root, "data");
     if (!json_is_object(ev->data))
-        return reject(why, LW_REJECT_NOT_CLOUDEVENT, "attribute data is missing or not an object");
+        return reject(why, LW_REJECT_NOT_CLOUDEVENT,
+                      ev->binary ? "the message value (data) is not a JSON object"
+                                 : "attribute data is missing or not an object");
     return true;
 }
 
-bool lw_event_parse(const char *buf, size_t len, size_t max_bytes, lw_event *ev, lw_reject *why)
+/* ev->root: the whole event (structured mode), or in binary mode the attributes already in
+ * ev->root with the value as their data. */
+static bool load_root(const char *buf, size_t len, size_t max_bytes, lw_event *ev, lw_reject *why)
+{
+    if (max_bytes && len > max_bytes)
+        return reject(why, LW_REJECT_TOO_LARGE, "%zu bytes, over the limit of %zu", len, max_bytes);
+    if (ev->binary && len == 0) /* the binding's event without data */
+        return reject(why, LW_REJECT_NOT_CLOUDEVENT, "the message has no value (data)");
+    json_error_t jerr;
+    /* a binary value is any JSON: a scalar is refused as not an object, as data would be */
+    json_t *value =
+        json_loadb(buf, len, JSON_REJECT_DUPLICATES | (ev->binary ? JSON_DECODE_ANY : 0), &jerr);
+    if (!value)
+        return reject(why, LW_REJECT_NOT_JSON, "%s%s at byte %d",
+                      ev->binary ? "the message value (data): " : "", jerr.text, jerr.position);
+    if (ev->binary)
+        json_object_set_new(ev->root, "data", value);
+    else
+        ev->root = value;
+    return true;
+}
+
+/* One path for both modes: the root is loaded, then checked as one CloudEvent. */
+static bool parse(const char *buf, size_t len, size_t max_bytes, json_t *attrs, lw_event *ev,
+                  lw_reject *why)
 {
     memset(ev, 0, sizeof(*ev));
     why->reason = LW_REJECT_NONE;
     why->detail[0] = '\0';
-    if (max_bytes && len > max_bytes)
-        return reject(why, LW_REJECT_TOO_LARGE, "%zu bytes, over the limit of %zu", len, max_bytes);
-    json_error_t jerr;
-    ev->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!ev->root)
-        return reject(why, LW_REJECT_NOT_JSON, "%s at byte %d", jerr.text, jerr.position);
-    bool ok = check_envelope(ev, why);
+    ev->root = attrs;
+    ev->binary = attrs != NULL;
+    bool ok = load_root(buf, len, max_bytes, ev, why) && check_envelope(ev, why);
     const type_rule *t = ok ? find_type(ev->type) : NULL;
     if (ok && !t)
         ok =
@@ -270,6 +304,17 @@ bool lw_event_parse(const char *buf, size_t len, size_t max_bytes, lw_event *ev,
     }
     ev->family = t->family;
     return true;
+}
+
+bool lw_event_parse(const char *buf, size_t len, size_t max_bytes, lw_event *ev, lw_reject *why)
+{
+    return parse(buf, len, max_bytes, NULL, ev, why);
+}
+
+bool lw_event_parse_binary(const char *buf, size_t len, size_t max_bytes, json_t *attrs,
+                           lw_event *ev, lw_reject *why)
+{
+    return parse(buf, len, max_bytes, attrs, ev, why);
 }
 
 void lw_event_free(lw_event *ev)

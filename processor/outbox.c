@@ -54,6 +54,7 @@ static void entry_free(lw_outbox_entry *e)
     free(e->id);
     free(e->key);
     free(e->data);
+    free(e->trace);
     free(e);
 }
 
@@ -80,6 +81,8 @@ static lw_outbox_entry *entry_from_reply(const redisReply *item)
             e->data = strdup(value);
         else if (!strcmp(name, "time"))
             e->time_ms = strtoll(value, NULL, 10);
+        else if (!strcmp(name, "trace"))
+            e->trace = strdup(value);
     }
     if (!e->tenant || !e->type || !e->id || !e->key || !e->data) {
         lw_error("outbox entry %s lacks a field; dropped", e->stream_id);
@@ -100,6 +103,24 @@ static void ack_later(lw_outbox *o, const lw_outbox_entry *e)
     snprintf(a->id, sizeof(a->id), "%s", e->stream_id);
 }
 
+/* The headers of a derived message: the content type of structured mode, and the trace
+ * context of the input event it came from (the envelope carries it too). parent holds the
+ * traceparent the header points at. */
+static size_t derived_headers(const lw_outbox_entry *e, lw_header h[3],
+                              char parent[LW_TRACEPARENT_LEN + 1])
+{
+    size_t n = 0;
+    h[n++] =
+        (lw_header){"content-type", LW_STRUCTURED_CONTENT_TYPE, strlen(LW_STRUCTURED_CONTENT_TYPE)};
+    const char *state;
+    if (!lw_trace_split(e->trace, parent, &state))
+        return n;
+    h[n++] = (lw_header){"traceparent", parent, LW_TRACEPARENT_LEN};
+    if (state)
+        h[n++] = (lw_header){"tracestate", state, strlen(state)};
+    return n;
+}
+
 static void send_entry(lw_outbox *o, lw_outbox_entry *e)
 {
     const char *topic = lw_config_topic_for(o->cfg, e->type);
@@ -111,8 +132,12 @@ static void send_entry(lw_outbox *o, lw_outbox_entry *e)
         entry_free(e);
         return;
     }
+    lw_header headers[3];
+    char parent[LW_TRACEPARENT_LEN + 1];
+    size_t nheaders = derived_headers(e, headers, parent);
     o->in_flight++;
-    if (!lw_producer_send(o->p, topic, e->key, strlen(e->key), value, strlen(value), NULL, 0, e)) {
+    if (!lw_producer_send(o->p, topic, e->key, strlen(e->key), value, strlen(value), headers,
+                          nheaders, e)) {
         o->in_flight--; /* stays pending in Redis: claimed again later */
         entry_free(e);
     }

@@ -1,9 +1,12 @@
 /* transition.c — a validated event becomes one FCALL of the Redis library:
  *
- *   FCALL lw_event 1 lw:{tenant}:outbox <tenant> <id> <type> <time_ms> [<name> <value>]...
+ *   FCALL lw_event 1 lw:{tenant}:outbox <tenant> <id> <type> <time_ms> <fire_before_ms>
+ *         [<name> <value>]...
  *
  * Values arrive in Lua already normalized: ids as strings, times as Unix ms (name_ms),
- * money as integer minor units (amount_minor) with its currency. */
+ * money as integer minor units (amount_minor) with its currency. The input's trace context,
+ * when it has one, is the pair "trace" (trace.c's joined form): what the event's handlers
+ * emit carries it on, and it never enters a derived id. */
 #include "leakwatch/leakwatch.h"
 
 #include <string.h>
@@ -166,5 +169,7 @@ void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_arg
         add_pair_int(out, "idle_after_ms", ts->lead_idle_ms);
         add_pair_int(out, "callback_after_ms", ts->lead_callback_ms);
     }
+    if (ev->trace[0])
+        add_pair(out, "trace", ev->trace);
     lw_argv_finish(out);
 }

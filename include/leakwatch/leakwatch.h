@@ -5,15 +5,16 @@
  * server.h). Follow one event through the sections in order:
  *
  *   consumer.c   polls the input topics into a buffer per partition
- *   input.c      makes each message an input: parsed and validated as a CloudEvent
- *                (event.c) and turned into one FCALL of the Redis library (transition.c)
+ *   input.c      makes each message an input: read in the content mode its headers say
+ *                (binding.c), validated as a CloudEvent (event.c) and turned into one
+ *                FCALL of the Redis library (transition.c)
  *   merge.c      releases the inputs in event-time order across partitions
  *   dlq.c        sends what cannot be processed to the dead-letter topic
  *   redis.c      sends a batch's FCALLs in one pipelined round trip; each FCALL first
  *                fires its tenant's deadlines due before it (bounded by watermark.c)
  *   timers.c     fires due deadlines of every tenant between batches
  *   outbox.c     drains the derived events the library appended to the outbox
- *   envelope.c   wraps each one as a CloudEvent
+ *   envelope.c   wraps each one as a structured-mode CloudEvent
  *   producer.c   writes it to its output topic; the outbox entry is acked on delivery
  *   run.c        is the loop that ties these together
  */
@@ -305,6 +306,25 @@ const char *lw_loss_classify(const lw_tenant_settings *ts, const char *reason, c
 /* How long a deal may stay in a stage: its entry in deal.stage_limits, or stalled_after. */
 int64_t lw_stage_limit_ms(const lw_tenant_settings *ts, const char *stage);
 
+/* ================================ trace.c ================================ */
+
+/* W3C Trace Context passed from an input event to the events derived from it. The two values
+ * travel through Redis as one string, "<traceparent>" or "<traceparent> <tracestate>". */
+#define LW_TRACEPARENT_LEN 55  /* "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>" */
+#define LW_TRACESTATE_MAX  512 /* what W3C asks to propagate at least; longer is dropped */
+#define LW_TRACE_MAX       (LW_TRACEPARENT_LEN + 1 + LW_TRACESTATE_MAX + 1)
+
+bool lw_traceparent_valid(const char *s, size_t len);
+bool lw_tracestate_valid(const char *s, size_t len);
+/* Writes the joined form to out when parent is a valid traceparent (state, may be NULL, is
+ * left out unless valid) and returns true; else out = "" and false. Values with lengths: a
+ * header value is not a C string. */
+bool lw_trace_join(const char *parent, size_t parent_len, const char *state, size_t state_len,
+                   char out[LW_TRACE_MAX]);
+/* The traceparent of a joined form copied to parent, *state pointing at its tracestate (NULL
+ * when none); false (parent "", *state NULL) when trace is not one. */
+bool lw_trace_split(const char *trace, char parent[LW_TRACEPARENT_LEN + 1], const char **state);
+
 /* ================================ event.c ================================ */
 
 typedef enum { LW_FAMILY_LEAD, LW_FAMILY_CALL, LW_FAMILY_TASK, LW_FAMILY_DEAL } lw_family;
@@ -325,11 +345,13 @@ typedef enum {
 const char *lw_reject_name(lw_reject_reason r); /* "not_json", "missing_field", ... */
 
 typedef struct lw_event {
-    json_t *root; /* owned */
+    json_t *root; /* owned; in binary mode built from the headers, with the value as data */
     const char *id, *type, *source, *tenant;
     int64_t time_ms;
     lw_family family;
-    json_t *data; /* borrowed from root */
+    json_t *data;             /* borrowed from root */
+    bool binary;              /* binary mode: the attributes came from ce_* headers */
+    char trace[LW_TRACE_MAX]; /* the input's trace context, joined (trace.c); "" when none */
 } lw_event;
 
 typedef struct lw_reject {
@@ -337,20 +359,53 @@ typedef struct lw_reject {
     char detail[200]; /* e.g. "data.lead_id is required by lead.created" */
 } lw_reject;
 
-/* Parses and validates one message value. On success fills ev (free with lw_event_free);
- * on failure fills why and returns false. max_bytes 0 means no limit. */
+/* Parses and validates one message value, a structured-mode event. On success fills ev
+ * (free with lw_event_free); on failure fills why and returns false. max_bytes 0 means no
+ * limit. ev->trace is left "" (binding.c reads it). */
 bool lw_event_parse(const char *buf, size_t len, size_t max_bytes, lw_event *ev, lw_reject *why);
+/* The same for a binary-mode message: buf is the data, attrs (a JSON object, taken over
+ * whatever the outcome) the context attributes read from its headers. The same checks and
+ * rejects, attributes named by their headers ("header ce_id is missing ..."). */
+bool lw_event_parse_binary(const char *buf, size_t len, size_t max_bytes, json_t *attrs,
+                           lw_event *ev, lw_reject *why);
 void lw_event_free(lw_event *ev);
 /* A data field as a string: strings as they are, integers printed; NULL when absent. */
 const char *lw_event_str(const lw_event *ev, const char *field, char scratch[32]);
+
+/* ================================ binding.c ============================== */
+
+/* A Kafka message header: an input message's (borrowed from it; the value is not a C
+ * string, and NULL for a null header) or one to produce (copied). */
+typedef struct lw_header {
+    const char *name;
+    const void *value;
+    size_t len;
+} lw_header;
+
+/* The media type of a structured-mode JSON event: the content-type header of every derived
+ * message (the dead letters keep the original's headers). */
+#define LW_STRUCTURED_CONTENT_TYPE "application/cloudevents+json; charset=UTF-8"
+
+typedef enum { LW_MODE_STRUCTURED, LW_MODE_BINARY } lw_content_mode;
+
+/* Structured when content-type starts with application/cloudevents (case-insensitive),
+ * binary when a ce_specversion header is there, structured otherwise. */
+lw_content_mode lw_binding_mode(const lw_header *h, size_t n);
+/* Parses and validates one input message in the mode its headers say (lw_event_parse or
+ * lw_event_parse_binary; a ce_* header that repeats or is not UTF-8 is refused as
+ * not_cloudevent) and fills ev->trace: the traceparent/tracestate headers if valid, else the
+ * event's traceparent/tracestate attributes if valid. */
+bool lw_binding_parse(const char *value, size_t len, const lw_header *h, size_t n, size_t max_bytes,
+                      lw_event *ev, lw_reject *why);
 
 /* ================================ transition.c =========================== */
 
 /* Appends the FCALL that applies ev to the tenant's state:
  *   FCALL lw_event 1 lw:{tenant}:outbox <tenant> <id> <type> <time_ms> <fire_before_ms>
  *         <name> <value> ...
- * (the argument protocol is documented in processor/lua/event.lua). fire_before_ms is
- * INT64_MIN (nothing fires) until set. */
+ * (the argument protocol is documented in processor/lua/event.lua; the pair "trace" is the
+ * input's trace context, when it has one). fire_before_ms is INT64_MIN (nothing fires)
+ * until set. */
 void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out);
 /* Sets fire_before_ms of an FCALL made by lw_transition_argv, in place: the tenant's
  * deadlines due before it fire before the event applies. */
@@ -546,12 +601,6 @@ typedef struct lw_producer lw_producer;
  * passed to lw_producer_send. */
 typedef void (*lw_delivery_fn)(void *opaque, bool ok, const char *error, void *ctx);
 
-typedef struct lw_header {
-    const char *name;
-    const void *value;
-    size_t len;
-} lw_header;
-
 lw_producer *lw_producer_new(const lw_config *cfg, lw_delivery_fn fn, void *ctx, char *err,
                              size_t errlen);
 /* Queues one message (copied); retries on a full queue by polling. false on a fatal
@@ -587,9 +636,11 @@ typedef struct lw_outbox_entry {
     char stream_id[32];                    /* Redis stream entry id */
     char *tenant, *type, *id, *key, *data; /* data: JSON object text */
     int64_t time_ms;
+    char *trace; /* the trace context of the input event it came from (trace.c), or NULL */
 } lw_outbox_entry;
 
-/* The derived CloudEvent (JSON text, caller frees) for an outbox entry. */
+/* The derived CloudEvent (JSON text, caller frees) for an outbox entry; with a trace, its
+ * traceparent and tracestate extension attributes (CloudEvents distributed tracing). */
 char *lw_envelope_build(const lw_outbox_entry *e);
 
 /* ================================ tenants.c ============================== */

@@ -121,14 +121,18 @@ local function encode_with_lists(obj, lists)
     return s
 end
 
+local NO_FIELDS = {}
+
 -- Appends a derived event to the outbox. Its id is a hash of the fact it reports (fact: the
 -- entities and moments that identify it), so the same fact always yields the same id and
--- downstream can drop repeats. data is a table, or JSON text already encoded.
+-- downstream can drop repeats. data is a table, or JSON text already encoded. ctx.trace,
+-- while an input event's handlers run (event.lua), adds the field trace: the trigger's trace
+-- context goes on with the event, never into its id.
 local function emit(ctx, event_type, kafka_key, time_ms, fact, data)
     local id = redis.sha1hex(event_type .. '|' .. ctx.tenant .. '|' .. fact)
     local json = type(data) == 'string' and data or cjson.encode(data)
     redis.call('XADD', ctx.outbox, '*', 'type', event_type, 'tenant', ctx.tenant, 'id', id,
-        'key', kafka_key, 'time', int(time_ms), 'data', json)
+        'key', kafka_key, 'time', int(time_ms), 'data', json, unpack(ctx.trace or NO_FIELDS))
     ctx.emitted = ctx.emitted + 1
 end
 

@@ -10,7 +10,9 @@
 --            bounds it by the event time and by what the other instances have applied)
 --   pairs    data fields, normalized by processor/transition.c: ids as strings, due_ms,
 --            amount_minor + currency, and the tenant's thresholds on lead.created
---            (idle_after_ms, callback_after_ms)
+--            (idle_after_ms, callback_after_ms); trace, the input's trace context, when it
+--            has one: what the event's handlers emit carries it (not the deadlines fired
+--            before it, nor aggregates, which lw_flush publishes)
 -- Reply: { 1 if applied or 0 if this id was applied before, derived events emitted }
 
 local function lw_event(key_args, args)
@@ -29,6 +31,7 @@ local function lw_event(key_args, args)
     end
     local rule = handlers.event[event_type] -- the type's one owner (common.lua: on)
     if rule then
+        ctx.trace = fields.trace and { 'trace', fields.trace } -- set after fire_due
         rule(ctx, fields, time_ms)
     end
     -- recorded last: Redis does not roll back a failed script, and an event whose handler

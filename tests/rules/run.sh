@@ -226,7 +226,7 @@ declare -A FIELDS=()
 for f in lead_id call_id task_id deal_id manager_id channel status direction stage \
     closed_reason loss_reason kind contact_name pipeline_id title due_ms amount_minor currency \
     stalled_after_ms loss_class loss_key day month no_next_step_ms phones emails \
-    dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms; do
+    dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms trace; do
     FIELDS[$f]=1
 done
 

@@ -181,14 +181,48 @@ static void test_envelope_data_text(void **state)
     }
 }
 
+/* An entry with a trace carries the distributed tracing extension attributes; a trace that is
+ * not the joined form (trace.c) is left out, never a reason to drop the event. */
+static void test_envelope_trace_context(void **state)
+{
+#define PARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    static const struct {
+        const char *trace, *parent, *state;
+    } traces[] = {
+        {PARENT " rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", PARENT,
+         "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"},
+        {PARENT, PARENT, NULL},
+        {PARENT " a=\"q\"\\", PARENT, "a=\"q\"\\"}, /* escaped in JSON */
+        {"not a trace", NULL, NULL},
+        {NULL, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(traces) / sizeof(traces[0]); i++) {
+        lw_outbox_entry e = entry("lead.responded", "id-1", "1001", "{\"lead_id\":\"1001\"}", T0);
+        e.trace = (char *)traces[i].trace;
+        json_t *ev = build_and_load(&e);
+        json_t *parent = json_object_get(ev, "traceparent"),
+               *st = json_object_get(ev, "tracestate");
+        if (traces[i].parent)
+            assert_string_equal(json_string_value(parent), traces[i].parent);
+        else
+            assert_null(parent);
+        if (traces[i].state)
+            assert_string_equal(json_string_value(st), traces[i].state);
+        else
+            assert_null(st);
+        assert_string_equal(str(ev, "id"), "id-1");
+        json_decref(ev);
+    }
+#undef PARENT
+}
+
 int main(void)
 {
     lw_log_setup(LW_LOG_FATAL, LW_LOG_LOGFMT); /* the bad-data cases log an error */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_envelope_fields),
-        cmocka_unit_test(test_envelope_data_values),
-        cmocka_unit_test(test_envelope_bad_data),
-        cmocka_unit_test(test_envelope_data_text),
+        cmocka_unit_test(test_envelope_fields),        cmocka_unit_test(test_envelope_data_values),
+        cmocka_unit_test(test_envelope_bad_data),      cmocka_unit_test(test_envelope_data_text),
+        cmocka_unit_test(test_envelope_trace_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -453,6 +453,79 @@ static void test_not_nul_terminated(void **state)
     free(buf);
 }
 
+/* ------------------------------ binary mode ------------------------------ */
+
+static json_t *attributes(const char *type)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", "evt-42", "type",
+                     type, "source", "s", "time", "2026-11-22T09:00:00Z");
+}
+
+/* The value is the data; the attributes, taken over, are its root. */
+static void test_binary_accepted(void **state)
+{
+    const char *data = "{\"task_id\":1}";
+    lw_event ev;
+    lw_reject why;
+    assert_true(
+        lw_event_parse_binary(data, strlen(data), 0, attributes("task.deleted"), &ev, &why));
+    assert_true(ev.binary);
+    assert_string_equal(ev.id, "evt-42");
+    assert_string_equal(ev.tenant, "default");
+    assert_int_equal(ev.time_ms, T0);
+    assert_ptr_equal(ev.data, json_object_get(ev.root, "data"));
+    char scratch[32];
+    assert_string_equal(lw_event_str(&ev, "task_id", scratch), "1");
+    lw_event_free(&ev);
+}
+
+/* The same checks as structured mode, an attribute named by its header; the attributes are
+ * freed whatever the outcome (the sanitizer build checks that). */
+static void test_binary_rejects(void **state)
+{
+    static const struct {
+        const char *drop, *data;
+        size_t max_bytes;
+        lw_reject_reason reason;
+        const char *detail;
+    } cases[] = {
+        {"id", "{\"task_id\":1}", 0, LW_REJECT_NOT_CLOUDEVENT,
+         "header ce_id is missing or not a string"},
+        {"time", "{\"task_id\":1}", 0, LW_REJECT_NOT_CLOUDEVENT,
+         "header ce_time is missing or not a string"},
+        {NULL, "{\"task_id\":1}", 5, LW_REJECT_TOO_LARGE, "13 bytes, over the limit of 5"},
+        {NULL, "{\"task_id\":", 0, LW_REJECT_NOT_JSON, "the message value (data): "},
+        {NULL, "", 0, LW_REJECT_NOT_CLOUDEVENT, "the message has no value (data)"},
+        {NULL, "42", 0, LW_REJECT_NOT_CLOUDEVENT, "the message value (data) is not a JSON object"},
+        {NULL, "{}", 0, LW_REJECT_MISSING_FIELD, "data.task_id is required by task.deleted"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *attrs = attributes("task.deleted");
+        if (cases[i].drop)
+            json_object_del(attrs, cases[i].drop);
+        lw_event ev;
+        lw_reject why;
+        const char *data = cases[i].data;
+        assert_false(
+            lw_event_parse_binary(data, strlen(data), cases[i].max_bytes, attrs, &ev, &why));
+        assert_int_equal(why.reason, cases[i].reason);
+        if (!strstr(why.detail, cases[i].detail))
+            fail_msg("case %zu: detail '%s' lacks '%s'", i, why.detail, cases[i].detail);
+        assert_null(ev.root);
+    }
+    /* a bad tenant and specversion are named by their headers too */
+    json_t *attrs = attributes("task.deleted");
+    json_object_set_new(attrs, "tenant", json_string("a{b}"));
+    lw_event ev;
+    lw_reject why;
+    assert_false(lw_event_parse_binary("{\"task_id\":1}", 13, 0, attrs, &ev, &why));
+    assert_non_null(strstr(why.detail, "header ce_tenant must be"));
+    attrs = attributes("task.deleted");
+    json_object_set_new(attrs, "specversion", json_string("0.3"));
+    assert_false(lw_event_parse_binary("{\"task_id\":1}", 13, 0, attrs, &ev, &why));
+    assert_string_equal(why.detail, "header ce_specversion must be \"1.0\"");
+}
+
 static void test_reject_names(void **state)
 {
     static const struct {
@@ -485,6 +558,8 @@ int main(void)
         cmocka_unit_test(test_required_field_null),
         cmocka_unit_test(test_max_bytes_boundary),
         cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_binary_accepted),
+        cmocka_unit_test(test_binary_rejects),
         cmocka_unit_test(test_reject_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -440,6 +440,38 @@ static void test_set_bound(void **state)
     lw_event_free(&ev);
 }
 
+/* The input's trace context is the last pair, "trace", when it has one; fire_before_ms stays
+ * where lw_transition_set_bound writes it. */
+static void test_trace(void **state)
+{
+    static const char json[] =
+        "{\"specversion\":\"1.0\",\"id\":\"t1\",\"type\":\"deal.won\",\"source\":\"s\","
+        "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\",\"data\":{\"deal_id\":2}}";
+    lw_tenant_settings ts = acme();
+    lw_argv a = {0};
+    for (int traced = 0; traced < 2; traced++) {
+        lw_event ev;
+        parse(json, &ev);
+        if (traced)
+            snprintf(ev.trace, sizeof(ev.trace), "%s congo=t61rcWkgMzE",
+                     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        lw_transition_argv(&ev, &ts, &a);
+        lw_transition_set_bound(&a, T0);
+        lw_argv_finish(&a);
+        char v[LW_TRACE_MAX];
+        if (traced) {
+            assert_non_null(pair(&a, "trace", v, sizeof(v)));
+            assert_string_equal(v, ev.trace);
+            assert_int_equal(a.lens[a.n - 1], strlen(ev.trace)); /* the last argument */
+        } else {
+            assert_null(pair(&a, "trace", v, sizeof(v)));
+        }
+        assert_int_equal(strtoll(a.ptrs[8], NULL, 10), T0);
+        lw_event_free(&ev);
+    }
+    lw_argv_free(&a);
+}
+
 /* phone + phones[] and email + emails[]: normalized, repeats and garbage left out */
 static void test_lead_contacts(void **state)
 {
@@ -474,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_call_completed),
         cmocka_unit_test(test_argv_reused),
         cmocka_unit_test(test_set_bound),
+        cmocka_unit_test(test_trace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

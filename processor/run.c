@@ -237,6 +237,8 @@ static void dead_letter(runner *run, rd_kafka_message_t *m, const lw_reject *why
     snprintf(labels, sizeof(labels), "reason=\"%s\"", lw_reject_name(why->reason));
     lw_metrics_add("leakwatch_dead_letters_total", labels, 1);
     lw_stats_g.dlq[why->reason]++;
+    if (run->cfg->publish_none) /* replay.output=none: counted, not produced */
+        return;
     if (lw_dlq_send(run->producer, run->cfg->topic_dlq, m, why, &run->dlq_tag))
         run->dlq_pending++;
     else

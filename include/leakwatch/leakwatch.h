@@ -224,8 +224,11 @@ typedef struct lw_config {
     int64_t log_format; /* lw_log_format */
     int64_t stats_interval_ms;
     bool until_end;
-    char *http_listen; /* "" = no HTTP server */
-    char *replay_from; /* RFC 3339: newly assigned partitions start at this time ("" = no) */
+    char *http_listen;      /* "" = no HTTP server */
+    char *replay_from;      /* RFC 3339: newly assigned partitions start at this time ("" = no) */
+    char *replay_output;    /* topics | none | a prefix of the output topics (replay only) */
+    bool replay_keep_group; /* a replay leaves its consumer group when it ends */
+    bool publish_none;      /* replay.output=none applied: no derived event, no dead letter */
 
     lw_tenant_settings tenant_defaults;
     lw_tenant_settings *tenants;
@@ -248,6 +251,9 @@ void lw_config_free(lw_config *cfg);
 const lw_tenant_settings *lw_config_tenant(const lw_config *cfg, const char *tenant);
 /* The output topic of a derived event type, or NULL when the type is unknown. */
 const char *lw_config_topic_for(const lw_config *cfg, const char *derived_type);
+/* For a replay: replay.output=none sets publish_none; a prefix is put before every output
+ * topic and the dead letters' topic; topics changes nothing. */
+void lw_config_apply_replay_output(lw_config *cfg);
 /* Appends every topic of cfg (NULL: of the defaults) comma separated: the inputs, the dead
  * letters, then the output topics in LW_DERIVED_TYPES order (the broker creates them). */
 void lw_config_topic_list(const lw_config *cfg, lw_buf *out);
@@ -431,6 +437,9 @@ typedef struct rd_kafka_conf_s rd_kafka_conf_t;
  * log/error callbacks routed into log.c. NULL (err filled, naming the key) on a bad
  * property. */
 rd_kafka_conf_t *lw_kafka_conf(const lw_config *cfg, char *err, size_t errlen);
+/* Deletes a consumer group (no member left) with the Admin API, waiting at most timeout_ms.
+ * Best-effort: a failure is logged as a warning and returns false. */
+bool lw_kafka_delete_group(const lw_config *cfg, const char *group, int timeout_ms);
 
 /* ================================ input.c ================================ */
 

@@ -495,7 +495,8 @@ static void between_batches(runner *run)
         move_outbox(run);
     }
     if (run->cfg->until_end)
-        lw_progress_tick(&run->progress, lw_stats_g.events_in, lw_consumer_lag(run->consumer));
+        lw_progress_tick(&run->progress, lw_consumer_assigned(run->consumer), lw_stats_g.events_in,
+                         lw_consumer_lag(run->consumer), lw_stats_g.first_event_mono_ms);
     if (run->cfg->stats_interval_ms && now >= run->next_stats_ms) {
         if (run->next_stats_ms)
             lw_stats_log(&run->redis, "periodic");

@@ -754,14 +754,22 @@ void lw_http_stop(lw_http *h);
 /* ================================ progress.c ============================= */
 
 typedef struct lw_progress {
-    bool enabled, shown;
-    int64_t started_ms, next_ms;
+    bool enabled;
+    int64_t next_ms;
 } lw_progress;
 
 void lw_progress_start(lw_progress *p); /* enabled only when stderr is a terminal */
-void lw_progress_tick(lw_progress *p, uint64_t done, int64_t lag);
-void lw_progress_format(const lw_progress *p, uint64_t done, int64_t lag, int64_t now_ms, char *out,
-                        size_t outlen);
+/* Draws the line (at most once a second): first_ms is the monotonic time of the first message
+ * (0: none yet), the rate's start. */
+void lw_progress_tick(lw_progress *p, bool assigned, uint64_t done, int64_t lag, int64_t first_ms);
+/* "replay: waiting for partitions" until assigned (or some event done), then "replay: N
+ * events, R/s, L left, ETA T". */
+void lw_progress_format(bool assigned, uint64_t done, int64_t lag, int64_t first_ms, int64_t now_ms,
+                        char *out, size_t outlen);
+/* Writes a log line to stderr: the progress line shown is cleared first and drawn again
+ * after it, so the two never share a line. */
+void lw_progress_write(const char *data, size_t len);
+/* Ends the line shown with a newline. */
 void lw_progress_end(lw_progress *p);
 
 /* ================================ run.c ================================== */

@@ -2,7 +2,9 @@
 # leakwatch replay: the input from the beginning into a consumer group of its own, with the
 # event clock, until its end — the sample day's alerts, into a fresh Redis database; with
 # replay.from, only what was written after that time (Kafka message timestamps). The
-# progress line shows on a terminal (a pseudo-terminal from `script`) and not in a log.
+# progress line shows on a terminal (a pseudo-terminal from `script`), never on a log line's
+# line, and not in a log. replay.output=none: the same state, nothing produced; a prefix: the
+# derived events on the prefixed topics only. The group's deletion is tried unless kept.
 set -euo pipefail
 source "$LW_TEST_ROOT/integration/lib.sh"
 lw_setup
@@ -86,6 +88,13 @@ script -qec "$(printf '%q ' "$LEAKWATCH" replay --kafka.brokers "$BROKERS" --red
     /dev/null > "$LW_TMP/tty.out" 2>&1 </dev/null || true
 lw_assert_contains "$(tr '\r' '\n' < "$LW_TMP/tty.out")" "replay: 23 events" "the progress line on a terminal"
 lw_assert_contains "$(tr '\r' '\n' < "$LW_TMP/tty.out")" "0 left, ETA 0s" "lag and ETA at the end"
+lw_assert_contains "$(tr '\r' '\n' < "$LW_TMP/tty.out")" "replay: waiting for partitions" \
+    "waiting for partitions until assigned"
+# a log line starts a line of its own: the progress line is cleared (\r, erase to the end) first
+if tr '\r' '\n' < "$LW_TMP/tty.out" | sed 's/\x1b\[K//g' | grep -q 'replay: .*ts=\|ts=.*replay: [0-9w]'; then
+    lw_fail "a log line shares a line with the progress line"
+fi
+lw_assert_contains "$(tr '\r' '\n' < "$LW_TMP/tty.out")" "level=info" "the log lines on the terminal too"
 
 lw_assert_eq 2 "$("$LEAKWATCH" replay --replay.from yesterday 2>/dev/null; echo $?)" \
     "a bad replay.from is refused"

@@ -109,7 +109,7 @@ static bool delete_group_now(const lw_config *cfg, const char *group, int timeou
 bool lw_kafka_delete_group(const lw_config *cfg, const char *group, int timeout_ms)
 {
     int fds[2];
-    char why[256] = "";
+    char why[512] = "";
     if (pipe(fds) != 0) {
         lw_warn("consumer group %s not deleted (best-effort): pipe: %s", group, strerror(errno));
         return false;

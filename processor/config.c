@@ -93,6 +93,14 @@ static const cfg_entry table[] = {
     {"replay.from", CFG_STRING, "",
      "start newly assigned partitions at this time (RFC 3339), e.g. for a backfill", G(replay_from),
      0, 0, NULL},
+    {"replay.output", CFG_STRING, "topics",
+     "where a replay's derived events and dead letters go: topics (the configured ones), none "
+     "(state only: the outbox is drained, nothing produced) or a prefix of every output topic "
+     "(replay.)",
+     G(replay_output), 0, 0, NULL},
+    {"replay.keep_group", CFG_BOOL, "false",
+     "keep a replay's consumer group when it ends (default: deleted, best-effort)",
+     G(replay_keep_group), 0, 0, NULL},
     {"until_end", CFG_BOOL, "false",
      "exit once every input partition is read to its end and the outbox is drained (replay)",
      G(until_end), 0, 0, NULL},
@@ -539,6 +547,10 @@ static bool validate(lw_config *cfg, char *err, size_t errlen)
                  cfg->replay_from);
         return false;
     }
+    if (!*cfg->replay_output) {
+        snprintf(err, errlen, "config: replay.output expects topics, none or a topic prefix");
+        return false;
+    }
     if (!prepare_tenant(&cfg->tenant_defaults, err, errlen))
         return false;
     for (size_t i = 0; i < cfg->tenants_n; i++)
@@ -636,6 +648,28 @@ const char *lw_config_topic_for(const lw_config *cfg, const char *type)
         if (!strcmp(routes[i].type, type))
             return cfg->topic_of[routes[i].topic];
     return NULL;
+}
+
+static void prefix_topic(char **topic, const char *prefix)
+{
+    size_t len = strlen(prefix) + strlen(*topic) + 1;
+    char *t = malloc(len);
+    snprintf(t, len, "%s%s", prefix, *topic);
+    free(*topic);
+    *topic = t;
+}
+
+void lw_config_apply_replay_output(lw_config *cfg)
+{
+    if (!strcmp(cfg->replay_output, "topics"))
+        return;
+    if (!strcmp(cfg->replay_output, "none")) {
+        cfg->publish_none = true;
+        return;
+    }
+    for (int i = 0; i < LW_TOPIC__COUNT; i++)
+        prefix_topic(&cfg->topic_of[i], cfg->replay_output);
+    prefix_topic(&cfg->topic_dlq, cfg->replay_output);
 }
 
 /* The settings that name topics, in the table's order. */

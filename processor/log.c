@@ -65,6 +65,6 @@ void lw_log(lw_log_level level, const char *func, int line, const char *fmt, ...
         append_quoted(&b, msg);
         lw_buf_append(&b, "\n", 1);
     }
-    fwrite(b.data, 1, b.len, stderr);
+    lw_progress_write(b.data, b.len); /* never on the progress line */
     lw_buf_free(&b);
 }

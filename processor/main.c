@@ -25,7 +25,8 @@ static void usage(FILE *out)
         "Usage:\n"
         "  leakwatch run [--config FILE] [--KEY VALUE | --KEY=VALUE]... [-X kafka.prop=value]\n"
         "  leakwatch replay [--replay.from RFC3339] [--KEY VALUE]...   a backfill: a group of its\n"
-        "      own, the event clock, until the input's end; a progress line on a terminal\n"
+        "      own, the event clock, until the input's end; a progress line on a terminal;\n"
+        "      replay.output=topics|none|PREFIX, the group deleted unless replay.keep_group\n"
         "  leakwatch broker [--partitions N] [--brokers N] [--port N] [--port-file FILE]\n"
         "  leakwatch produce FILE|- [--kafka.brokers H:P] [--topic T]   feed NDJSON events\n"
         "  leakwatch config [--config FILE] [--KEY VALUE]...   print the effective config\n"
@@ -97,12 +98,17 @@ static int cmd_replay(int argc, char **argv)
     cfg.group_id = strdup(group);
     cfg.clock = LW_CLOCK_EVENT;
     cfg.until_end = true;
-    lw_info("replay as consumer group %s%s%s", cfg.group_id, *cfg.replay_from ? " from " : "",
-            cfg.replay_from);
+    lw_config_apply_replay_output(&cfg);
+    lw_info("replay as consumer group %s%s%s, output %s", cfg.group_id,
+            *cfg.replay_from ? " from " : "", cfg.replay_from, cfg.replay_output);
     struct sigaction sa = {.sa_handler = on_stop_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     rc = lw_run(&cfg, &running);
+    if (cfg.replay_keep_group)
+        lw_info("consumer group %s kept (replay.keep_group)", cfg.group_id);
+    else
+        lw_kafka_delete_group(&cfg, cfg.group_id, 10000);
     lw_config_free(&cfg);
     return rc;
 }

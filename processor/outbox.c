@@ -123,6 +123,11 @@ static size_t derived_headers(const lw_outbox_entry *e, lw_header h[3],
 
 static void send_entry(lw_outbox *o, lw_outbox_entry *e)
 {
+    if (o->cfg->publish_none) { /* replay.output=none: drained and acked, nothing produced */
+        ack_later(o, e);
+        entry_free(e);
+        return;
+    }
     const char *topic = lw_config_topic_for(o->cfg, e->type);
     char *value = topic ? lw_envelope_build(e) : NULL;
     if (!value) {

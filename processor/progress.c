@@ -1,18 +1,32 @@
-/* progress.c — the progress line of a replay on a terminal: events done, rate, lag left,
- * ETA, rewritten in place once a second. Quiet when stderr is not a terminal (logs, CI). */
+/* progress.c — the progress line of a replay on a terminal: "waiting for partitions" until
+ * some are assigned, then events done, rate (since the first message), lag left and ETA,
+ * rewritten in place once a second. Quiet when stderr is not a terminal (logs, CI). Every log
+ * line goes through lw_progress_write, which clears the line first and draws it again below:
+ * a log line and the progress line never share a line. */
 #include "leakwatch/leakwatch.h"
 
+#include <pthread.h>
+#include <string.h>
 #include <unistd.h>
+
+/* The line on screen, shared with the log lines of every thread. */
+static pthread_mutex_t screen_mu = PTHREAD_MUTEX_INITIALIZER;
+static char screen_line[160];
+static bool screen_shown;
 
 void lw_progress_start(lw_progress *p)
 {
-    *p = (lw_progress){.enabled = isatty(STDERR_FILENO) == 1, .started_ms = lw_monotonic_ms()};
+    *p = (lw_progress){.enabled = isatty(STDERR_FILENO) == 1};
 }
 
-void lw_progress_format(const lw_progress *p, uint64_t done, int64_t lag, int64_t now_ms, char *out,
-                        size_t outlen)
+void lw_progress_format(bool assigned, uint64_t done, int64_t lag, int64_t first_ms, int64_t now_ms,
+                        char *out, size_t outlen)
 {
-    double secs = (double)(now_ms - p->started_ms) / 1000.0;
+    if (!assigned && done == 0) {
+        snprintf(out, outlen, "replay: waiting for partitions");
+        return;
+    }
+    double secs = first_ms > 0 ? (double)(now_ms - first_ms) / 1000.0 : 0;
     double rate = secs > 0 ? (double)done / secs : 0;
     char eta[32] = "–";
     if (rate > 0 && lag > 0) {
@@ -25,20 +39,38 @@ void lw_progress_format(const lw_progress *p, uint64_t done, int64_t lag, int64_
              (unsigned long long)done, rate, (long long)lag, eta);
 }
 
-void lw_progress_tick(lw_progress *p, uint64_t done, int64_t lag)
+void lw_progress_tick(lw_progress *p, bool assigned, uint64_t done, int64_t lag, int64_t first_ms)
 {
     int64_t now = lw_monotonic_ms();
     if (!p->enabled || now < p->next_ms)
         return;
     p->next_ms = now + 1000;
-    char line[160];
-    lw_progress_format(p, done, lag, now, line, sizeof(line));
-    fprintf(stderr, "\r%s\033[K", line);
-    p->shown = true;
+    pthread_mutex_lock(&screen_mu);
+    lw_progress_format(assigned, done, lag, first_ms, now, screen_line, sizeof(screen_line));
+    fprintf(stderr, "\r%s\033[K", screen_line);
+    fflush(stderr);
+    screen_shown = true;
+    pthread_mutex_unlock(&screen_mu);
+}
+
+void lw_progress_write(const char *data, size_t len)
+{
+    pthread_mutex_lock(&screen_mu);
+    if (screen_shown)
+        fputs("\r\033[K", stderr);
+    fwrite(data, 1, len, stderr);
+    if (screen_shown)
+        fprintf(stderr, "%s", screen_line);
+    fflush(stderr);
+    pthread_mutex_unlock(&screen_mu);
 }
 
 void lw_progress_end(lw_progress *p)
 {
-    if (p->shown)
+    (void)p;
+    pthread_mutex_lock(&screen_mu);
+    if (screen_shown)
         fputc('\n', stderr);
+    screen_shown = false;
+    pthread_mutex_unlock(&screen_mu);
 }

@@ -237,6 +237,8 @@ static void dead_letter(runner *run, rd_kafka_message_t *m, const lw_reject *why
     snprintf(labels, sizeof(labels), "reason=\"%s\"", lw_reject_name(why->reason));
     lw_metrics_add("leakwatch_dead_letters_total", labels, 1);
     lw_stats_g.dlq[why->reason]++;
+    if (run->cfg->publish_none) /* replay.output=none: counted, not produced */
+        return;
     if (lw_dlq_send(run->producer, run->cfg->topic_dlq, m, why, &run->dlq_tag))
         run->dlq_pending++;
     else
@@ -493,7 +495,8 @@ static void between_batches(runner *run)
         move_outbox(run);
     }
     if (run->cfg->until_end)
-        lw_progress_tick(&run->progress, lw_stats_g.events_in, lw_consumer_lag(run->consumer));
+        lw_progress_tick(&run->progress, lw_consumer_assigned(run->consumer), lw_stats_g.events_in,
+                         lw_consumer_lag(run->consumer), lw_stats_g.first_event_mono_ms);
     if (run->cfg->stats_interval_ms && now >= run->next_stats_ms) {
         if (run->next_stats_ms)
             lw_stats_log(&run->redis, "periodic");

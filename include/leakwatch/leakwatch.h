@@ -225,8 +225,11 @@ typedef struct lw_config {
     int64_t log_format; /* lw_log_format */
     int64_t stats_interval_ms;
     bool until_end;
-    char *http_listen; /* "" = no HTTP server */
-    char *replay_from; /* RFC 3339: newly assigned partitions start at this time ("" = no) */
+    char *http_listen;      /* "" = no HTTP server */
+    char *replay_from;      /* RFC 3339: newly assigned partitions start at this time ("" = no) */
+    char *replay_output;    /* topics | none | a prefix of the output topics (replay only) */
+    bool replay_keep_group; /* a replay leaves its consumer group when it ends */
+    bool publish_none;      /* replay.output=none applied: no derived event, no dead letter */
 
     lw_tenant_settings tenant_defaults;
     lw_tenant_settings *tenants;
@@ -249,6 +252,9 @@ void lw_config_free(lw_config *cfg);
 const lw_tenant_settings *lw_config_tenant(const lw_config *cfg, const char *tenant);
 /* The output topic of a derived event type, or NULL when the type is unknown. */
 const char *lw_config_topic_for(const lw_config *cfg, const char *derived_type);
+/* For a replay: replay.output=none sets publish_none; a prefix is put before every output
+ * topic and the dead letters' topic; topics changes nothing. */
+void lw_config_apply_replay_output(lw_config *cfg);
 /* Appends every topic of cfg (NULL: of the defaults) comma separated: the inputs, the dead
  * letters, then the output topics in LW_DERIVED_TYPES order (the broker creates them). */
 void lw_config_topic_list(const lw_config *cfg, lw_buf *out);
@@ -486,6 +492,9 @@ typedef struct rd_kafka_conf_s rd_kafka_conf_t;
  * log/error callbacks routed into log.c. NULL (err filled, naming the key) on a bad
  * property. */
 rd_kafka_conf_t *lw_kafka_conf(const lw_config *cfg, char *err, size_t errlen);
+/* Deletes a consumer group (no member left) with the Admin API, waiting at most timeout_ms.
+ * Best-effort: a failure is logged as a warning and returns false. */
+bool lw_kafka_delete_group(const lw_config *cfg, const char *group, int timeout_ms);
 
 /* ================================ input.c ================================ */
 
@@ -796,14 +805,22 @@ void lw_http_stop(lw_http *h);
 /* ================================ progress.c ============================= */
 
 typedef struct lw_progress {
-    bool enabled, shown;
-    int64_t started_ms, next_ms;
+    bool enabled;
+    int64_t next_ms;
 } lw_progress;
 
 void lw_progress_start(lw_progress *p); /* enabled only when stderr is a terminal */
-void lw_progress_tick(lw_progress *p, uint64_t done, int64_t lag);
-void lw_progress_format(const lw_progress *p, uint64_t done, int64_t lag, int64_t now_ms, char *out,
-                        size_t outlen);
+/* Draws the line (at most once a second): first_ms is the monotonic time of the first message
+ * (0: none yet), the rate's start. */
+void lw_progress_tick(lw_progress *p, bool assigned, uint64_t done, int64_t lag, int64_t first_ms);
+/* "replay: waiting for partitions" until assigned (or some event done), then "replay: N
+ * events, R/s, L left, ETA T". */
+void lw_progress_format(bool assigned, uint64_t done, int64_t lag, int64_t first_ms, int64_t now_ms,
+                        char *out, size_t outlen);
+/* Writes a log line to stderr: the progress line shown is cleared first and drawn again
+ * after it, so the two never share a line. */
+void lw_progress_write(const char *data, size_t len);
+/* Ends the line shown with a newline. */
 void lw_progress_end(lw_progress *p);
 
 /* ================================ run.c ================================== */

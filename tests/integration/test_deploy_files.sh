@@ -21,7 +21,13 @@
 #     3, SIGTERM and a stop timeout; `systemd-analyze verify` reports nothing on it (when
 #     systemd-analyze is there);
 #   * docker-compose.yml: the four services (KRaft Kafka, topic creation, Redis 7 with AOF,
-#     leakwatch built from an existing Dockerfile);
+#     leakwatch built from an existing Dockerfile); Kafka's log.dirs and Redis's /data in
+#     named volumes; Kafka's host listener published on 127.0.0.1 and advertised as that
+#     localhost port; every published port on 127.0.0.1 (HTTP as 127.0.0.1:8080:8080); a
+#     one-shot service running `leakwatch produce` on deploy/sample/day.ndjson after the topics;
+#   * deploy/k8s/topics-job.yaml: a batch/v1 Job, non-root, its brokers from a key of the
+#     ConfigMap, creating the topics of docker-compose.yml (the same names, policies and
+#     --partitions) and so, with the binary, every default topic;
 #   * with the leakwatch binary (LEAKWATCH; skipped with a message when missing): the topics
 #     created by docker-compose.yml are exactly the default topics (`leakwatch topics`, from
 #     the table of derived types), each with the cleanup policy it lists; every LEAKWATCH_*
@@ -281,12 +287,11 @@ ctx=$(jq -r '.["docker-compose.yml"][0].services.leakwatch.build.context // "."'
 dockerfile=$(jq -r '.["docker-compose.yml"][0].services.leakwatch.build.dockerfile // "Dockerfile"' "$TMP/yaml.json")
 [ -f "$REPO/$ctx/$dockerfile" ] || fail "docker-compose.yml: leakwatch's Dockerfile $ctx/$dockerfile does not exist"
 
-# The topics the `topics` service creates: "name compact" or "name delete" per line, from
-# each `for topic in ...; do ... done` loop of its command (compact when the loop's body
-# sets cleanup.policy=compact).
-jq -r '.["docker-compose.yml"][0].services.topics.command // ""
-       | if type == "array" then join("\n") else . end' "$TMP/yaml.json" \
-    | sed -e ':a' -e '/\\$/N; s/\\\n/ /; ta' \
+# The topics a shell command creates (on stdin): "name compact" or "name delete" per line,
+# from each `for topic in ...; do ... done` loop (compact when the loop's body sets
+# cleanup.policy=compact).
+topics_of_command() {
+    sed -e ':a' -e '/\\$/N; s/\\\n/ /; ta' \
     | awk '
         /^[[:space:]]*for topic in .*;[[:space:]]*do[[:space:]]*$/ {
             sub(/^[[:space:]]*for topic in[[:space:]]+/, ""); sub(/;[[:space:]]*do[[:space:]]*$/, "")
@@ -294,8 +299,83 @@ jq -r '.["docker-compose.yml"][0].services.topics.command // ""
         inloop && /cleanup\.policy=compact/ { compact = 1 }
         inloop && /^[[:space:]]*done/ {
             for (i = 1; i <= n; i++) if (names[i] != "") print names[i], (compact ? "compact" : "delete")
-            inloop = 0 }' >"$TMP/compose-topics"
+            inloop = 0 }'
+}
+jq -r '.["docker-compose.yml"][0].services.topics.command // ""
+       | if type == "array" then join("\n") else . end' "$TMP/yaml.json" \
+    | topics_of_command >"$TMP/compose-topics"
 [ -s "$TMP/compose-topics" ] || fail "docker-compose.yml: no topic found in the topics service's command"
+
+# Kafka's data in a named volume at its log.dirs (as Redis's); a host listener published on
+# loopback and advertised as the host port; the HTTP port on loopback; the one-shot feeder
+# of the sample day.
+report "docker-compose.yml" "$(jq -r '
+    .["docker-compose.yml"][0] // {} | (.volumes // {}) as $vols | (.services // {}) as $s
+    | $s.kafka as $k | ($k.environment // {}) as $e
+    | def named_volume_at($svc; $dir):
+        [$svc.volumes[]? | select(type == "string") | capture("^(?<v>[^:/.][^:]*):(?<d>[^:]+)") | select(.d == $dir) | .v][0];
+    (named_volume_at($k; $e.KAFKA_LOG_DIRS // "") as $v
+     | if ($e.KAFKA_LOG_DIRS // "") == "" then "kafka: no KAFKA_LOG_DIRS"
+       elif $v == null or (($vols | has($v)) | not) then "kafka: no named volume at its KAFKA_LOG_DIRS \($e.KAFKA_LOG_DIRS)"
+       else empty end),
+    (if (named_volume_at($s.redis; "/data") // "") as $v | ($vols | has($v)) then empty else "redis: no named volume at /data" end),
+    (if ($e.CLUSTER_ID // "") == "" then "kafka: no CLUSTER_ID (its data volume is formatted for one)" else empty end),
+    ([$k.ports[]? | tostring | capture("^127\\.0\\.0\\.1:(?<h>[0-9]+):(?<c>[0-9]+)$")][0]) as $hp
+    | (if $hp == null then "kafka: no port published on 127.0.0.1 (the host listener)"
+       else
+         ([$e.KAFKA_LISTENERS // "" | split(",")[] | capture("^(?<n>[A-Z_]+)://[^:]*:(?<p>[0-9]+)$") | select(.p == $hp.c) | .n][0]) as $name
+         | if $name == null then "kafka: the published port \($hp.c) is no listener of KAFKA_LISTENERS"
+           elif ([$e.KAFKA_ADVERTISED_LISTENERS // "" | split(",")[] | select(. == "\($name)://localhost:\($hp.h)")] | length) == 0 then
+             "kafka: listener \($name) is not advertised as localhost:\($hp.h) (the host port)"
+           elif ($e.KAFKA_LISTENER_SECURITY_PROTOCOL_MAP // "" | split(",") | index("\($name):PLAINTEXT")) == null then
+             "kafka: listener \($name) has no protocol in KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"
+           else empty end
+       end),
+    ($s | to_entries[] | .key as $n | .value.ports[]? | tostring
+     | select(test("^127\\.0\\.0\\.1:") | not) | "\($n): port \(.) is not published on 127.0.0.1 only"),
+    (if ([$s.leakwatch.ports[]? | tostring | select(test("^127\\.0\\.0\\.1:8080:8080$"))] | length) == 0 then
+       "leakwatch: HTTP not published as 127.0.0.1:8080:8080" else empty end),
+    ([$s | to_entries[] | select(([.value.command[]?] | index("produce")) != null)][0]) as $f
+    | if $f == null then "no service runs leakwatch produce (the sample day feeder)"
+      else $f.value as $v | ([$v.command[]?] as $c | $c[($c | index("produce")) + 1]) as $file
+        | (if ($v.restart // "no") != "no" then "\($f.key): restart \($v.restart), want no (one shot)" else empty end),
+          (if $v.depends_on.topics.condition != "service_completed_successfully" then
+             "\($f.key) does not wait for the topics service to complete" else empty end),
+          (if $v.image != $s.leakwatch.image and $v.build.dockerfile != $s.leakwatch.build.dockerfile then
+             "\($f.key) does not run the leakwatch image" else empty end),
+          ([$v.volumes[]? | tostring | capture("^\\./(?<src>[^:]+):(?<dst>[^:]+)") | . as $m
+           | select(($file // "") | startswith($m.dst + "/")) | $m.src + ($file | ltrimstr($m.dst))][0]) as $src
+          | if $src != "deploy/sample/day.ndjson" then "\($f.key) feeds \($file), not deploy/sample/day.ndjson mounted from the repository" else empty end
+      end
+' "$TMP/yaml.json")"
+
+# deploy/k8s/topics-job.yaml: a Job creating the same topics, partitions and policies as the
+# topics service, its brokers from the ConfigMap's kafka.brokers.
+JOB="deploy/k8s/topics-job.yaml"
+report "$JOB" "$(jq -r '
+    .["deploy/k8s/topics-job.yaml"] as $docs | .["deploy/k8s/configmap.yaml"][0] as $cm
+    | if $docs == null then "missing (or not YAML)"
+      else $docs[0] as $j | ($j.spec.template.spec // {}) as $p
+      | (if $j.apiVersion != "batch/v1" or $j.kind != "Job" then "apiVersion/kind \($j.apiVersion)/\($j.kind), want batch/v1/Job" else empty end),
+        (if ($p.restartPolicy // "") | IN("OnFailure", "Never") | not then "restartPolicy \($p.restartPolicy), want OnFailure or Never" else empty end),
+        (if ($p.containers[0].securityContext.allowPrivilegeEscalation) != false or ($p.securityContext.runAsNonRoot // $p.containers[0].securityContext.runAsNonRoot) != true then
+           "not a non-root container without privilege escalation (the namespace enforces restricted)" else empty end),
+        ($p.containers[0].env[]? | select(.valueFrom.configMapKeyRef != null) | .valueFrom.configMapKeyRef as $r
+         | if $r.name != $cm.metadata.name or (($cm.data // {}) | has($r.key) | not) then
+             "env \(.name) refers to \($r.name)/\($r.key), not a key of configmap.yaml" else empty end)
+      end' "$TMP/yaml.json")"
+jq -r '.["deploy/k8s/topics-job.yaml"][0].spec.template.spec.containers[0] // {}
+       | [.command[]?, .args[]?] | join("\n")' "$TMP/yaml.json" >"$TMP/job-command"
+topics_of_command <"$TMP/job-command" >"$TMP/job-topics"
+[ -s "$TMP/job-topics" ] || fail "$JOB: no topic found in its command"
+if ! diff <(sort "$TMP/compose-topics") <(sort "$TMP/job-topics") >"$TMP/diff"; then
+    fail "$JOB: its topics differ from docker-compose.yml's (< compose, > job): $(tr '\n' ' ' <"$TMP/diff")"
+fi
+jq -r '.["docker-compose.yml"][0].services.topics.command // "" | if type == "array" then join("\n") else . end' \
+    "$TMP/yaml.json" | grep -o -- '--partitions [0-9]*' | sort -u >"$TMP/compose-partitions"
+grep -o -- '--partitions [0-9]*' "$TMP/job-command" | sort -u >"$TMP/job-partitions"
+[ -s "$TMP/job-partitions" ] && cmp -s "$TMP/compose-partitions" "$TMP/job-partitions" \
+    || fail "$JOB: $(cat "$TMP/job-partitions") is not docker-compose.yml's $(cat "$TMP/compose-partitions")"
 
 # --- deploy/leakwatch.service --------------------------------------------------------------
 if [ ! -f "$UNIT" ]; then
@@ -369,6 +449,9 @@ if [ -n "$LW" ]; then
         fi
         [ "$policy" = "$want" ] || fail "docker-compose.yml: $topic ($key) is created $policy, want $want"
     done <"$TMP/compose-topics"
+    while read -r topic _; do
+        grep -q "^$topic " "$TMP/job-topics" || fail "$JOB does not create $topic"
+    done <"$TMP/default-topics"
     log "checked the $(wc -l <"$TMP/compose-topics") topics of docker-compose.yml against $(wc -l <"$TMP/default-topics") defaults"
 
     # LEAKWATCH_* variables set by the Deployment and by docker-compose.yml are settings.

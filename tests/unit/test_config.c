@@ -543,6 +543,51 @@ static void test_topic_for(void **state)
     lw_config_free(&cfg);
 }
 
+/* replay.output: topics changes nothing, none publishes nothing, a prefix goes before every
+ * output topic and the dead letters'; replay.keep_group is off by default. */
+static void test_replay_output(void **state)
+{
+    lw_config cfg;
+    load_ok(&cfg, NULL, NULL, 0, NULL);
+    assert_string_equal(cfg.replay_output, "topics");
+    assert_false(cfg.replay_keep_group);
+    lw_config_apply_replay_output(&cfg);
+    assert_false(cfg.publish_none);
+    assert_string_equal(lw_config_topic_for(&cfg, "lead.idle"), "crm.alerts.lead-idle");
+    assert_string_equal(cfg.topic_dlq, "crm.dlq");
+    lw_config_free(&cfg);
+
+    char *none[] = {"--replay.output", "none", "--replay.keep_group"};
+    load_ok(&cfg, NULL, NULL, 3, none);
+    assert_true(cfg.replay_keep_group);
+    lw_config_apply_replay_output(&cfg);
+    assert_true(cfg.publish_none);
+    assert_string_equal(lw_config_topic_for(&cfg, "lead.idle"), "crm.alerts.lead-idle");
+    lw_config_free(&cfg);
+
+    char *prefix[] = {"--replay.output=replay.", "--topics.task_overdue=tasks.late"};
+    load_ok(&cfg, NULL, NULL, 2, prefix);
+    lw_config_apply_replay_output(&cfg);
+    assert_false(cfg.publish_none);
+    for (size_t i = 0; i < ARRAY_N(topics); i++) {
+        char want[300];
+        snprintf(want, sizeof(want), "replay.%s",
+                 strcmp(topics[i].type, "task.overdue") &&
+                         strcmp(topics[i].type, "task.overdue_resolved")
+                     ? topics[i].topic
+                     : "tasks.late");
+        assert_string_equal(lw_config_topic_for(&cfg, topics[i].type), want);
+    }
+    assert_string_equal(cfg.topic_dlq, "replay.crm.dlq");
+    assert_string_equal(cfg.topics_input, "crm.leads,crm.calls,crm.tasks,crm.deals");
+    lw_config_free(&cfg);
+
+    char err[512] = "";
+    char *empty[] = {"--replay.output="};
+    assert_false(lw_config_load(&cfg, NULL, NULL, 1, empty, err, sizeof(err)));
+    assert_non_null(strstr(err, "replay.output"));
+}
+
 /* The broker's topics: those of the defaults, in the order it always created them. */
 static void test_topic_list(void **state)
 {
@@ -661,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_topic_for),
+        cmocka_unit_test(test_replay_output),
         cmocka_unit_test(test_topic_list),
         cmocka_unit_test(test_print_topics),
         cmocka_unit_test(test_derived_schemas),

@@ -28,6 +28,8 @@ base=$HTTP_BASE
 lw_wait_for "curl -sf '$base/api/risk?tenant=default' >/dev/null" 60
 lw_wait_for "curl -sf '$base/api/loss-totals?tenant=default&period=2026-11&currency=KZT' >/dev/null" 30
 lw_wait_for "[ \"\$(curl -s '$base/api/response-stats?tenant=default' | jq '.scopes.tenant.last_24h.count')\" = 4 ]" 30
+# the day's last event (deal.updated, 18:00 UTC) applied: how long L2 waits runs to it
+lw_wait_for "[ \"\$(curl -s '$base/api/lead-leaks?tenant=default' | jq '.latest_ms')\" = 1795370400000 ]" 30
 
 # flags: headless as root, no network beyond loopback, a fresh profile
 browser() {

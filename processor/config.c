@@ -138,6 +138,11 @@ static const cfg_entry table[] = {
      "no_need=Целевой, но нет потребности;schedule_mismatch=Не подходит график;"
      "do_not_call=Больше не звонить",
      "loss reasons nobody could have prevented", T(loss_objective), 0, 0, NULL},
+    {"managers", CFG_STRING, "", "managers' names on the dashboard: \"id=Name;...\"", T(managers),
+     0, 0, NULL},
+    {"crm.url_template", CFG_STRING, "",
+     "a deal's page in the CRM, linked from the dashboard: \"https://crm/deals/{deal_id}\"",
+     T(crm_url_template), 0, 0, NULL},
 };
 
 #define ARRAY_N(a) (sizeof(a) / sizeof((a)[0]))

@@ -4,6 +4,11 @@
  *   /api/risk?tenant=T[&sort=amount|count]                         (lw:{T}:risk summary)
  *   /api/response-stats?tenant=T                                   (lw:{T}:rs:latest)
  *   /api/loss-periods?tenant=T          the "<period>:<currency>" that have totals
+ *   /api/lead-leaks?tenant=T            leads waiting for a first response, untracked contacts
+ *                                       and duplicates (lw:{T}:leaks:*, kept by leaks.lua)
+ *   /api/tenants                        every tenant seen (lw:tenants), sorted
+ *   /api/settings?tenant=T              what the dashboard shows them by: time zone, CRM link
+ *                                       template, managers' and loss reasons' names
  *   / and the dashboard's files (processor/dashboard/, embedded at build time)
  * libmicrohttpd serves requests on one internal thread, which has a Redis connection of
  * its own (hiredis contexts are not shared between threads). */
@@ -19,6 +24,7 @@
 struct lw_http {
     struct MHD_Daemon *daemon;
     lw_redis redis;
+    const lw_config *cfg; /* outlives the server: the tenants' settings */
 };
 
 static atomic_int redis_up, kafka_assigned, producer_ok = 1;
@@ -297,6 +303,227 @@ static enum MHD_Result api_loss_periods(lw_http *h, struct MHD_Connection *c)
     return ret;
 }
 
+/* ------------------------------ the dashboard's lead leaks ------------------------------ */
+
+/* How many of each list are sent: the card shows the first of them. */
+#define LEAKS_MAX 200
+/* Untracked contacts and duplicates of this long before the latest event time are sent; the
+ * dashboard keeps those of the tenant's local day of it (a local day starts at most 38 h
+ * before: 24 h plus the largest zone offset). The HTTP thread never converts time zones
+ * itself: that is TZ and tzset, process-wide state the rules thread uses. */
+#define LEAKS_SINCE_MS (2 * 86400000LL)
+
+static bool redis_ready(lw_http *h)
+{
+    return h->redis.ctx || lw_redis_connect_once(&h->redis);
+}
+
+static enum MHD_Result reply_value(struct MHD_Connection *c, json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    enum MHD_Result ret = reply_json(c, MHD_HTTP_OK, text);
+    free(text);
+    json_decref(v);
+    return ret;
+}
+
+/* Sets o[name] to the reply's string element i, when there is one. */
+static void set_str(json_t *o, const char *name, const redisReply *r, size_t i)
+{
+    if (r->type == REDIS_REPLY_ARRAY && i < r->elements &&
+        r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len)
+        json_object_set_new(o, name, json_string(r->element[i]->str));
+}
+
+/* The first phone among a lead's contact keys (';'-separated lw:{T}:contact:<kind>:<value>). */
+static void set_phone(json_t *o, const char *tenant, const char *contacts)
+{
+    char prefix[128];
+    snprintf(prefix, sizeof(prefix), LW_KEY_CONTACT, tenant, "phone", "");
+    const char *p = contacts ? strstr(contacts, prefix) : NULL;
+    if (!p)
+        return;
+    p += strlen(prefix);
+    json_object_set_new(o, "phone", json_stringn(p, strcspn(p, ";")));
+}
+
+/* One lead of a leaks list: what the card shows of it, from its hash. NULL on I/O error. */
+static json_t *leak_lead(lw_http *h, const char *tenant, const char *lead_id)
+{
+    redisReply *r = lw_redis_command(
+        &h->redis, "HMGET " LW_KEY_LEAD " created_ms manager_id channel contacts dup_of", tenant,
+        lead_id);
+    if (!r)
+        return NULL;
+    json_t *o = json_pack("{s:s}", "lead_id", lead_id);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
+        if (r->element[0]->type == REDIS_REPLY_STRING)
+            json_object_set_new(o, "created_ms",
+                                json_integer(strtoll(r->element[0]->str, NULL, 10)));
+        set_str(o, "manager_id", r, 1);
+        set_str(o, "channel", r, 2);
+        set_phone(o, tenant, r->element[3]->type == REDIS_REPLY_STRING ? r->element[3]->str : NULL);
+        set_str(o, "duplicate_of", r, 4);
+    }
+    freeReplyObject(r);
+    return o;
+}
+
+static json_t *leak_call(lw_http *h, const char *tenant, const char *call_id)
+{
+    redisReply *r = lw_redis_command(
+        &h->redis, "HMGET " LW_KEY_CALL " phone time_ms manager_id status", tenant, call_id);
+    if (!r)
+        return NULL;
+    json_t *o = json_pack("{s:s}", "call_id", call_id);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+        set_str(o, "phone", r, 0);
+        if (r->element[1]->type == REDIS_REPLY_STRING)
+            json_object_set_new(o, "called_ms",
+                                json_integer(strtoll(r->element[1]->str, NULL, 10)));
+        set_str(o, "manager_id", r, 2);
+        set_str(o, "status", r, 3);
+    }
+    freeReplyObject(r);
+    return o;
+}
+
+typedef json_t *(*leak_item_fn)(lw_http *h, const char *tenant, const char *id);
+
+/* The members r of a leaks zset (r is freed), each filled in by item. NULL on I/O error. */
+static json_t *leak_list(lw_http *h, const char *tenant, leak_item_fn item, redisReply *r)
+{
+    if (!r)
+        return NULL;
+    json_t *list = json_array();
+    for (size_t i = 0; list && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        json_t *o = item(h, tenant, r->element[i]->str);
+        if (!o) {
+            json_decref(list);
+            list = NULL;
+        } else {
+            json_array_append_new(list, o);
+        }
+    }
+    freeReplyObject(r);
+    return list;
+}
+
+static long long latest_ms(lw_http *h, const char *tenant, bool *io_error)
+{
+    redisReply *r = lw_redis_command(&h->redis, "GET " LW_KEY_LATEST, tenant);
+    *io_error = r == NULL;
+    long long ms = r && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
+    freeReplyObject(r);
+    return ms;
+}
+
+static long long waiting_total(lw_http *h, const char *tenant)
+{
+    redisReply *r = lw_redis_command(&h->redis, "ZCARD " LW_KEY_LEAKS_WAITING, tenant);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* The card's three lists: waiting leads oldest first (all of them, up to LEAKS_MAX), and the
+ * untracked contacts and duplicates of LEAKS_SINCE_MS up to the latest event, newest first. */
+static json_t *lead_leaks(lw_http *h, const char *tenant)
+{
+    bool io_error;
+    long long latest = latest_ms(h, tenant, &io_error);
+    if (io_error)
+        return NULL;
+    const lw_tenant_settings *ts = lw_config_tenant(h->cfg, tenant);
+    long long since = latest - LEAKS_SINCE_MS;
+    json_t *waiting = leak_list(
+        h, tenant, leak_lead,
+        lw_redis_command(&h->redis, "ZRANGE " LW_KEY_LEAKS_WAITING " 0 %d", tenant, LEAKS_MAX - 1));
+    json_t *untracked = leak_list(h, tenant, leak_call,
+                                  lw_redis_command(&h->redis,
+                                                   "ZRANGE " LW_KEY_LEAKS_UNTRACKED
+                                                   " +inf %lld BYSCORE REV LIMIT 0 %d",
+                                                   tenant, since, LEAKS_MAX));
+    json_t *dups = leak_list(
+        h, tenant, leak_lead,
+        lw_redis_command(&h->redis, "ZRANGE " LW_KEY_LEAKS_DUPS " +inf %lld BYSCORE REV LIMIT 0 %d",
+                         tenant, since, LEAKS_MAX));
+    if (!waiting || !untracked || !dups) {
+        json_decref(waiting), json_decref(untracked), json_decref(dups);
+        return NULL;
+    }
+    json_t *o = json_pack("{s:s,s:s}", "tenant", tenant, "timezone", ts->timezone);
+    json_object_set_new(o, "latest_ms", latest < 0 ? json_null() : json_integer(latest));
+    json_object_set_new(o, "waiting_total", json_integer(waiting_total(h, tenant)));
+    json_object_set_new(o, "waiting", waiting);
+    json_object_set_new(o, "untracked", untracked);
+    json_object_set_new(o, "duplicates", dups);
+    return o;
+}
+
+static enum MHD_Result api_lead_leaks(lw_http *h, struct MHD_Connection *c)
+{
+    const char *tenant = arg(c, "tenant");
+    if (!tenant_ok(tenant))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
+    json_t *o = redis_ready(h) ? lead_leaks(h, tenant) : NULL;
+    if (!o)
+        return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
+    return reply_value(c, o);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static enum MHD_Result api_tenants(lw_http *h, struct MHD_Connection *c)
+{
+    redisReply *r = redis_ready(h) ? lw_redis_command(&h->redis, "SMEMBERS " LW_KEY_TENANTS) : NULL;
+    if (!r)
+        return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    const char **names = calloc(n + 1, sizeof(*names));
+    for (size_t i = 0; i < n; i++)
+        names[i] = r->element[i]->str;
+    qsort(names, n, sizeof(*names), by_name);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, json_string(names[i]));
+    free(names);
+    freeReplyObject(r);
+    return reply_value(c, list);
+}
+
+/* id -> name of the tenant's managers and loss reasons, as parsed at load. */
+static json_t *names_of(const lw_tenant_settings *ts)
+{
+    json_t *managers = json_object(), *reasons = json_object();
+    for (size_t i = 0; i < ts->lists->managers_n; i++)
+        json_object_set_new(managers, ts->lists->managers[i].key,
+                            json_string(ts->lists->managers[i].value));
+    for (lw_loss_class k = 0; k < LW_LOSS__COUNT; k++)
+        for (size_t i = 0; i < ts->lists->loss_n[k]; i++)
+            json_object_set_new(reasons, ts->lists->loss[k][i].id,
+                                json_string(ts->lists->loss[k][i].name));
+    return json_pack("{s:o,s:o}", "managers", managers, "loss_reasons", reasons);
+}
+
+static enum MHD_Result api_settings(lw_http *h, struct MHD_Connection *c)
+{
+    const char *tenant = arg(c, "tenant");
+    if (!tenant_ok(tenant))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
+    const lw_tenant_settings *ts = lw_config_tenant(h->cfg, tenant);
+    json_t *o = json_pack("{s:s,s:s}", "tenant", tenant, "timezone", ts->timezone);
+    json_object_set_new(o, "crm_url_template",
+                        *ts->crm_url_template ? json_string(ts->crm_url_template) : json_null());
+    json_t *names = names_of(ts);
+    json_object_update(o, names);
+    json_decref(names);
+    return reply_value(c, o);
+}
+
 static enum MHD_Result serve_asset(struct MHD_Connection *c, const char *url)
 {
     for (size_t i = 0; i < lw_assets_n; i++)
@@ -305,6 +532,20 @@ static enum MHD_Result serve_asset(struct MHD_Connection *c, const char *url)
                          lw_assets[i].size);
     return reply_error(c, MHD_HTTP_NOT_FOUND, "no such path: %.100s", url);
 }
+
+/* The JSON API: one row a path. */
+static const struct {
+    const char *path;
+    enum MHD_Result (*serve)(lw_http *h, struct MHD_Connection *c);
+} api_routes[] = {
+    {"/api/loss-totals", api_loss_totals},
+    {"/api/risk", api_risk},
+    {"/api/response-stats", api_response_stats},
+    {"/api/loss-periods", api_loss_periods},
+    {"/api/lead-leaks", api_lead_leaks},
+    {"/api/tenants", api_tenants},
+    {"/api/settings", api_settings},
+};
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
@@ -319,14 +560,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return serve_readyz(c);
     if (!strcmp(url, "/metrics"))
         return serve_metrics(c);
-    if (!strcmp(url, "/api/loss-totals"))
-        return api_loss_totals(h, c);
-    if (!strcmp(url, "/api/risk"))
-        return api_risk(h, c);
-    if (!strcmp(url, "/api/response-stats"))
-        return api_response_stats(h, c);
-    if (!strcmp(url, "/api/loss-periods"))
-        return api_loss_periods(h, c);
+    for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++)
+        if (!strcmp(url, api_routes[i].path))
+            return api_routes[i].serve(h, c);
     return serve_asset(c, url);
 }
 
@@ -362,6 +598,7 @@ lw_http *lw_http_start(const lw_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     h->redis.timeout_ms = cfg->redis_timeout_ms;
+    h->cfg = cfg;
     h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                                  on_request, h, MHD_OPTION_SOCK_ADDR, &sa,
                                  MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);

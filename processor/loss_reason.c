@@ -8,6 +8,16 @@
 #include <ctype.h>
 #include <string.h>
 
+/* A copy of s[0..n) without the spaces around it. */
+static char *trim_dup(const char *s, size_t n)
+{
+    while (n && isspace((unsigned char)*s))
+        s++, n--;
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    return strndup(s, n);
+}
+
 /* Folded text is cut at this size, the event's as the list's, so that they compare alike. */
 #define FOLDED_MAX 256
 
@@ -71,6 +81,7 @@ static void add_reason(lw_tenant_lists *l, lw_loss_class c, const char *item, si
         return;
     }
     r.id = strndup(item, idlen);
+    r.name = eq ? strndup(eq + 1, len - idlen - 1) : strndup(item, len);
     l->loss[c] = realloc(l->loss[c], (l->loss_n[c] + 1) * sizeof(r));
     l->loss[c][l->loss_n[c]++] = r;
 }
@@ -105,6 +116,21 @@ static bool parse_stage_limits(lw_tenant_lists *l, const char *spec, char *err, 
     return true;
 }
 
+/* "id=Name": both trimmed; an item with no id is left out, one with no name is its own. */
+static void add_manager(lw_tenant_lists *l, const char *item, size_t len)
+{
+    const char *eq = memchr(item, '=', len);
+    size_t idlen = eq ? (size_t)(eq - item) : len;
+    char *id = trim_dup(item, idlen);
+    if (!*id) {
+        free(id);
+        return;
+    }
+    char *name = eq ? trim_dup(eq + 1, len - idlen - 1) : strdup(id);
+    l->managers = realloc(l->managers, (l->managers_n + 1) * sizeof(*l->managers));
+    l->managers[l->managers_n++] = (lw_kv){id, name};
+}
+
 bool lw_tenant_lists_parse(lw_tenant_settings *ts, char *err, size_t errlen)
 {
     const char *const loss[LW_LOSS__COUNT] = {ts->loss_nontarget, ts->loss_manageable,
@@ -116,6 +142,10 @@ bool lw_tenant_lists_parse(lw_tenant_settings *ts, char *err, size_t errlen)
         while (next_item(&p, &item, &len))
             add_reason(ts->lists, c, item, len);
     }
+    const char *p = ts->managers, *item;
+    size_t len;
+    while (next_item(&p, &item, &len))
+        add_manager(ts->lists, item, len);
     return parse_stage_limits(ts->lists, ts->stage_limits, err, errlen);
 }
 
@@ -127,6 +157,7 @@ void lw_tenant_lists_free(lw_tenant_settings *ts)
     for (lw_loss_class c = 0; c < LW_LOSS__COUNT; c++) {
         for (size_t i = 0; i < l->loss_n[c]; i++) {
             free(l->loss[c][i].id);
+            free(l->loss[c][i].name);
             free(l->loss[c][i].id_folded);
             free(l->loss[c][i].name_folded);
         }
@@ -135,6 +166,11 @@ void lw_tenant_lists_free(lw_tenant_settings *ts)
     for (size_t i = 0; i < l->stages_n; i++)
         free(l->stages[i].stage_folded);
     free(l->stages);
+    for (size_t i = 0; i < l->managers_n; i++) {
+        free(l->managers[i].key);
+        free(l->managers[i].value);
+    }
+    free(l->managers);
     free(l);
     ts->lists = NULL;
 }

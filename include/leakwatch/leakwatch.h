@@ -140,6 +140,8 @@ typedef struct lw_tenant_settings {
     char *phone_region; /* region of phone numbers written without + ("KZ", "RU") */
     int64_t dedup_window_ms;
     int64_t untracked_after_ms;
+    char *managers;         /* "id=Name;..." the dashboard's names of managers */
+    char *crm_url_template; /* a deal's page in the CRM: "https://crm/deals/{deal_id}" */
     lw_tenant_lists *lists; /* stage_limits and loss_*, parsed once all layers are read */
 } lw_tenant_settings;
 
@@ -283,6 +285,7 @@ typedef enum {
 /* One item of a loss.* list: "id=Name", or "id" alone (its own name). */
 typedef struct lw_loss_reason {
     char *id;          /* as listed: the canonical reason it is counted as */
+    char *name;        /* as listed (the id when none): what people read */
     char *id_folded;   /* "" matches nothing */
     char *name_folded; /* "" matches nothing */
 } lw_loss_reason;
@@ -298,6 +301,8 @@ struct lw_tenant_lists {
     size_t loss_n[LW_LOSS__COUNT];
     lw_stage_limit *stages; /* deal.stage_limits, in the order listed */
     size_t stages_n;
+    lw_kv *managers; /* the managers setting: id -> name, in the order listed */
+    size_t managers_n;
 };
 
 /* Parses the tenant's stage_limits and loss_* into ts->lists. On a bad item writes

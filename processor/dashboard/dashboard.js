@@ -3,9 +3,11 @@
 
 const $ = (id) => document.getElementById(id);
 let sort = 'amount';
+// The tenant's /api/settings: its time zone, CRM link template and names of ids.
+let settings = { timezone: 'UTC', crm_url_template: null, managers: {}, loss_reasons: {} };
 
 const params = new URLSearchParams(location.search);
-if (params.get('tenant')) $('tenant').value = params.get('tenant');
+let wantedTenant = params.get('tenant') || 'default';
 if (params.get('sort') === 'count') sort = 'count';
 document.querySelectorAll('.switch button')
   .forEach((b) => b.classList.toggle('on', b.dataset.sort === sort));
@@ -17,10 +19,52 @@ function money(amount, currency) {
   return grouped + (cents && cents !== '00' ? '.' + cents : '') + (currency ? ' ' + currency : '');
 }
 
+// As people read a duration: the two largest units ("9 d 6 h", "2 h 5 min", "25 min").
 function duration(seconds) {
-  if (seconds === undefined) return '–';
-  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60);
-  return h > 0 ? `${h} h ${m} min` : `${m} min`;
+  if (seconds === undefined || seconds === null) return '–';
+  const d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600),
+    m = Math.floor((seconds % 3600) / 60);
+  if (d > 0) return h > 0 ? `${d} d ${h} h` : `${d} d`;
+  if (h > 0) return m > 0 ? `${h} h ${m} min` : `${h} h`;
+  return seconds < 60 ? `${Math.max(0, Math.floor(seconds))} s` : `${m} min`;
+}
+
+// The parts of a time in the tenant's time zone.
+function localParts(ms) {
+  const parts = {};
+  new Intl.DateTimeFormat('en-GB', {
+    timeZone: settings.timezone, year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).formatToParts(new Date(ms)).forEach((p) => { parts[p.type] = p.value; });
+  return parts;
+}
+
+// Day first, in the tenant's time zone: "22.11.2026 09:05".
+function localTime(ms) {
+  if (ms === undefined || ms === null) return '–';
+  const p = localParts(ms);
+  return `${p.day}.${p.month}.${p.year} ${p.hour}:${p.minute}`;
+}
+
+function localDay(ms) {
+  const p = localParts(ms);
+  return `${p.day}.${p.month}.${p.year}`;
+}
+
+const managerName = (id) => (id ? settings.managers[id] || id : '–');
+const reasonName = (id) => settings.loss_reasons[id] || id;
+
+// A cell linking to the deal in the CRM when crm.url_template is set, else plain text.
+function dealCell(text, dealId) {
+  const td = cell(settings.crm_url_template && dealId ? '' : text);
+  if (settings.crm_url_template && dealId) {
+    const a = document.createElement('a');
+    a.href = settings.crm_url_template.replaceAll('{deal_id}', encodeURIComponent(dealId));
+    a.textContent = text;
+    a.target = '_blank';
+    td.append(a);
+  }
+  return td;
 }
 
 function cell(text, cls) {
@@ -73,7 +117,7 @@ async function loadLoss(tenant) {
     badge.textContent = r.class;
     const cls = cell('');
     cls.append(badge);
-    tr.append(cell(r.reason), cls, cell(r.count, 'num'), cell(money(r.amount, currency), 'num'));
+    tr.append(cell(reasonName(r.reason)), cls, cell(r.count, 'num'), cell(money(r.amount, currency), 'num'));
     return tr;
   });
   fill($('loss-reasons'), rows, 'no lost deals yet', 4);
@@ -85,15 +129,16 @@ async function loadRisk(tenant) {
   $('risk-overdue').textContent = risk ? risk.overdue_tasks : '–';
   $('risk-stake').textContent = risk && risk.at_stake.length
     ? risk.at_stake.map((s) => money(s.amount, s.currency)).join(', ') : (risk ? '0' : '–');
-  $('risk-as-of').textContent = risk ? new Date(risk.as_of).toLocaleString() : '–';
+  $('risk-as-of').textContent = risk ? localTime(Date.parse(risk.as_of)) : '–';
   const rows = (risk ? risk.call_first : []).map((line) => {
     const tr = document.createElement('tr');
-    tr.append(cell(line.title || line.task_id), cell(line.client || '–'),
-              cell(line.manager_id || '–'), cell(duration(line.overdue_seconds), 'num'),
+    tr.append(cell(line.title || line.task_id), dealCell(line.client || '–', line.deal_id),
+              cell(line.phone || '–'), cell(managerName(line.manager_id)),
+              cell(duration(line.overdue_seconds), 'num'),
               cell(money(line.amount, line.currency), 'num'));
     return tr;
   });
-  fill($('call-first'), rows, 'nobody to call', 5);
+  fill($('call-first'), rows, 'nobody to call', 6);
 }
 
 async function loadResponses(tenant) {
@@ -103,18 +148,69 @@ async function loadResponses(tenant) {
     .sort((a, b) => (a.manager_id < b.manager_id ? -1 : 1))
     .map((s) => {
       const d = s.last_24h, tr = document.createElement('tr');
-      tr.append(cell(s.manager_id), cell(d.count, 'num'), cell(duration(d.mean_seconds), 'num'),
+      tr.append(cell(managerName(s.manager_id)), cell(d.count, 'num'), cell(duration(d.mean_seconds), 'num'),
                 cell(duration(d.median_seconds), 'num'), cell(duration(d.p90_seconds), 'num'));
       return tr;
     });
   fill($('response-rows'), rows, 'no responses yet', 5);
 }
 
+function row(...cells) {
+  const tr = document.createElement('tr');
+  tr.append(...cells);
+  return tr;
+}
+
+// The lead leaks card. "Today" is the tenant's local day of the latest event time applied
+// (event time, not the wall clock: a replayed day reads as it was lived); the API sends two
+// days of untracked contacts and duplicates and the day is picked here, in the time zone.
+async function loadLeaks(tenant) {
+  const leaks = await api(`/api/lead-leaks?tenant=${encodeURIComponent(tenant)}`);
+  const latest = leaks ? leaks.latest_ms : null;
+  const today = latest !== null ? localDay(latest) : null;
+  const isToday = (ms) => today !== null && ms !== undefined && localDay(ms) === today;
+  const untracked = (leaks ? leaks.untracked : []).filter((u) => isToday(u.called_ms));
+  const dups = (leaks ? leaks.duplicates : []).filter((d) => isToday(d.created_ms));
+  $('leaks-waiting').textContent = leaks ? leaks.waiting_total : '–';
+  $('leaks-untracked').textContent = leaks ? untracked.length : '–';
+  $('leaks-duplicates').textContent = leaks ? dups.length : '–';
+  $('leaks-day').textContent = today || '–';
+  $('leaks-latest').textContent = localTime(latest);
+  $('leaks-tz').textContent = settings.timezone;
+  fill($('waiting-rows'), (leaks ? leaks.waiting : []).map((l) => row(
+    cell(l.lead_id), cell(l.phone || '–'), cell(l.channel || '–'), cell(managerName(l.manager_id)),
+    cell(localTime(l.created_ms)),
+    cell(duration(l.created_ms !== undefined ? (latest - l.created_ms) / 1000 : null), 'num'))),
+  'nobody is waiting', 6);
+  fill($('untracked-rows'), untracked.map((u) => row(
+    cell(u.phone || '–'), cell(u.call_id), cell(u.status || '–'), cell(managerName(u.manager_id)),
+    cell(localTime(u.called_ms)))), 'none today', 5);
+  fill($('duplicate-rows'), dups.map((d) => row(
+    cell(d.lead_id), cell(d.duplicate_of || '–'), cell(d.phone || '–'), cell(d.channel || '–'),
+    cell(managerName(d.manager_id)), cell(localTime(d.created_ms)))), 'none today', 6);
+}
+
+// The tenant picker: every tenant seen (/api/tenants), and the one asked for in the URL.
+async function loadTenants() {
+  const names = (await api('/api/tenants')) || [];
+  const select = $('tenant'), current = select.value || wantedTenant;
+  if (!names.includes(current)) names.unshift(current);
+  select.replaceChildren(...names.map((n) => new Option(n, n)));
+  select.value = current;
+}
+
+async function loadSettings(tenant) {
+  const s = await api(`/api/settings?tenant=${encodeURIComponent(tenant)}`);
+  if (s) settings = s;
+}
+
 async function refresh() {
-  const tenant = $('tenant').value.trim() || 'default';
   try {
-    await loadPeriods(tenant);
-    await Promise.all([loadLoss(tenant), loadRisk(tenant), loadResponses(tenant)]);
+    await loadTenants();
+    const tenant = $('tenant').value || 'default';
+    await Promise.all([loadPeriods(tenant), loadSettings(tenant)]);
+    await Promise.all([loadLoss(tenant), loadRisk(tenant), loadResponses(tenant),
+      loadLeaks(tenant)]);
     $('status').textContent = 'updated ' + new Date().toLocaleTimeString();
   } catch (e) {
     $('status').textContent = 'cannot reach leakwatch: ' + e.message;

@@ -83,6 +83,7 @@ local function evaluate_duplicate(ctx, lead_id, h, nearby)
     if not original then
         if h.dup_of then
             redis.call('HDEL', k, 'dup_of') -- its original dropped out (spam)
+            leaks.not_duplicate(ctx, lead_id)
         end
         return
     end
@@ -92,6 +93,8 @@ local function evaluate_duplicate(ctx, lead_id, h, nearby)
     redis.call('HSET', k, 'dup_of', original.id)
     redis.call('ZREM', keys.timers(ctx), 'lead.idle|' .. lead_id,
         'lead.callback_due|' .. lead_id) -- both deadlines unscheduled in one call
+    leaks.lead_settled(ctx, lead_id)
+    leaks.duplicate(ctx, lead_id, created)
     emit(ctx, 'lead.duplicate', lead_id, created, lead_id .. '|' .. original.id,
         { lead_id = lead_id, duplicate_of = original.id, matched_on = original.kind,
             value = original.value, created_at = rfc3339(created) })
@@ -248,6 +251,7 @@ local function untracked_due(ctx, call_id, due)
     if lead_by_phone(ctx, c[1], at + after, window + after) then
         return
     end
+    leaks.untracked(ctx, call_id, at)
     emit(ctx, 'lead.untracked_contact', c[1], due, call_id, {
         call_id = call_id, phone = c[1], status = c[3], manager_id = c[4] ~= '' and c[4] or nil,
         called_at = rfc3339(at), threshold_seconds = math.floor(after / 1000) })

@@ -25,6 +25,7 @@ local function lw_event(key_args, args)
     if redis.call('SISMEMBER', seen, id) == 1 then
         return { 0, ctx.emitted }
     end
+    leaks.saw_event(ctx, time_ms)
     local fields = {}
     for i = 6, #args - 1, 2 do
         fields[args[i]] = args[i + 1]

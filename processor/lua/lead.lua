@@ -88,6 +88,9 @@ function lead.record_response(ctx, lead_id, time_ms, by, h)
         redis.call('HSET', k, unpack(writes))
     end
     redis.call('PEXPIRE', k, STATE_TTL_MS)
+    if h.idle_fired or h.callback_fired then -- only a fired deadline made it wait
+        leaks.lead_settled(ctx, lead_id)
+    end
     if respond then
         emit_responded(ctx, lead_id, s)
     end
@@ -160,6 +163,7 @@ local function closed(ctx, f, t)
     -- the earliest closing is kept
     apply_fields(k, f, t, CLOSE_FIELDS, h, (closed_ms == nil or t < closed_ms) and
         { 'closed_ms', int(t) } or nil)
+    leaks.lead_settled(ctx, f.lead_id)
     if f.closed_reason == 'spam' then
         contacts.drop_spam(ctx, f.lead_id)
     end
@@ -193,6 +197,7 @@ local function fire_lead_deadline(ctx, lead_id, due, kind, fired_flag, threshold
         d.due_at = rfc3339(due)
     end
     emit(ctx, kind, lead_id, due, lead_id, d)
+    leaks.lead_waiting(ctx, lead_id, s.created)
 end
 
 on('event', 'lead.created', created)

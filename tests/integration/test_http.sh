@@ -86,6 +86,22 @@ lw_assert_eq 200 "$(get '/api/response-stats?tenant=default')" "response stats"
 lw_assert_eq 4 "$(jq '.scopes.tenant.last_24h.count' "$LW_TMP/body")" \
     "four first responses in tenant default"
 
+# the lead leaks: L2 waits (its call-back and idle deadlines fired, nobody answered), oldest
+# first with its phone; the sample day has no untracked contact nor duplicate
+lw_assert_eq 200 "$(get '/api/lead-leaks?tenant=default')" "lead leaks"
+lw_assert_eq '1 L2 +77025550102 whatsapp m-boris 0 0 2026-11-22T18:00:00Z' \
+    "$(jq -r '"\(.waiting_total) \(.waiting[0].lead_id) \(.waiting[0].phone) \(.waiting[0].channel) \(.waiting[0].manager_id) \(.untracked | length) \(.duplicates | length) \(.latest_ms / 1000 | todate)"' "$LW_TMP/body")" \
+    "lead leaks: the waiting lead, none untracked or duplicate, the latest event time"
+lw_assert_eq '+77050001122' "$(curl -s "$base/api/risk?tenant=default" | jq -r '.call_first[0].phone')" \
+    "the call-first line has the client's phone"
+lw_assert_eq 200 "$(get '/api/tenants')" "tenants"
+lw_assert_eq 'true true' "$(jq -r '"\(. == sort) \(index("default") != null)"' "$LW_TMP/body")" \
+    "the tenants seen, sorted"
+lw_assert_eq 200 "$(get '/api/settings?tenant=default')" "settings"
+lw_assert_eq 'UTC null Не отвечает более 3-х раз 0' \
+    "$(jq -r '"\(.timezone) \(.crm_url_template) \(.loss_reasons.no_answer_3_times) \(.managers | length)"' "$LW_TMP/body")" \
+    "settings: the time zone, no CRM link, the loss reasons' names, no managers' names"
+lw_assert_eq 400 "$(get '/api/lead-leaks')" "lead leaks: missing tenant"
 lw_assert_eq 400 "$(get '/api/loss-totals?tenant=default&period=November&currency=KZT')" "bad period"
 lw_assert_contains "$(jq -r .error "$LW_TMP/body")" "period" "the error names the parameter"
 lw_assert_eq 400 "$(get '/api/risk?tenant=default&sort=size')" "bad sort"

@@ -163,6 +163,24 @@ static void test_tenant_lists(void **state)
     lw_config_free(&cfg);
 }
 
+/* The managers' names and the loss reasons' names as listed, for the dashboard. */
+static void test_names(void **state)
+{
+    lw_config cfg;
+    char *argv[] = {"--managers= m-anna = Anna Kim ;;=Nobody;m-boris",
+                    "--loss.manageable=slow=Долго Отвечали;fast"};
+    load_ok(&cfg, NULL, 2, argv);
+    const lw_tenant_lists *l = cfg.tenant_defaults.lists;
+    assert_int_equal(l->managers_n, 2); /* the empty item and the one with no id left out */
+    assert_string_equal(l->managers[0].key, "m-anna");
+    assert_string_equal(l->managers[0].value, "Anna Kim");
+    assert_string_equal(l->managers[1].key, "m-boris");
+    assert_string_equal(l->managers[1].value, "m-boris"); /* no name: its id */
+    assert_string_equal(l->loss[LW_LOSS_MANAGEABLE][0].name, "Долго Отвечали");
+    assert_string_equal(l->loss[LW_LOSS_MANAGEABLE][1].name, "fast");
+    lw_config_free(&cfg);
+}
+
 static void test_stage_limits(void **state)
 {
     lw_config cfg;
@@ -251,7 +269,7 @@ int main(void)
         cmocka_unit_test(test_parsed_defaults),      cmocka_unit_test(test_default_classes),
         cmocka_unit_test(test_list_forms),           cmocka_unit_test(test_tenant_lists),
         cmocka_unit_test(test_stage_limits),         cmocka_unit_test(test_tenant_stage_limits),
-        cmocka_unit_test(test_stage_limits_refused),
+        cmocka_unit_test(test_stage_limits_refused), cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

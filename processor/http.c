@@ -411,7 +411,7 @@ static json_t *leak_list(lw_http *h, const char *tenant, leak_item_fn item, redi
 
 static long long latest_ms(lw_http *h, const char *tenant, bool *io_error)
 {
-    redisReply *r = lw_redis_command(&h->redis, "GET " LW_KEY_LATEST, tenant);
+    redisReply *r = lw_redis_command(&h->redis, "ZSCORE " LW_KEY_LATEST " event", tenant);
     *io_error = r == NULL;
     long long ms = r && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
     freeReplyObject(r);

@@ -738,6 +738,8 @@ extern const size_t lw_assets_n;
 
 /* What /readyz answers: Redis reachable, partitions assigned, producer usable. */
 void lw_health_set(lw_health_check check, bool ok);
+/* Whether listen is an ipv4:port the server can be started on (config.c checks it at load). */
+bool lw_http_listen_valid(const char *listen);
 /* Starts the server on cfg->http_listen ("127.0.0.1:8080"); NULL with err filled. */
 lw_http *lw_http_start(const lw_config *cfg, char *err, size_t errlen);
 void lw_http_stop(lw_http *h);

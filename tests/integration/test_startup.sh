@@ -27,6 +27,13 @@ expect_refusal "lead.callback_after" "$LEAKWATCH" run --lead.callback_after 15
 expect_refusal "--no.such" "$LEAKWATCH" run --no.such 1
 expect_refusal "kafka.no.such.property" "$LEAKWATCH" run --redis.url redis://127.0.0.1:1 \
     --kafka.no.such.property 1
+# `config` refuses what `run` refuses, at load, before any connection
+for cmd in run config topics; do
+    expect_refusal "kafka.brokrs" "$LEAKWATCH" $cmd --kafka.brokrs x:1
+    expect_refusal "http.listen" "$LEAKWATCH" $cmd --http.listen localhost:80
+    expect_refusal "redis.url" "$LEAKWATCH" $cmd --redis.url redis://127.0.0.1:0
+    expect_refusal "--no.such" "$LEAKWATCH" $cmd --no.such 1
+done
 
 help=$("$LEAKWATCH" --help)
 for want in "Exit codes" "LEAKWATCH_KAFKA_BROKERS" "LEAKWATCH_REDIS_URL" "LEAKWATCH_GROUP_ID" \

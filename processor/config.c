@@ -98,6 +98,10 @@ static const cfg_entry table[] = {
     {"until_end", CFG_BOOL, "false",
      "exit once every input partition is read to its end and the outbox is drained (replay)",
      G(until_end), 0, 0, NULL},
+    {"shutdown.timeout", CFG_DURATION, "5s",
+     "after SIGTERM, longest wait for the group to be left and derived events delivered (what "
+     "is not, is redone after the restart)",
+     G(shutdown_timeout_ms), 0, 0, NULL},
     {"lead.idle_after", CFG_DURATION, "30m", "a new lead with no response this long is idle",
      T(lead_idle_ms), 0, 0, NULL},
     {"lead.callback_after", CFG_DURATION, "15m",

@@ -2,19 +2,9 @@
 #include "leakwatch/leakwatch.h"
 
 #include <librdkafka/rdkafka.h>
-#include <signal.h>
 #include <string.h>
 
 extern char **environ;
-
-static volatile int running = 1;
-
-/* Only clears the run flag: the loop finishes its batch and shuts down in order. */
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    running = 0;
-}
 
 static void usage(FILE *out)
 {
@@ -74,11 +64,7 @@ static int cmd_run(int argc, char **argv)
     int rc = load_config(&cfg, argc, argv);
     if (rc != LW_EXIT_OK)
         return rc;
-    struct sigaction sa = {.sa_handler = on_stop_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    rc = lw_run(&cfg, &running);
+    rc = lw_run(&cfg, lw_signals_install()); /* the loop ends its batch, then stops in order */
     lw_config_free(&cfg);
     return rc;
 }
@@ -99,10 +85,7 @@ static int cmd_replay(int argc, char **argv)
     cfg.until_end = true;
     lw_info("replay as consumer group %s%s%s", cfg.group_id, *cfg.replay_from ? " from " : "",
             cfg.replay_from);
-    struct sigaction sa = {.sa_handler = on_stop_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    rc = lw_run(&cfg, &running);
+    rc = lw_run(&cfg, lw_signals_install());
     lw_config_free(&cfg);
     return rc;
 }

@@ -224,6 +224,7 @@ typedef struct lw_config {
     int64_t log_format; /* lw_log_format */
     int64_t stats_interval_ms;
     bool until_end;
+    int64_t shutdown_timeout_ms;
     char *http_listen; /* "" = no HTTP server */
     char *replay_from; /* RFC 3339: newly assigned partitions start at this time ("" = no) */
 
@@ -537,6 +538,9 @@ int64_t lw_consumer_lag(lw_consumer *c);
 bool lw_consumer_all_at_end(const lw_consumer *c);
 /* Leaves the group, committing the stored offsets, and frees c (NULL: nothing). */
 void lw_consumer_close(lw_consumer *c);
+/* The same, waiting at most timeout_ms for the group to be left and the stored offsets
+ * committed; what is not committed by then is read again by the next owner. */
+void lw_consumer_close_within(lw_consumer *c, int64_t timeout_ms);
 
 /* ================================ producer.c ============================= */
 
@@ -761,6 +765,14 @@ void lw_progress_end(lw_progress *p);
 
 /* The processor: returns an exit code. running is cleared by the signal handler. */
 int lw_run(const lw_config *cfg, volatile int *running);
+
+/* ================================ signals.c ============================== */
+
+/* Installs the SIGINT/SIGTERM handlers (SIGPIPE ignored); returns the run flag they clear. */
+volatile int *lw_signals_install(void);
+/* The stop signal received (0: none) and, when one was, its lw_monotonic_ms in *at_ms. */
+int lw_signal_received(int64_t *at_ms);
+const char *lw_signal_name(int sig); /* "SIGTERM" */
 
 /* ================================ broker.c =============================== */
 

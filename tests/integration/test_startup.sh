@@ -72,4 +72,28 @@ kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
 lw_assert_eq 0 "$rc" "clean exit while the broker was unreachable"
+
+# SIGTERM with the broker and Redis gone (kill -9): out within 10 s (systemd and Kubernetes
+# kill at 30 s), saying why. Offsets not committed are read again: nothing is lost.
+lw_start_broker
+"$LEAKWATCH" run --redis.url "$REDIS_URL" --kafka.brokers "$BROKERS" 2>"$LW_TMP/sigterm.log" &
+pid=$!
+lw_track_pid "$pid"
+lw_wait_for "grep -q 'rebalance: assigned' '$LW_TMP/sigterm.log'" 30 || lw_fail "no assignment"
+sleep 3 # the assigned partitions' positions are known: what is produced now is read
+"$LEAKWATCH" produce "$LW_TEST_ROOT/../deploy/sample/day.ndjson" --kafka.brokers "$BROKERS" \
+    2>"$LW_TMP/produce.log"
+lw_wait_for "lw_redis --scan --pattern 'lw:{*}:lead:*' | grep -q ." 30 || lw_fail "nothing applied"
+kill -KILL "$LW_BROKER_PID" "$LW_REDIS_PID"
+lw_wait_for "grep -q 'brokers are down' '$LW_TMP/sigterm.log'" 20
+sleep 5 # the group notices its coordinator is gone
+started=$(date +%s%N)
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+took_ms=$((($(date +%s%N) - started) / 1000000))
+lw_log "SIGTERM to exit: $took_ms ms"
+lw_assert_eq 0 "$rc" "exit code of SIGTERM with the broker and Redis gone"
+((took_ms < 10000)) || lw_fail "SIGTERM took $took_ms ms with the broker and Redis gone"
+lw_assert_contains "$(cat "$LW_TMP/sigterm.log")" "received SIGTERM" "the signal is logged"
 lw_pass

@@ -774,14 +774,43 @@ volatile int *lw_signals_install(void);
 int lw_signal_received(int64_t *at_ms);
 const char *lw_signal_name(int sig); /* "SIGTERM" */
 
+/* ================================ command.c ============================== */
+
+/* A subcommand's own flag, beside the settings. */
+typedef struct lw_flag {
+    const char *name; /* "--port" */
+    const char *arg;  /* what its value is ("N"); NULL: it takes none */
+    const char *desc;
+} lw_flag;
+
+/* A subcommand: one table parses its command line and prints its --help. */
+typedef struct lw_command {
+    const char *name;    /* "broker" */
+    const char *operand; /* "FILE|-": its first argument; NULL: none */
+    const char *what;    /* one line for the usage */
+    const lw_flag *flags;
+    int flags_n;
+    bool settings; /* takes --config, LEAKWATCH_*, --KEY VALUE and -X like run */
+} lw_command;
+
+/* Takes cmd's own flags into values (one per flag: NULL when absent, "" for a flag without
+ * a value) and its operand, and loads the settings from the other arguments into cfg (when
+ * cmd takes them; log.* applied). Returns an exit code, the error printed. */
+int lw_command_parse(const lw_command *cmd, int argc, char **argv, const char **values,
+                     const char **operand, lw_config *cfg);
+void lw_command_usage(const lw_command *cmd, FILE *out); /* its lines of `leakwatch --help` */
+void lw_command_help(const lw_command *cmd, FILE *out);  /* `leakwatch <cmd> --help` */
+
 /* ================================ broker.c =============================== */
 
 /* `leakwatch broker`: the embedded Kafka broker (librdkafka mock cluster). */
+extern const lw_command lw_broker_command;
 int lw_broker_main(int argc, char **argv);
 
 /* ================================ produce.c ============================== */
 
 /* `leakwatch produce FILE`: NDJSON events into the input topics, keyed by entity id. */
+extern const lw_command lw_produce_command;
 int lw_produce_main(int argc, char **argv);
 
 /* ========================= phone.cc, normalize.c ========================= */

@@ -73,6 +73,35 @@ rc=0
 wait "$pid" || rc=$?
 lw_assert_eq 0 "$rc" "clean exit while the broker was unreachable"
 
+# Each command has its --help, from the table that parses its flags
+bhelp=$("$LEAKWATCH" broker --help)
+for want in "--port N" "--port-file FILE" "--partitions N" "--brokers N" "--topics" "SETTINGS" \
+    "LEAKWATCH_TOPICS_DLQ"; do
+    lw_assert_contains "$bhelp" "$want" "broker --help"
+done
+lw_assert_contains "$("$LEAKWATCH" produce --help)" "--topic T" "produce --help"
+lw_assert_contains "$("$LEAKWATCH" produce --help)" "LEAKWATCH_KAFKA_BROKERS" "produce --help"
+lw_assert_contains "$("$LEAKWATCH" config --help)" "--kafka-properties" "config --help"
+for cmd in run replay topics; do
+    lw_assert_contains "$("$LEAKWATCH" $cmd --help)" "leakwatch $cmd [SETTINGS]" "$cmd --help"
+done
+expect_refusal "--bogus" "$LEAKWATCH" broker --bogus 1
+expect_refusal "kafka.brokrs" "$LEAKWATCH" produce - --kafka.brokrs x:1
+expect_refusal "FILE|-" "$LEAKWATCH" produce --kafka.brokers 127.0.0.1:1
+
+# produce takes the settings like run (here from a file, with a kafka.* property), and -
+# reads standard input; the broker creates the topics the settings name
+echo '{"topics.input": "crm.leads,crm.calls", "topics.dlq": "dead.letters"}' >"$LW_TMP/topics.json"
+lw_start_broker --config "$LW_TMP/topics.json"
+lw_assert_contains "$(kcat -L -b "$BROKERS")" '"dead.letters"' "the broker's topics from --config"
+echo "{\"kafka.brokers\": \"$BROKERS\", \"kafka.client.id\": \"lw-produce\"}" >"$LW_TMP/produce.json"
+head -n 3 "$LW_TEST_ROOT/../deploy/sample/day.ndjson" >"$LW_TMP/three.ndjson"
+"$LEAKWATCH" produce - --config "$LW_TMP/produce.json" --topic crm.calls <"$LW_TMP/three.ndjson" \
+    2>"$LW_TMP/stdin.log" || lw_fail "produce - failed: $(cat "$LW_TMP/stdin.log")"
+lw_assert_contains "$(cat "$LW_TMP/stdin.log")" "3 delivered" "produce - read standard input"
+lw_assert_eq "$(cat "$LW_TMP/three.ndjson")" "$(lw_consume crm.calls)" "what produce - sent"
+lw_stop_pid "$LW_BROKER_PID"
+
 # SIGTERM with the broker and Redis gone (kill -9): out within 10 s (systemd and Kubernetes
 # kill at 30 s), saying why. Offsets not committed are read again: nothing is lost.
 lw_start_broker

@@ -622,8 +622,8 @@ static void stop(runner *run)
     if (run->producer) {
         lw_producer_flush(run->producer, (int)left_until(deadline));
         lw_producer_poll(run->producer, 0);
-        if (run->outbox && run->redis.ctx)
-            lw_outbox_ack(run->outbox);
+        if (run->outbox && run->redis.ctx && left_until(deadline) > 0)
+            lw_outbox_ack(run->outbox); /* not past the deadline: a hung Redis takes its timeout */
         lw_producer_destroy(run->producer);
     }
     lw_outbox_free(run->outbox);

@@ -1,4 +1,5 @@
-/* main.c — the `leakwatch` command: subcommand dispatch, signals, exit codes. */
+/* main.c — the `leakwatch` command: the subcommands (their tables, command.c parses and
+ * documents them), dispatch and --help. */
 #include "leakwatch/leakwatch.h"
 
 #include <librdkafka/rdkafka.h>

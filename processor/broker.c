@@ -21,7 +21,7 @@
 typedef struct broker_opts {
     int brokers, partitions, port; /* port 0: no forwarder */
     const char *topics, *port_file;
-    /* without --topics, every topic of the default settings (config.c), so that consumers see
+    /* without --topics, every topic the settings name (config.c), so that consumers see
      * them before the first produce */
     lw_buf default_topics;
 } broker_opts;
@@ -55,22 +55,6 @@ static void on_fault_signal(int sig)
 
 /* ============================== options ================================== */
 
-/* True when argv[*i] is `name` or `name=VALUE`; *val gets VALUE (NULL when missing). */
-static bool take_flag(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return false;
-    if (argv[*i][n] == '=') {
-        *val = argv[*i] + n + 1;
-        return true;
-    }
-    if (argv[*i][n] != '\0')
-        return false; /* "--port-file" is not "--port" */
-    *val = *i + 1 < argc ? argv[++*i] : NULL;
-    return true;
-}
-
 static bool parse_int(const char *flag, const char *s, int min, int max, int *out)
 {
     char *end = NULL;
@@ -87,9 +71,9 @@ static bool parse_int(const char *flag, const char *s, int min, int max, int *ou
 
 static bool need_value(const char *flag, const char *v)
 {
-    if (!v || !*v)
+    if (v && !*v)
         fprintf(stderr, "leakwatch broker: %s: expected a value\n", flag);
-    return v && *v;
+    return !v || *v;
 }
 
 /* Parses the topic list "a,b:1,c". With a cluster, creates the topics; without, only checks. */
@@ -121,32 +105,49 @@ static bool each_topic(const char *spec, int partitions, rd_kafka_mock_cluster_t
     return ok;
 }
 
+enum { F_BROKERS, F_PARTITIONS, F_PORT, F_PORT_FILE, F_TOPICS, F__N };
+
+static const lw_flag flags[F__N] = {
+    [F_BROKERS] = {"--brokers", "N", "brokers in the cluster, 1..64 (default 1)"},
+    [F_PARTITIONS] = {"--partitions", "N", "partitions of each topic created (default 3)"},
+    [F_PORT] = {"--port", "N",
+                "bootstrap on 127.0.0.1:N too (relayed to the brokers' ephemeral ports)"},
+    [F_PORT_FILE] = {"--port-file", "FILE", "write the bootstrap servers to FILE once ready"},
+    [F_TOPICS] = {"--topics", "T[:N],...",
+                  "the topics to create (default: every topic the settings name)"},
+};
+
+/* The settings give the topics (topics.*) and the logs (log.*); the Kafka client settings are
+ * checked like everywhere, but a mock cluster has no TLS or SASL to use them for. */
+const lw_command lw_broker_command = {
+    "broker",
+    NULL,
+    "the embedded Kafka broker (librdkafka's mock cluster, in memory, 127.0.0.1) for\n"
+    "      development and tests; SIGUSR1/SIGUSR2 take its brokers down and up. Of the\n"
+    "      settings it uses topics.* (the topics it creates) and log.*",
+    flags,
+    F__N,
+    true,
+};
+
 static int parse_args(int argc, char **argv, broker_opts *o)
 {
     *o = (broker_opts){.brokers = 1, .partitions = 3};
-    lw_config_topic_list(NULL, &o->default_topics);
-    o->topics = o->default_topics.data;
-    for (int i = 0; i < argc; i++) {
-        const char *v = NULL;
-        bool ok;
-        if (take_flag(argc, argv, &i, "--brokers", &v))
-            ok = parse_int("--brokers", v, 1, 64, &o->brokers);
-        else if (take_flag(argc, argv, &i, "--partitions", &v))
-            ok = parse_int("--partitions", v, 1, 100000, &o->partitions);
-        else if (take_flag(argc, argv, &i, "--port", &v))
-            ok = parse_int("--port", v, 1, 65535, &o->port);
-        else if (take_flag(argc, argv, &i, "--topics", &o->topics))
-            ok = need_value("--topics", o->topics);
-        else if (take_flag(argc, argv, &i, "--port-file", &o->port_file))
-            ok = need_value("--port-file", o->port_file);
-        else {
-            fprintf(stderr, "leakwatch broker: unknown option %s\n", argv[i]);
-            return LW_EXIT_CONFIG;
-        }
-        if (!ok)
-            return LW_EXIT_CONFIG;
-    }
-    return each_topic(o->topics, o->partitions, NULL) ? LW_EXIT_OK : LW_EXIT_CONFIG;
+    const char *v[F__N], *operand = NULL;
+    lw_config cfg;
+    int rc = lw_command_parse(&lw_broker_command, argc, argv, v, &operand, &cfg);
+    if (rc != LW_EXIT_OK)
+        return rc;
+    lw_config_topic_list(&cfg, &o->default_topics);
+    lw_config_free(&cfg);
+    o->topics = v[F_TOPICS] ? v[F_TOPICS] : o->default_topics.data;
+    o->port_file = v[F_PORT_FILE];
+    bool ok = (!v[F_BROKERS] || parse_int("--brokers", v[F_BROKERS], 1, 64, &o->brokers)) &&
+              (!v[F_PARTITIONS] ||
+               parse_int("--partitions", v[F_PARTITIONS], 1, 100000, &o->partitions)) &&
+              (!v[F_PORT] || parse_int("--port", v[F_PORT], 1, 65535, &o->port)) &&
+              need_value("--topics", v[F_TOPICS]) && need_value("--port-file", o->port_file);
+    return ok && each_topic(o->topics, o->partitions, NULL) ? LW_EXIT_OK : LW_EXIT_CONFIG;
 }
 
 /* ============================== forwarder ================================ */

@@ -2,6 +2,8 @@
  * LEAKWATCH_* environment variables, flags, --help and the dump all come from it. */
 #include "leakwatch/leakwatch.h"
 
+#include <librdkafka/rdkafka.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -104,6 +106,10 @@ static const cfg_entry table[] = {
     {"until_end", CFG_BOOL, "false",
      "exit once every input partition is read to its end and the outbox is drained (replay)",
      G(until_end), 0, 0, NULL},
+    {"shutdown.timeout", CFG_DURATION, "5s",
+     "after SIGTERM, longest wait for the group to be left and derived events delivered (what "
+     "is not, is redone after the restart)",
+     G(shutdown_timeout_ms), 0, 0, NULL},
     {"lead.idle_after", CFG_DURATION, "30m", "a new lead with no response this long is idle",
      T(lead_idle_ms), 0, 0, NULL},
     {"lead.callback_after", CFG_DURATION, "15m",
@@ -544,6 +550,30 @@ static bool prepare_tenant(lw_tenant_settings *ts, char *err, size_t errlen)
     return true;
 }
 
+/* What run would refuse only when it connects, refused here: a Redis URL it cannot parse, an
+ * http.listen it cannot bind to, a kafka.* property librdkafka does not know (so `leakwatch
+ * config` and every command refuse what `run` refuses, before any connection). */
+static bool validate_connections(const lw_config *cfg, char *err, size_t errlen)
+{
+    lw_redis r;
+    char why[300];
+    bool ok = lw_redis_parse_url(cfg->redis_url, &r, why, sizeof(why));
+    free(r.password);
+    if (!ok) {
+        snprintf(err, errlen, "config: %s", why);
+        return false;
+    }
+    if (*cfg->http_listen && !lw_http_listen_valid(cfg->http_listen)) {
+        snprintf(err, errlen, "config: http.listen expects ipv4:port, got '%s'", cfg->http_listen);
+        return false;
+    }
+    rd_kafka_conf_t *conf = lw_kafka_conf(cfg, err, errlen);
+    if (!conf)
+        return false;
+    rd_kafka_conf_destroy(conf);
+    return true;
+}
+
 static bool validate(lw_config *cfg, char *err, size_t errlen)
 {
     int64_t ms;
@@ -569,12 +599,7 @@ static bool validate(lw_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "config: kafka.brokers expects host:port");
         return false;
     }
-    if (strncmp(cfg->redis_url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "config: redis.url expects redis://host:port, got '%s'",
-                 cfg->redis_url);
-        return false;
-    }
-    return true;
+    return validate_connections(cfg, err, errlen);
 }
 
 static bool load_layers(lw_config *cfg, const char *path, char **envp, int argc, char **argv,

@@ -583,6 +583,12 @@ static bool parse_listen(const char *listen, struct sockaddr_in *sa)
     return *end == '\0' && port > 0 && port < 65536 && inet_pton(AF_INET, host, &sa->sin_addr);
 }
 
+bool lw_http_listen_valid(const char *listen)
+{
+    struct sockaddr_in sa;
+    return parse_listen(listen, &sa);
+}
+
 lw_http *lw_http_start(const lw_config *cfg, char *err, size_t errlen)
 {
     struct sockaddr_in sa;

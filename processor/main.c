@@ -1,44 +1,67 @@
-/* main.c — the `leakwatch` command: subcommand dispatch, signals, exit codes. */
+/* main.c — the `leakwatch` command: the subcommands (their tables, command.c parses and
+ * documents them), dispatch and --help. */
 #include "leakwatch/leakwatch.h"
 
 #include <librdkafka/rdkafka.h>
-#include <signal.h>
 #include <string.h>
 
-extern char **environ;
+static const lw_command run_command = {
+    "run", NULL, "the processor: CRM events from Kafka, rules in Redis, derived events to Kafka",
+    NULL,  0,    true,
+};
 
-static volatile int running = 1;
+static const lw_command replay_command = {
+    "replay",
+    NULL,
+    "a backfill from replay.from: a group of its own, the event clock, until the end",
+    NULL,
+    0,
+    true,
+};
 
-/* Only clears the run flag: the loop finishes its batch and shuts down in order. */
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    running = 0;
-}
+enum { F_KAFKA_PROPERTIES, F__N };
+
+static const lw_flag config_flags[F__N] = {
+    [F_KAFKA_PROPERTIES] = {"--kafka-properties", NULL,
+                            "list the librdkafka properties kafka.* can set, instead"},
+};
+
+static const lw_command config_command = {
+    "config",     NULL, "the effective configuration as JSON; refuses what run refuses (exit 2)",
+    config_flags, F__N, true,
+};
+
+static const lw_command topics_command = {
+    "topics",
+    NULL,
+    "the topics read and written: topic, setting, cleanup policy and "
+    "derived types, tab separated",
+    NULL,
+    0,
+    true,
+};
+
+static const lw_command *const commands[] = {
+    &run_command,        &replay_command, &lw_broker_command,
+    &lw_produce_command, &config_command, &topics_command,
+};
+
+#define COMMANDS_N (sizeof(commands) / sizeof(commands[0]))
 
 static void usage(FILE *out)
 {
+    fprintf(out, "leakwatch %s — where sales money leaks, from CRM event streams\n\nUsage:\n",
+            LW_VERSION);
+    for (size_t i = 0; i < COMMANDS_N; i++)
+        lw_command_usage(commands[i], out);
     fprintf(
         out,
-        "leakwatch %s — where sales money leaks, from CRM event streams\n"
+        "  leakwatch [COMMAND] --help | --version\n"
         "\n"
-        "Usage:\n"
-        "  leakwatch run [--config FILE] [--KEY VALUE | --KEY=VALUE]... [-X kafka.prop=value]\n"
-        "  leakwatch replay [--replay.from RFC3339] [--KEY VALUE]...   a backfill: a group of its\n"
-        "      own, the event clock, until the input's end; a progress line on a terminal;\n"
-        "      replay.output=topics|none|PREFIX, the group deleted unless replay.keep_group\n"
-        "  leakwatch broker [--partitions N] [--brokers N] [--port N] [--port-file FILE]\n"
-        "  leakwatch produce FILE|- [--kafka.brokers H:P] [--topic T]   feed NDJSON events\n"
-        "  leakwatch config [--config FILE] [--KEY VALUE]...   print the effective config\n"
-        "  leakwatch config --kafka-properties   list the librdkafka properties\n"
-        "  leakwatch topics [--config FILE] [--KEY VALUE]...   the topics read and written: "
-        "topic,\n"
-        "      setting, cleanup policy and derived types, tab separated\n"
-        "  leakwatch --help | --version\n"
-        "\n"
-        "Every setting is read, in this order, from its default, the JSON config file,\n"
-        "the environment (LEAKWATCH_ + KEY upper-cased, dots as underscores) and a flag.\n"
-        "librdkafka properties pass through as kafka.<property> (env LEAKWATCH_KAFKA_...).\n"
+        "SETTINGS are read, in this order, from their default, the JSON file of --config FILE,\n"
+        "the environment (LEAKWATCH_ + KEY upper-cased, dots as underscores) and a flag\n"
+        "(--KEY VALUE or --KEY=VALUE). librdkafka properties pass through as kafka.<property>\n"
+        "(env LEAKWATCH_KAFKA_..., or -X property=value).\n"
         "\n"
         "Exit codes:\n"
         "  0  clean shutdown (SIGINT/SIGTERM, or --until-end reached the end)\n"
@@ -46,40 +69,23 @@ static void usage(FILE *out)
         "  2  bad command line or configuration (the key is named)\n"
         "  3  a dependency is unusable (e.g. Redis older than 7.0, without Functions)\n"
         "\n"
-        "Settings:\n",
-        LW_VERSION);
+        "Settings:\n");
     lw_config_print_help(out);
 }
 
-static int load_config(lw_config *cfg, int argc, char **argv)
+static int load_config(const lw_command *cmd, lw_config *cfg, int argc, char **argv)
 {
-    const char *path = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            path = argv[i + 1];
-        else if (!strncmp(argv[i], "--config=", 9))
-            path = argv[i] + 9;
-    }
-    char err[512];
-    if (!lw_config_load(cfg, path, environ, argc, argv, err, sizeof(err))) {
-        fprintf(stderr, "leakwatch: %s\n", err);
-        return LW_EXIT_CONFIG;
-    }
-    lw_log_setup((lw_log_level)cfg->log_level, (lw_log_format)cfg->log_format);
-    return LW_EXIT_OK;
+    const char *v[F__N], *operand = NULL;
+    return lw_command_parse(cmd, argc, argv, v, &operand, cfg);
 }
 
 static int cmd_run(int argc, char **argv)
 {
     lw_config cfg;
-    int rc = load_config(&cfg, argc, argv);
+    int rc = load_config(&run_command, &cfg, argc, argv);
     if (rc != LW_EXIT_OK)
         return rc;
-    struct sigaction sa = {.sa_handler = on_stop_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    rc = lw_run(&cfg, &running);
+    rc = lw_run(&cfg, lw_signals_install()); /* the loop ends its batch, then stops in order */
     lw_config_free(&cfg);
     return rc;
 }
@@ -89,7 +95,7 @@ static int cmd_run(int argc, char **argv)
 static int cmd_replay(int argc, char **argv)
 {
     lw_config cfg;
-    int rc = load_config(&cfg, argc, argv);
+    int rc = load_config(&replay_command, &cfg, argc, argv);
     if (rc != LW_EXIT_OK)
         return rc;
     char group[300];
@@ -101,10 +107,7 @@ static int cmd_replay(int argc, char **argv)
     lw_config_apply_replay_output(&cfg);
     lw_info("replay as consumer group %s%s%s, output %s", cfg.group_id,
             *cfg.replay_from ? " from " : "", cfg.replay_from, cfg.replay_output);
-    struct sigaction sa = {.sa_handler = on_stop_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    rc = lw_run(&cfg, &running);
+    rc = lw_run(&cfg, lw_signals_install());
     if (cfg.replay_keep_group)
         lw_info("consumer group %s kept (replay.keep_group)", cfg.group_id);
     else
@@ -115,26 +118,20 @@ static int cmd_replay(int argc, char **argv)
 
 /* Loads the config and prints it with print: the whole of it, or its topics (for scripts that
  * create or read them). */
-static int print_config(int argc, char **argv, void (*print)(const lw_config *, FILE *))
+static int print_config(const lw_command *cmd, int argc, char **argv,
+                        void (*print)(const lw_config *, FILE *))
 {
     lw_config cfg;
-    int rc = load_config(&cfg, argc, argv);
+    const char *v[F__N], *operand = NULL;
+    int rc = lw_command_parse(cmd, argc, argv, v, &operand, &cfg);
     if (rc != LW_EXIT_OK)
         return rc;
-    print(&cfg, stdout);
+    if (cmd == &config_command && v[F_KAFKA_PROPERTIES])
+        rd_kafka_conf_properties_show(stdout); /* every property kafka.* can set */
+    else
+        print(&cfg, stdout);
     lw_config_free(&cfg);
     return LW_EXIT_OK;
-}
-
-static int cmd_config(int argc, char **argv)
-{
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--kafka-properties")) {
-            rd_kafka_conf_properties_show(stdout); /* every property kafka.* can set */
-            return LW_EXIT_OK;
-        }
-    }
-    return print_config(argc, argv, lw_config_dump);
 }
 
 int main(int argc, char **argv)
@@ -152,24 +149,29 @@ int main(int argc, char **argv)
         printf("leakwatch %s\n", LW_VERSION);
         return LW_EXIT_OK;
     }
+    const lw_command *command = NULL;
+    for (size_t i = 0; i < COMMANDS_N && !command; i++)
+        if (!strcmp(cmd, commands[i]->name))
+            command = commands[i];
+    if (!command) {
+        fprintf(stderr, "leakwatch: unknown command '%s' (try --help)\n", cmd);
+        return LW_EXIT_CONFIG;
+    }
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
+            lw_command_help(command, stdout);
             return LW_EXIT_OK;
         }
     }
-    if (!strcmp(cmd, "run"))
+    if (command == &run_command)
         return cmd_run(argc - 2, argv + 2);
-    if (!strcmp(cmd, "broker"))
+    if (command == &lw_broker_command)
         return lw_broker_main(argc - 2, argv + 2);
-    if (!strcmp(cmd, "replay"))
+    if (command == &replay_command)
         return cmd_replay(argc - 2, argv + 2);
-    if (!strcmp(cmd, "produce"))
+    if (command == &lw_produce_command)
         return lw_produce_main(argc - 2, argv + 2);
-    if (!strcmp(cmd, "config"))
-        return cmd_config(argc - 2, argv + 2);
-    if (!strcmp(cmd, "topics"))
-        return print_config(argc - 2, argv + 2, lw_config_print_topics);
-    fprintf(stderr, "leakwatch: unknown command '%s' (try --help)\n", cmd);
-    return LW_EXIT_CONFIG;
+    if (command == &config_command)
+        return print_config(command, argc - 2, argv + 2, lw_config_dump);
+    return print_config(command, argc - 2, argv + 2, lw_config_print_topics);
 }

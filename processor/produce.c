@@ -1,7 +1,8 @@
-/* produce.c — `leakwatch produce FILE`: feeds an NDJSON file of CloudEvents into the input
- * topics, each to its family's topic (lead.* to crm.leads, ...) with the entity id as the
- * key, as an integration would. Lines that are not events go as they are (to crm.leads, or
- * --topic), which is how the dead-letter path is exercised. */
+/* produce.c — `leakwatch produce FILE|-`: feeds an NDJSON file (or standard input) of
+ * CloudEvents into the input topics, each to its family's topic (lead.* to crm.leads, ...)
+ * with the entity id as the key, as an integration would. Lines that are not events go as
+ * they are (to crm.leads, or --topic), which is how the dead-letter path is exercised. The
+ * producer is the processor's, with its settings (kafka.*: TLS, SASL). */
 #include "leakwatch/leakwatch.h"
 
 #include <string.h>
@@ -16,8 +17,23 @@ static const struct {
 };
 
 typedef struct produce_opts {
-    const char *file, *brokers, *topic;
+    const char *file, *topic;
 } produce_opts;
+
+enum { F_TOPIC, F__N };
+
+static const lw_flag flags[F__N] = {
+    [F_TOPIC] = {"--topic", "T", "every line to topic T (default: by its type's family)"},
+};
+
+const lw_command lw_produce_command = {
+    "produce",
+    "FILE|-",
+    "NDJSON events from FILE (-: standard input) to the input topics, keyed by entity id",
+    flags,
+    F__N,
+    true,
+};
 
 static int delivered, failed;
 
@@ -48,44 +64,28 @@ static const char *route(const char *line, size_t len, const produce_opts *o, ch
     return topic;
 }
 
-static bool parse_args(int argc, char **argv, produce_opts *o)
-{
-    o->brokers =
-        getenv("LEAKWATCH_KAFKA_BROKERS") ? getenv("LEAKWATCH_KAFKA_BROKERS") : "127.0.0.1:9092";
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--kafka.brokers") && i + 1 < argc)
-            o->brokers = argv[++i];
-        else if (!strncmp(argv[i], "--kafka.brokers=", 16))
-            o->brokers = argv[i] + 16;
-        else if (!strcmp(argv[i], "--topic") && i + 1 < argc)
-            o->topic = argv[++i];
-        else if (argv[i][0] != '-' && !o->file)
-            o->file = argv[i];
-        else {
-            fprintf(stderr, "leakwatch produce: unexpected argument '%s'\n", argv[i]);
-            return false;
-        }
-    }
-    if (!o->file)
-        fprintf(stderr, "leakwatch produce: which file? (leakwatch produce FILE|-)\n");
-    return o->file != NULL;
-}
-
 int lw_produce_main(int argc, char **argv)
 {
     produce_opts o = {0};
-    if (!parse_args(argc, argv, &o))
-        return LW_EXIT_CONFIG;
+    const char *v[F__N];
+    lw_config cfg;
+    int rc = lw_command_parse(&lw_produce_command, argc, argv, v, &o.file, &cfg);
+    if (rc != LW_EXIT_OK)
+        return rc;
+    o.topic = v[F_TOPIC];
     FILE *in = strcmp(o.file, "-") ? fopen(o.file, "r") : stdin;
     if (!in) {
         fprintf(stderr, "leakwatch produce: cannot open %s\n", o.file);
+        lw_config_free(&cfg);
         return LW_EXIT_CONFIG;
     }
-    lw_config cfg = {.kafka_brokers = (char *)o.brokers, .log_level = LW_LOG_INFO};
     char err[512];
     lw_producer *p = lw_producer_new(&cfg, on_delivery, NULL, err, sizeof(err));
+    lw_config_free(&cfg);
     if (!p) {
         fprintf(stderr, "leakwatch produce: %s\n", err);
+        if (in != stdin)
+            fclose(in);
         return LW_EXIT_CONFIG;
     }
     char *line = NULL;

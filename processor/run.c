@@ -594,18 +594,39 @@ static int start(runner *run)
     return -1; /* running */
 }
 
+/* The moment the shutdown must be over: shutdown.timeout after the stop signal (or now). */
+static int64_t shutdown_deadline(const runner *run)
+{
+    int64_t at = lw_monotonic_ms();
+    int sig = lw_signal_received(&at);
+    if (sig && run->consumer)
+        lw_info("received %s: shutting down within %lld ms", lw_signal_name(sig),
+                (long long)run->cfg->shutdown_timeout_ms);
+    return at + run->cfg->shutdown_timeout_ms;
+}
+
+static int64_t left_until(int64_t deadline)
+{
+    int64_t left = deadline - lw_monotonic_ms();
+    return left > 0 ? left : 0;
+}
+
 /* librdkafka's order: close the consumer (commits stored offsets), flush the producer,
- * then destroy. Derived events delivered by the flush are acked before Redis goes. */
+ * then destroy; within shutdown.timeout of the signal, the consumer taking at most half of
+ * it. Nothing is lost by a bound: offsets are stored only once their work is durable, and an
+ * outbox entry is acked only once delivered, so what did not finish is redone after the
+ * restart. Derived events delivered by the flush are acked before Redis goes. */
 static void stop(runner *run)
 {
+    int64_t deadline = shutdown_deadline(run);
     lw_progress_end(&run->progress);
     lw_http_stop(run->http);
-    lw_consumer_close(run->consumer);
+    lw_consumer_close_within(run->consumer, left_until(deadline) / 2);
     if (run->producer) {
-        lw_producer_flush(run->producer, 10000);
+        lw_producer_flush(run->producer, (int)left_until(deadline));
         lw_producer_poll(run->producer, 0);
-        if (run->outbox && run->redis.ctx)
-            lw_outbox_ack(run->outbox);
+        if (run->outbox && run->redis.ctx && left_until(deadline) > 0)
+            lw_outbox_ack(run->outbox); /* not past the deadline: a hung Redis takes its timeout */
         lw_producer_destroy(run->producer);
     }
     lw_outbox_free(run->outbox);

@@ -227,6 +227,7 @@ typedef struct lw_config {
     int64_t log_format; /* lw_log_format */
     int64_t stats_interval_ms;
     bool until_end;
+    int64_t shutdown_timeout_ms;
     char *http_listen;      /* "" = no HTTP server */
     char *replay_from;      /* RFC 3339: newly assigned partitions start at this time ("" = no) */
     char *replay_output;    /* topics | none | a prefix of the output topics (replay only) */
@@ -606,6 +607,9 @@ int64_t lw_consumer_lag(lw_consumer *c);
 bool lw_consumer_all_at_end(const lw_consumer *c);
 /* Leaves the group, committing the stored offsets, and frees c (NULL: nothing). */
 void lw_consumer_close(lw_consumer *c);
+/* The same, waiting at most timeout_ms for the group to be left and the stored offsets
+ * committed; what is not committed by then is read again by the next owner. */
+void lw_consumer_close_within(lw_consumer *c, int64_t timeout_ms);
 
 /* ================================ producer.c ============================= */
 
@@ -803,6 +807,8 @@ extern const size_t lw_assets_n;
 
 /* What /readyz answers: Redis reachable, partitions assigned, producer usable. */
 void lw_health_set(lw_health_check check, bool ok);
+/* Whether listen is an ipv4:port the server can be started on (config.c checks it at load). */
+bool lw_http_listen_valid(const char *listen);
 /* Starts the server on cfg->http_listen ("127.0.0.1:8080"); NULL with err filled. */
 lw_http *lw_http_start(const lw_config *cfg, char *err, size_t errlen);
 void lw_http_stop(lw_http *h);
@@ -833,14 +839,51 @@ void lw_progress_end(lw_progress *p);
 /* The processor: returns an exit code. running is cleared by the signal handler. */
 int lw_run(const lw_config *cfg, volatile int *running);
 
+/* ================================ signals.c ============================== */
+
+/* Installs the SIGINT/SIGTERM handlers (SIGPIPE ignored); returns the run flag they clear. */
+volatile int *lw_signals_install(void);
+/* The stop signal received (0: none) and, when one was, its lw_monotonic_ms in *at_ms. */
+int lw_signal_received(int64_t *at_ms);
+const char *lw_signal_name(int sig); /* "SIGTERM" */
+
+/* ================================ command.c ============================== */
+
+/* A subcommand's own flag, beside the settings. */
+typedef struct lw_flag {
+    const char *name; /* "--port" */
+    const char *arg;  /* what its value is ("N"); NULL: it takes none */
+    const char *desc;
+} lw_flag;
+
+/* A subcommand: one table parses its command line and prints its --help. */
+typedef struct lw_command {
+    const char *name;    /* "broker" */
+    const char *operand; /* "FILE|-": its first argument; NULL: none */
+    const char *what;    /* one line for the usage */
+    const lw_flag *flags;
+    int flags_n;
+    bool settings; /* takes --config, LEAKWATCH_*, --KEY VALUE and -X like run */
+} lw_command;
+
+/* Takes cmd's own flags into values (one per flag: NULL when absent, "" for a flag without
+ * a value) and its operand, and loads the settings from the other arguments into cfg (when
+ * cmd takes them; log.* applied). Returns an exit code, the error printed. */
+int lw_command_parse(const lw_command *cmd, int argc, char **argv, const char **values,
+                     const char **operand, lw_config *cfg);
+void lw_command_usage(const lw_command *cmd, FILE *out); /* its lines of `leakwatch --help` */
+void lw_command_help(const lw_command *cmd, FILE *out);  /* `leakwatch <cmd> --help` */
+
 /* ================================ broker.c =============================== */
 
 /* `leakwatch broker`: the embedded Kafka broker (librdkafka mock cluster). */
+extern const lw_command lw_broker_command;
 int lw_broker_main(int argc, char **argv);
 
 /* ================================ produce.c ============================== */
 
 /* `leakwatch produce FILE`: NDJSON events into the input topics, keyed by entity id. */
+extern const lw_command lw_produce_command;
 int lw_produce_main(int argc, char **argv);
 
 /* ========================= phone.cc, normalize.c ========================= */

@@ -279,7 +279,9 @@ lw_leakwatch_until_end() {
 }
 
 # Feeds the sample day and starts `leakwatch run` (event clock) serving HTTP on a free port
-# in the background; exports HTTP_BASE and LEAKWATCH_PID. Extra flags are passed on.
+# in the background; exports HTTP_BASE and sets LEAKWATCH_PID (not exported: a LEAKWATCH_*
+# variable in the environment is a setting to every leakwatch command). Extra flags are
+# passed on.
 lw_start_sample_day_with_http() {
     local port
     port=$(lw_random_port)
@@ -289,6 +291,5 @@ lw_start_sample_day_with_http() {
     "$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event \
         --http.listen "127.0.0.1:$port" $LW_KAFKA_TEST_ARGS "$@" 2>"$LW_TMP/leakwatch.log" &
     LEAKWATCH_PID=$!
-    export LEAKWATCH_PID
     lw_track_pid "$LEAKWATCH_PID"
 }

@@ -460,6 +460,16 @@ static const refusal_case refusals[] = {
     {"file not an object", "[1,2]", {NULL}, 0, {NULL}, {"JSON object", NULL}},
     {"empty topics.input", NULL, {NULL}, 1, {"--topics.input="}, {"topics.input", NULL}},
     {"redis.url scheme", NULL, {NULL}, 1, {"--redis.url=http://x"}, {"redis.url", "http://x"}},
+    /* what run refuses only when it connects is refused at load, so `config` refuses it too */
+    {"redis.url port", NULL, {NULL}, 1, {"--redis.url=redis://h:0"}, {"redis.url", "h:0"}},
+    {"http.listen", NULL, {NULL}, 1, {"--http.listen=localhost"}, {"http.listen", "localhost"}},
+    {"unknown librdkafka property",
+     NULL,
+     {NULL},
+     2,
+     {"--kafka.brokrs", "x:1"},
+     {"kafka.brokrs", NULL}},
+    {"bad librdkafka value", "{\"kafka.acks\": \"some\"}", {NULL}, 0, {NULL}, {"kafka.acks", NULL}},
 };
 
 static void test_refusals(void **state)

@@ -126,10 +126,24 @@ void lw_producer_flush(lw_producer *p, int timeout_ms)
                 rd_kafka_outq_len(p->rk));
 }
 
+/* What is still queued when the producer goes (a flush that timed out) is purged and its
+ * delivery reports served: rd_kafka_destroy would drop the messages without one, and each
+ * report frees its message's outbox entry, which stays unacked in Redis and is sent again
+ * after the restart. */
+static void purge_queued(lw_producer *p)
+{
+    if (rd_kafka_outq_len(p->rk) == 0)
+        return;
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    for (int i = 0; i < 20 && rd_kafka_outq_len(p->rk) > 0; i++)
+        rd_kafka_poll(p->rk, 10);
+}
+
 void lw_producer_destroy(lw_producer *p)
 {
     if (!p)
         return;
+    purge_queued(p);
     rd_kafka_destroy(p->rk);
     free(p);
 }

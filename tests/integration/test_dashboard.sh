@@ -20,10 +20,14 @@ cat > "$LW_TMP/acme.ndjson" <<'EOF'
 {"specversion":"1.0","id":"acme-2","type":"lead.created","source":"forms/site","tenant":"acme","time":"2026-11-22T17:10:00Z","data":{"lead_id":"A2","phone":"+7 701 111 00 00","manager_id":"m-anna","channel":"whatsapp"}}
 {"specversion":"1.0","id":"acme-3","type":"call.completed","source":"pbx","tenant":"acme","time":"2026-11-22T17:20:00Z","data":{"call_id":"AK1","direction":"inbound","status":"missed","phone":"+77059990000","manager_id":"m-anna","duration_s":0}}
 EOF
-"$LEAKWATCH" produce "$LW_TMP/acme.ndjson" --kafka.brokers "$BROKERS"
 lw_start_sample_day_with_http --currency KZT --timezone Asia/Almaty \
     --managers 'm-anna=Anna Kim;m-boris=Boris Li' \
     --crm.url_template 'https://crm.example/deals/{deal_id}'
+# after the day: produced first, these 17:00 events would sit ahead of the day's morning in
+# any partition they share with it (produce picks partitions at random), and the morning's
+# lead L4 would be applied after T1's deadline had published the call-first list without
+# its phone, as the input's order says (one run in ten)
+"$LEAKWATCH" produce "$LW_TMP/acme.ndjson" --kafka.brokers "$BROKERS"
 base=$HTTP_BASE
 lw_wait_for "curl -sf '$base/api/risk?tenant=default' >/dev/null" 60
 lw_wait_for "curl -sf '$base/api/loss-totals?tenant=default&period=2026-11&currency=KZT' >/dev/null" 30

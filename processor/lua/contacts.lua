@@ -183,6 +183,21 @@ function contacts.index_lead(ctx, f, h)
     link_pending_calls(ctx, f.lead_id, created, phones)
 end
 
+-- The first phone among a lead's contacts (the client's phone of risk.lua's call-first
+-- list), or nil.
+function contacts.first_phone(ctx, lead_id)
+    if not lead_id then
+        return nil
+    end
+    for _, ck in ipairs(split(redis.call('HGET', keys.lead(ctx, lead_id), 'contacts'))) do
+        local kind, value = keys.parts(ctx, 'contact', ck)
+        if kind == 'phone' then
+            return value
+        end
+    end
+    return nil
+end
+
 -- A lead closed as spam drops out of the index (and stops being anyone's original).
 function contacts.drop_spam(ctx, lead_id)
     local k = keys.lead(ctx, lead_id)

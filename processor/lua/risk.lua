@@ -127,22 +127,6 @@ local function top(zset, name, limit)
     return list
 end
 
--- The client's phone: the first phone among the contacts of the lead (the task's, else the
--- deal's), or nil.
-local function lead_phone(ctx, lead_id)
-    if not lead_id then
-        return nil
-    end
-    local list = redis.call('HGET', keys.lead(ctx, lead_id), 'contacts')
-    for ck in string.gmatch(list or '', '[^;]+') do
-        local kind, value = keys.parts(ctx, 'contact', ck)
-        if kind == 'phone' then
-            return value
-        end
-    end
-    return nil
-end
-
 -- The call-first list: the biggest amounts first, then the longest overdue.
 local function call_first(ctx, as_of, limit)
     local flat = redis.call('ZRANGE', keys.risk_lines(ctx), '+inf', '-inf', 'BYSCORE', 'REV',
@@ -170,7 +154,7 @@ local function call_first(ctx, as_of, limit)
             local d = redis.call('HMGET', keys.deal(ctx, line.deal_id), 'currency', 'lead_id')
             line.currency, deal_lead = d[1] or nil, d[2] or nil
         end
-        line.phone = lead_phone(ctx, line.lead_id or deal_lead)
+        line.phone = contacts.first_phone(ctx, line.lead_id or deal_lead) -- the task's, else the deal's
         line.minor = nil
         out[i] = line
     end

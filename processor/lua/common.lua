@@ -237,6 +237,16 @@ local function schedule_once(ctx, kind, entity_id, due_ms)
     redis.call('ZADD', keys.timers(ctx), 'NX', int(due_ms), kind .. '|' .. entity_id)
 end
 
+-- schedule_once for several entities due at the same time, in one ZADD.
+local function schedule_once_each(ctx, kind, entity_ids, due_ms)
+    local args, due = { 'NX' }, int(due_ms)
+    for _, id in ipairs(entity_ids) do
+        args[#args + 1] = due
+        args[#args + 1] = kind .. '|' .. id
+    end
+    redis.call('ZADD', keys.timers(ctx), unpack(args))
+end
+
 local function unschedule(ctx, kind, entity_id)
     redis.call('ZREM', keys.timers(ctx), kind .. '|' .. entity_id)
 end

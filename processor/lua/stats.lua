@@ -109,16 +109,13 @@ end
 function stats.record_response_time(ctx, seconds, at_ms, manager_id, channel)
     redis.call('RPUSH', keys.rs_pending(ctx), int(at_ms), int(seconds), opt_in(manager_id),
         opt_in(channel))
-    local changed, due = {}, {}
-    local at_second = (math.floor(at_ms / 1000) + 1) * 1000
-    for _, scope in ipairs(scopes_of(manager_id, channel)) do
+    local scopes, changed = scopes_of(manager_id, channel), { 'GT' }
+    for _, scope in ipairs(scopes) do
         changed[#changed + 1] = int(at_ms)
         changed[#changed + 1] = scope
-        due[#due + 1] = int(at_second)
-        due[#due + 1] = 'response.stats|' .. scope
     end
-    redis.call('ZADD', keys.rs_changed(ctx), 'GT', unpack(changed))
-    redis.call('ZADD', keys.timers(ctx), 'NX', unpack(due)) -- schedule_once, all scopes
+    redis.call('ZADD', keys.rs_changed(ctx), unpack(changed))
+    schedule_once_each(ctx, 'response.stats', scopes, (math.floor(at_ms / 1000) + 1) * 1000)
 end
 
 -- The counts kept for hash k in sums (created in order when new).

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { CFG_STRING, CFG_INT, CFG_BOOL, CFG_DURATION, CFG_ENUM } cfg_type;
+/* CFG_DECIMAL: a decimal number with at most 4 fractional digits, held as an integer of
+ * ten-thousandths (0.4 -> 4000), so no rule computes with it in floating point. */
+typedef enum { CFG_STRING, CFG_INT, CFG_BOOL, CFG_DURATION, CFG_ENUM, CFG_DECIMAL } cfg_type;
 
 typedef struct cfg_entry {
     const char *key;
@@ -19,7 +21,7 @@ typedef struct cfg_entry {
     const char *desc;
     size_t offset;              /* into lw_config, or lw_tenant_settings when per_tenant */
     bool per_tenant;            /* may be overridden under "tenants": {"<name>": {...}} */
-    int64_t min, max;           /* CFG_INT */
+    int64_t min, max;           /* CFG_INT; CFG_DECIMAL in ten-thousandths */
     const char *const *choices; /* CFG_ENUM: NULL-terminated, stored as the index */
 } cfg_entry;
 
@@ -144,6 +146,18 @@ static const cfg_entry table[] = {
      "no_need=Целевой, но нет потребности;schedule_mismatch=Не подходит график;"
      "do_not_call=Больше не звонить",
      "loss reasons nobody could have prevented", T(loss_objective), 0, 0, NULL},
+    {"leak.margin", CFG_DECIMAL, "0.4",
+     "the margin on revenue the leak estimate takes lost revenue at (0..1)", T(leak_margin_e4), 0,
+     10000, NULL},
+    {"leak.lifetime_purchases", CFG_DECIMAL, "1",
+     "purchases a client makes in its lifetime: the leak estimate's lifetime value (1..1000)",
+     T(leak_lifetime_e4), 10000, 10000000, NULL},
+    {"leak.unanswered_after", CFG_DURATION, "24h",
+     "a lead with no response at all this long counts as lost in the leak estimate",
+     T(leak_unanswered_ms), 0, 0, NULL},
+    {"leak.conversion_window", CFG_DURATION, "90d",
+     "the leak estimate's conversion: won deals / leads over this trailing window",
+     T(leak_window_ms), 0, 0, NULL},
     {"managers", CFG_STRING, "", "managers' names on the dashboard: \"id=Name;...\"", T(managers),
      0, 0, NULL},
     {"crm.url_template", CFG_STRING, "",
@@ -176,6 +190,15 @@ static void env_name(const char *key, char *out, size_t outlen)
     out[n] = '\0';
 }
 
+static void format_decimal(int64_t e4, char out[32])
+{
+    int n = snprintf(out, 32, "%lld.%04lld", (long long)(e4 / 10000), (long long)(e4 % 10000));
+    while (out[n - 1] == '0')
+        out[--n] = '\0';
+    if (out[n - 1] == '.')
+        out[n - 1] = '\0';
+}
+
 static void describe_expected(const cfg_entry *e, char *out, size_t outlen)
 {
     switch (e->type) {
@@ -191,6 +214,14 @@ static void describe_expected(const cfg_entry *e, char *out, size_t outlen)
     case CFG_DURATION:
         snprintf(out, outlen, "a duration like 250ms, 15s, 30m, 24h, 90d or 0");
         break;
+    case CFG_DECIMAL: {
+        char lo[32], hi[32];
+        format_decimal(e->min, lo);
+        format_decimal(e->max, hi);
+        snprintf(out, outlen, "a decimal number in %s..%s, at most 4 digits after the point", lo,
+                 hi);
+        break;
+    }
     case CFG_ENUM: {
         size_t n = (size_t)snprintf(out, outlen, "one of");
         for (const char *const *c = e->choices; *c && n < outlen; c++)
@@ -217,6 +248,28 @@ static bool parse_int(const cfg_entry *e, const char *v, int64_t *out)
     errno = 0;
     long long x = strtoll(v, &end, 10);
     if (errno || end == v || *end || x < e->min || x > e->max)
+        return false;
+    *out = x;
+    return true;
+}
+
+/* "0.4", "10", "0.0125": digits, at most 4 after the point, within the entry's bounds. */
+static bool parse_decimal(const cfg_entry *e, const char *v, int64_t *out)
+{
+    int64_t whole = 0, frac = 0;
+    int digits = 0, frac_digits = 0;
+    const char *p = v;
+    for (; isdigit((unsigned char)*p) && digits < 12; p++, digits++)
+        whole = whole * 10 + (*p - '0');
+    if (*p == '.')
+        for (p++; isdigit((unsigned char)*p) && frac_digits < 4; p++, frac_digits++)
+            frac = frac * 10 + (*p - '0');
+    if (*p || (digits == 0 && frac_digits == 0))
+        return false;
+    for (int i = frac_digits; i < 4; i++)
+        frac *= 10;
+    int64_t x = whole * 10000 + frac;
+    if (x < e->min || x > e->max)
         return false;
     *out = x;
     return true;
@@ -255,6 +308,9 @@ static bool set_value(const cfg_entry *e, void *field, const char *v, const char
     case CFG_ENUM:
         ok = parse_enum(e, v, (int64_t *)field);
         break;
+    case CFG_DECIMAL:
+        ok = parse_decimal(e, v, (int64_t *)field);
+        break;
     }
     if (!ok) {
         char expected[160];
@@ -290,6 +346,8 @@ static bool scalar_text(const json_t *v, char *out, size_t outlen)
         snprintf(out, outlen, "%lld", (long long)json_integer_value(v));
     else if (json_is_boolean(v))
         snprintf(out, outlen, "%s", json_is_true(v) ? "true" : "false");
+    else if (json_is_real(v)) /* 0.4 as "0.4", not its binary expansion */
+        snprintf(out, outlen, "%.15g", json_real_value(v));
     else
         return false;
     return true;
@@ -800,6 +858,9 @@ static json_t *value_json(const cfg_entry *e, const void *field)
         return json_string(text);
     case CFG_ENUM:
         return json_string(e->choices[*(const int64_t *)field]);
+    case CFG_DECIMAL:
+        format_decimal(*(const int64_t *)field, text);
+        return json_string(text);
     }
     return json_null();
 }

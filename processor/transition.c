@@ -44,11 +44,21 @@ static void add_money(const lw_event *ev, const lw_tenant_settings *ts, lw_argv 
     add_pair(out, "currency", currency ? currency : ts->currency);
 }
 
+/* The local day and month of the event in the tenant's time zone: what loss totals and the
+ * leak estimate count it in. */
+static void add_local_period(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
+{
+    char day[11], month[8];
+    lw_local_period(ev->time_ms, ts->timezone, day, month);
+    add_pair(out, "day", day);
+    add_pair(out, "month", month);
+}
+
 /* A deal's stage limit, and for a loss reason its class, canonical name and the local day
  * and month it counts in. */
 static void add_deal_settings(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
 {
-    char scratch[32], key[256], day[11], month[8];
+    char scratch[32], key[256];
     const char *stage = lw_event_str(ev, "stage", scratch);
     if (stage)
         add_pair_int(out, "stalled_after_ms", lw_stage_limit_ms(ts, stage));
@@ -57,9 +67,24 @@ static void add_deal_settings(const lw_event *ev, const lw_tenant_settings *ts, 
         return;
     add_pair(out, "loss_class", lw_loss_classify(ts, reason, key, sizeof(key)));
     add_pair(out, "loss_key", key);
-    lw_local_period(ev->time_ms, ts->timezone, day, month);
-    add_pair(out, "day", day);
-    add_pair(out, "month", month);
+}
+
+/* What the leak estimate (estimate.lua) counts an event with: its local period and the
+ * tenant's leak.* settings, on the types it counts (leads, calls that may be untracked
+ * contacts, won deals); loss reasons need the period too. */
+static void add_leak_settings(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
+{
+    bool counted = !strcmp(ev->type, "lead.created") || !strcmp(ev->type, "call.completed") ||
+                   !strcmp(ev->type, "deal.won");
+    if (counted || (ev->family == LW_FAMILY_DEAL &&
+                    json_string_value(json_object_get(ev->data, "loss_reason"))))
+        add_local_period(ev, ts, out);
+    if (!counted)
+        return;
+    add_pair_int(out, "leak_margin", ts->leak_margin_e4);
+    add_pair_int(out, "leak_lifetime", ts->leak_lifetime_e4);
+    add_pair_int(out, "leak_window_ms", ts->leak_window_ms);
+    add_pair(out, "leak_currency", ts->currency);
 }
 
 /* Whether a ';'-separated list holds item exactly. */
@@ -168,7 +193,9 @@ void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_arg
     if (!strcmp(ev->type, "lead.created")) {
         add_pair_int(out, "idle_after_ms", ts->lead_idle_ms);
         add_pair_int(out, "callback_after_ms", ts->lead_callback_ms);
+        add_pair_int(out, "unanswered_after_ms", ts->leak_unanswered_ms);
     }
+    add_leak_settings(ev, ts, out);
     if (ev->trace[0])
         add_pair(out, "trace", ev->trace);
     lw_argv_finish(out);

@@ -140,9 +140,13 @@ typedef struct lw_tenant_settings {
     char *phone_region; /* region of phone numbers written without + ("KZ", "RU") */
     int64_t dedup_window_ms;
     int64_t untracked_after_ms;
-    char *managers;         /* "id=Name;..." the dashboard's names of managers */
-    char *crm_url_template; /* a deal's page in the CRM: "https://crm/deals/{deal_id}" */
-    lw_tenant_lists *lists; /* stage_limits and loss_*, parsed once all layers are read */
+    char *managers;             /* "id=Name;..." the dashboard's names of managers */
+    char *crm_url_template;     /* a deal's page in the CRM: "https://crm/deals/{deal_id}" */
+    int64_t leak_margin_e4;     /* leak.estimate: margin, in ten-thousandths (0.4 -> 4000) */
+    int64_t leak_lifetime_e4;   /* lifetime purchases, in ten-thousandths */
+    int64_t leak_unanswered_ms; /* a lead with no response this long is lost */
+    int64_t leak_window_ms;     /* the trailing window of the observed conversion */
+    lw_tenant_lists *lists;     /* stage_limits and loss_*, parsed once all layers are read */
 } lw_tenant_settings;
 
 typedef enum { LW_CLOCK_WALL, LW_CLOCK_EVENT } lw_clock_mode;
@@ -194,7 +198,10 @@ typedef struct lw_input_settings {
     TYPE("risk.summary", RISK_SUMMARY, "derived/risk.summary.json")                                \
     TOPIC(RESPONSE_STATS, "topics.response_stats", "crm.agg.response-stats", compact,              \
           "response.stats")                                                                        \
-    TYPE("response.stats", RESPONSE_STATS, "derived/response.stats.json")
+    TYPE("response.stats", RESPONSE_STATS, "derived/response.stats.json")                          \
+    TOPIC(LEAK_ESTIMATE, "topics.leak_estimate", "crm.agg.leak-estimate", compact,                 \
+          "leak.estimate")                                                                         \
+    TYPE("leak.estimate", LEAK_ESTIMATE, "derived/leak.estimate.json")
 
 /* Passed for the kind of row a use of LW_DERIVED_TYPES does not need. */
 #define LW_DERIVED_SKIP(...)

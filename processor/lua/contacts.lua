@@ -84,6 +84,7 @@ local function evaluate_duplicate(ctx, lead_id, h, nearby)
         if h.dup_of then
             redis.call('HDEL', k, 'dup_of') -- its original dropped out (spam)
             leaks.not_duplicate(ctx, lead_id)
+            estimate.sync_lead(ctx, lead_id, created)
         end
         return
     end
@@ -95,6 +96,7 @@ local function evaluate_duplicate(ctx, lead_id, h, nearby)
         'lead.callback_due|' .. lead_id) -- both deadlines unscheduled in one call
     leaks.lead_settled(ctx, lead_id)
     leaks.duplicate(ctx, lead_id, created)
+    estimate.sync_lead(ctx, lead_id, created)
     emit(ctx, 'lead.duplicate', lead_id, created, lead_id .. '|' .. original.id,
         { lead_id = lead_id, duplicate_of = original.id, matched_on = original.kind,
             value = original.value, created_at = rfc3339(created) })
@@ -242,7 +244,8 @@ local function call_completed(ctx, f, t)
     end
     local ck = keys.call(ctx, f.call_id)
     redis.call('HSET', ck, 'phone', phone, 'time_ms', int(t), 'direction', f.direction,
-        'status', f.status, 'manager_id', f.manager_id or '', 'window_ms', int(window))
+        'status', f.status, 'manager_id', f.manager_id or '', 'window_ms', int(window),
+        'month', f.month or '')
     redis.call('PEXPIRE', ck, STATE_TTL_MS)
     local pending = keys.calls(ctx, phone)
     redis.call('ZADD', pending, int(t), f.call_id)
@@ -256,7 +259,7 @@ end
 
 local function untracked_due(ctx, call_id, due)
     local c = redis.call('HMGET', keys.call(ctx, call_id), 'phone', 'time_ms', 'status',
-        'manager_id', 'untracked_after_ms', 'linked', 'window_ms')
+        'manager_id', 'untracked_after_ms', 'linked', 'window_ms', 'month')
     if not c[1] then
         return
     end
@@ -267,6 +270,7 @@ local function untracked_due(ctx, call_id, due)
         return
     end
     leaks.untracked(ctx, call_id, at)
+    estimate.untracked(ctx, c[8] ~= '' and c[8] or nil, due)
     emit(ctx, 'lead.untracked_contact', c[1], due, call_id, {
         call_id = call_id, phone = c[1], status = c[3], manager_id = c[4] ~= '' and c[4] or nil,
         called_at = rfc3339(at), threshold_seconds = math.floor(after / 1000) })

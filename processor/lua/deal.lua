@@ -11,7 +11,7 @@ local DEAL_FIELDS = { 'amount_minor', 'currency', 'manager_id', 'lead_id', 'cont
 -- What the rules read of a deal, in one HMGET, handed down as a table kept up to date.
 local DEAL_STATE = { 'updated_ms', 'amount_minor', 'currency', 'manager_id', 'lead_id',
     'contact_name', 'stage', 'status', 'no_next_step_ms', 'no_next_step', 'stalled', 'risk',
-    'risk_amount', 'risk_since' }
+    'risk_amount', 'risk_since', 'won_day', 'w_day', 'w_currency', 'w_amount' }
 
 local function deal_is_open(k)
     local status = redis.call('HGET', k, 'status')
@@ -122,6 +122,9 @@ local function deal_event(status)
         local function put(name, value)
             extra[#extra + 1] = name
             extra[#extra + 1] = value
+            if name == 'status' and value == 'won' and f.day then
+                put('won_day', f.day) -- its local day: the conversion of estimate.lua
+            end
         end
         -- stage: a new one restarts the stalled deadline
         local restaged, limit = false, 0
@@ -184,6 +187,7 @@ local function deal_event(status)
             redis.call('ZREM', keys.timers(ctx), unpack(gone))
         end
         loss.update_totals(ctx, k, t)
+        estimate.sync_deal(ctx, k, h, t)
         deal.evaluate(ctx, f.deal_id, t, h)
     end
 end

@@ -10,7 +10,9 @@
 --            bounds it by the event time and by what the other instances have applied)
 --   pairs    data fields, normalized by processor/transition.c: ids as strings, due_ms,
 --            amount_minor + currency, and the tenant's thresholds on lead.created
---            (idle_after_ms, callback_after_ms); trace, the input's trace context, when it
+--            (idle_after_ms, callback_after_ms, unanswered_after_ms); the local day and
+--            month and the leak.* settings (leak_margin, leak_lifetime, leak_window_ms,
+--            leak_currency) on what the leak estimate counts (estimate.lua); trace, the input's trace context, when it
 --            has one: what the event's handlers emit carries it (not the deadlines fired
 --            before it, nor aggregates, which lw_flush publishes)
 -- Reply: { 1 if applied or 0 if this id was applied before, derived events emitted }
@@ -30,6 +32,7 @@ local function lw_event(key_args, args)
     for i = 6, #args - 1, 2 do
         fields[args[i]] = args[i + 1]
     end
+    estimate.keep_settings(ctx, fields) -- the leak.* settings some types carry
     local rule = handlers.event[event_type] -- the type's one owner (common.lua: on)
     if rule then
         ctx.trace = fields.trace and { 'trace', fields.trace } -- set after fire_due

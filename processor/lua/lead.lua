@@ -13,7 +13,7 @@ local LEAD_FIELDS = { 'manager_id', 'channel', 'status', 'pipeline_id' }
 local LEAD_STATE = { 'updated_ms', 'manager_id', 'channel', 'status', 'pipeline_id',
     'created_ms', 'resp_ms', 'resp_by', 'closed_ms', 'dup_of', 'idle_after_ms',
     'callback_after_ms', 'responded_sent', 'idle_fired', 'callback_fired', 'contacts',
-    'dup_window_ms' }
+    'dup_window_ms', 'unans_fired' }
 
 -- A lead's state from its hash as read_hash(k, LEAD_STATE) read it.
 local function lead_state_of(h)
@@ -36,7 +36,8 @@ local function lead_data(lead_id, s)
 end
 
 -- A deadline that the (earliest) response or the closing came in time for never fires.
-local function deadline_met(s, due)
+-- s: lead_state_of's table (estimate.lua asks with resp and closed only).
+function lead.deadline_met(s, due)
     return (s.resp ~= nil and s.resp <= due) or (s.closed ~= nil and s.closed <= due)
         or s.dup_of ~= nil
 end
@@ -94,6 +95,9 @@ function lead.record_response(ctx, lead_id, time_ms, by, h)
     if respond then
         emit_responded(ctx, lead_id, s)
     end
+    if h.unans_fired then -- a response read after the deadline may have come in time
+        estimate.sync_lead(ctx, lead_id, time_ms)
+    end
 end
 
 -- lead.created: one HMGET, one HSET, one ZADD for both deadlines (and the TTL when new).
@@ -105,9 +109,14 @@ local function created(ctx, f, t)
     local idle_after, callback_after = tonumber(f.idle_after_ms), tonumber(f.callback_after_ms)
     local extra = {}
     local created = tonumber(h.created_ms)
-    if created == nil or t < created then -- the earliest creation is kept
+    if created == nil or t < created then -- the earliest creation is kept, with its local day
         extra = { 'created_ms', int(t) }
+        if f.day then
+            extra = { 'created_ms', int(t), 'l_day', f.day }
+        end
     end
+    extra[#extra + 1] = 'unanswered_after_ms'
+    extra[#extra + 1] = int(tonumber(f.unanswered_after_ms) or 0)
     extra[#extra + 1] = 'idle_after_ms'
     extra[#extra + 1] = int(idle_after)
     extra[#extra + 1] = 'callback_after_ms'
@@ -121,9 +130,10 @@ local function created(ctx, f, t)
     local s = lead_state_of(h)
     local args = {}
     for _, d in ipairs({ { 'lead.callback_due', callback_after, s.callback_fired },
-        { 'lead.idle', idle_after, s.idle_fired } }) do
+        { 'lead.idle', idle_after, s.idle_fired },
+        { 'lead.unanswered', tonumber(f.unanswered_after_ms) or 0, h.unans_fired } }) do
         local due = s.created + d[2]
-        if not (d[2] <= 0 or deadline_met(s, due) or d[3]) then
+        if not (d[2] <= 0 or lead.deadline_met(s, due) or d[3]) then
             args[#args + 1] = int(due)
             args[#args + 1] = d[1] .. '|' .. f.lead_id
         end
@@ -135,6 +145,7 @@ local function created(ctx, f, t)
         emit_responded(ctx, f.lead_id, s)
     end
     contacts.index_lead(ctx, f, h)
+    estimate.sync_lead(ctx, f.lead_id, t) -- once the duplicate verdict is known
 end
 
 local function update_lead(ctx, f, t)
@@ -167,6 +178,7 @@ local function closed(ctx, f, t)
     if f.closed_reason == 'spam' then
         contacts.drop_spam(ctx, f.lead_id)
     end
+    estimate.sync_lead(ctx, f.lead_id, t)
 end
 
 -- A call answers the lead: outbound calls whatever their status, inbound ones only when
@@ -183,7 +195,7 @@ end
 local function fire_lead_deadline(ctx, lead_id, due, kind, fired_flag, threshold_field)
     local k = keys.lead(ctx, lead_id)
     local s = lead_state(k)
-    if s.created == nil or deadline_met(s, due) then
+    if s.created == nil or lead.deadline_met(s, due) then
         return
     end
     if redis.call('HSETNX', k, fired_flag, '1') == 0 then

@@ -165,6 +165,8 @@ declare -A DEFAULTS=(
     [lead.idle_after]=30m [lead.callback_after]=15m [currency]=RUB [dedup.window]=90d
     [lead.untracked_after]=15m [timezone]=UTC [deal.stalled_after]=7d [deal.stage_limits]=''
     [deal.no_next_step_after]=24h
+    [leak.margin]=0.4 [leak.lifetime_purchases]=1 [leak.unanswered_after]=24h
+    [leak.conversion_window]=90d
     [loss.nontarget]='spam=Спам;duplicate=Дубль'
     [loss.manageable]='no_answer_3_times=Не отвечает более 3-х раз;chose_competitor=Выбрал других'
     [loss.objective]='not_now=Хочет, но не сейчас;service_not_offered=Нет у нас услуги;no_need=Целевой, но нет потребности;schedule_mismatch=Не подходит график;do_not_call=Больше не звонить'
@@ -213,11 +215,24 @@ classify() {
     CLASS=unclassified KEY=$reason
 }
 
-# The local day and month of a time in a time zone (DAY, MONTH).
+# A decimal setting as config.c holds it, in ten-thousandths (0.4 -> 4000), in REPLY.
+setting_e4() { # TENANT NAME
+    setting "$1" "$2"
+    [[ $REPLY =~ ^([0-9]+)(\.([0-9]{1,4}))?$ ]] || case_error "setting $2 is not a decimal: $REPLY"
+    local frac=${BASH_REMATCH[3]}0000
+    REPLY=$((10#${BASH_REMATCH[1]} * 10000 + 10#${frac:0:4}))
+}
+
+# The local day and month of a time in a time zone (DAY, MONTH); one date(1) per zone and
+# quarter hour (cases of many events): local days start on a quarter hour of UTC, as every
+# zone's offsets and changes are whole quarter hours.
+declare -A LOCAL_DAYS=()
 local_period() {
     local ms=$1 tz=$2 secs=$(($1 / 1000))
     ((ms < 0 && ms % 1000 != 0)) && secs=$((secs - 1))
-    DAY=$(TZ=$tz date -d "@$secs" +%F)
+    local q=$(((secs - (secs % 900 + 900) % 900) / 900))
+    [[ -v LOCAL_DAYS[$tz@$q] ]] || LOCAL_DAYS[$tz@$q]=$(TZ=$tz date -d "@$((q * 900))" +%F)
+    DAY=${LOCAL_DAYS[$tz@$q]}
     MONTH=${DAY:0:7}
 }
 
@@ -226,7 +241,8 @@ declare -A FIELDS=()
 for f in lead_id call_id task_id deal_id manager_id channel status direction stage \
     closed_reason loss_reason kind contact_name pipeline_id title due_ms amount_minor currency \
     stalled_after_ms loss_class loss_key day month no_next_step_ms phones emails \
-    dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms trace; do
+    dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms trace \
+    unanswered_after_ms leak_margin leak_lifetime leak_window_ms leak_currency; do
     FIELDS[$f]=1
 done
 
@@ -305,11 +321,15 @@ parse_event() {
             classify "$tenant" "${pairs[loss_reason]}"
             put loss_class "$CLASS"
             put loss_key "$KEY"
-            setting "$tenant" timezone
-            local_period "$t" "$REPLY"
-            put day "$DAY"
-            put month "$MONTH"
         fi
+    fi
+    local counted=0 # what the leak estimate counts (transition.c: add_leak_settings)
+    [[ $type == lead.created || $type == call.completed || $type == deal.won ]] && counted=1
+    if ((counted)) || [[ $family == deal && -v pairs[loss_reason] ]]; then
+        setting "$tenant" timezone
+        local_period "$t" "$REPLY"
+        put day "$DAY"
+        put month "$MONTH"
     fi
     if [[ $family == deal || $family == task ]]; then
         setting_ms "$tenant" deal.no_next_step_after && put no_next_step_ms "$REPLY"
@@ -323,6 +343,14 @@ parse_event() {
     if [[ $type == lead.created ]]; then
         setting_ms "$tenant" lead.idle_after && put idle_after_ms "$REPLY"
         setting_ms "$tenant" lead.callback_after && put callback_after_ms "$REPLY"
+        setting_ms "$tenant" leak.unanswered_after && put unanswered_after_ms "$REPLY"
+    fi
+    if ((counted)); then
+        setting_e4 "$tenant" leak.margin && put leak_margin "$REPLY"
+        setting_e4 "$tenant" leak.lifetime_purchases && put leak_lifetime "$REPLY"
+        setting_ms "$tenant" leak.conversion_window && put leak_window_ms "$REPLY"
+        setting "$tenant" currency
+        put leak_currency "$REPLY"
     fi
     local args=(FCALL lw_event 1 "lw:{$tenant}:outbox" "$tenant" "$id" "$type" "$t" "$fb")
     for name in "${order[@]}"; do

@@ -193,6 +193,35 @@ static void test_file_tenants(void **state)
     lw_config_free(&cfg);
 }
 
+/* The leak estimate's settings: defaults, decimals as text or JSON numbers (held in
+ * ten-thousandths), per tenant. */
+static void test_leak_settings(void **state)
+{
+    lw_config cfg;
+    load_ok(&cfg, NULL, NULL, 0, NULL);
+    const lw_tenant_settings *d = &cfg.tenant_defaults;
+    assert_int_equal(d->leak_margin_e4, 4000);
+    assert_int_equal(d->leak_lifetime_e4, 10000);
+    assert_int_equal(d->leak_unanswered_ms, 86400000);
+    assert_int_equal(d->leak_window_ms, INT64_C(7776000000));
+    lw_config_free(&cfg);
+
+    char *argv[] = {"--leak.margin=0.0125"};
+    load_ok(&cfg,
+            "{\"leak.lifetime_purchases\":\"2.5\",\"tenants\":{\"acme\":{\"leak.margin\":0.35,"
+            "\"leak.lifetime_purchases\":10,\"leak.unanswered_after\":\"12h\","
+            "\"leak.conversion_window\":\"30d\"}}}",
+            NULL, 1, argv);
+    assert_int_equal(cfg.tenant_defaults.leak_margin_e4, 125);
+    assert_int_equal(cfg.tenant_defaults.leak_lifetime_e4, 25000);
+    const lw_tenant_settings *acme = lw_config_tenant(&cfg, "acme");
+    assert_int_equal(acme->leak_margin_e4, 3500);
+    assert_int_equal(acme->leak_lifetime_e4, 100000);
+    assert_int_equal(acme->leak_unanswered_ms, 12 * 3600000);
+    assert_int_equal(acme->leak_window_ms, INT64_C(30) * 86400000);
+    lw_config_free(&cfg);
+}
+
 /* A tenant's absent keys take the top-level value (schemas/config.json, tenant_settings),
  * whatever the order of the file and wherever the top-level value comes from. */
 static void test_tenant_inherits_top_level(void **state)
@@ -456,6 +485,29 @@ static const refusal_case refusals[] = {
      0,
      {NULL},
      {"tenants.acme", NULL}},
+    {"margin over 1", NULL, {NULL}, 1, {"--leak.margin=1.5"}, {"leak.margin", "'1.5'"}},
+    {"margin 5 decimals", NULL, {NULL}, 1, {"--leak.margin=0.12345"}, {"leak.margin", "0.12345"}},
+    {"margin negative", NULL, {NULL}, 1, {"--leak.margin=-0.1"}, {"leak.margin", "-0.1"}},
+    {"margin percent", NULL, {NULL}, 1, {"--leak.margin=40%"}, {"leak.margin", "40%"}},
+    {"margin empty", NULL, {NULL}, 1, {"--leak.margin=."}, {"leak.margin", NULL}},
+    {"lifetime under 1",
+     "{\"tenants\":{\"acme\":{\"leak.lifetime_purchases\":0.5}}}",
+     {NULL},
+     0,
+     {NULL},
+     {"leak.lifetime_purchases", "0.5"}},
+    {"bad unanswered_after",
+     NULL,
+     {"LEAKWATCH_LEAK_UNANSWERED_AFTER=a day", NULL},
+     0,
+     {NULL},
+     {"leak.unanswered_after", "a day"}},
+    {"bad conversion_window",
+     NULL,
+     {NULL},
+     1,
+     {"--leak.conversion_window=3mo"},
+     {"leak.conversion_window", "3mo"}},
     {"bad JSON file", "{\"batch.size\": 5,", {NULL}, 0, {NULL}, {"cannot read", NULL}},
     {"file not an object", "[1,2]", {NULL}, 0, {NULL}, {"JSON object", NULL}},
     {"empty topics.input", NULL, {NULL}, 1, {"--topics.input="}, {"topics.input", NULL}},
@@ -608,7 +660,7 @@ static void test_topic_list(void **state)
                         "crm.leads.response-times,crm.alerts.lead-callback,crm.alerts.lead-idle,"
                         "crm.alerts.untracked-contacts,crm.alerts.task-overdue,"
                         "crm.alerts.deal-at-risk,crm.agg.loss-totals,crm.agg.risk-summary,"
-                        "crm.agg.response-stats");
+                        "crm.agg.response-stats,crm.agg.leak-estimate");
     lw_buf_free(&list);
 
     lw_config cfg;
@@ -649,7 +701,8 @@ static void test_print_topics(void **state)
               "deal.at_risk deal.risk_cleared\n"
               "crm.agg.loss-totals\ttopics.loss_totals\tcompact\tloss.totals\n"
               "crm.agg.risk-summary\ttopics.risk_summary\tcompact\trisk.summary\n"
-              "crm.agg.response-stats\ttopics.response_stats\tcompact\tresponse.stats\n");
+              "crm.agg.response-stats\ttopics.response_stats\tcompact\tresponse.stats\n"
+              "crm.agg.leak-estimate\ttopics.leak_estimate\tcompact\tleak.estimate\n");
     free(text);
     lw_config_free(&cfg);
 }
@@ -714,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_leak_settings),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_topic_for),
         cmocka_unit_test(test_replay_output),

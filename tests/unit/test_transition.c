@@ -33,6 +33,10 @@ static lw_tenant_settings acme(void)
     ts.phone_region = (char *)"KZ";
     ts.dedup_window_ms = 90 * 86400000LL;
     ts.untracked_after_ms = 15 * 60000;
+    ts.leak_margin_e4 = 4000;    /* 0.4 */
+    ts.leak_lifetime_e4 = 10000; /* 1 */
+    ts.leak_unanswered_ms = 86400000LL;
+    ts.leak_window_ms = 90 * 86400000LL;
     char err[256];
     if (!lw_tenant_lists_parse(&ts, err, sizeof(err)))
         fail_msg("%s", err);
@@ -109,6 +113,20 @@ static void test_lead_created(void **state)
                                        "600000",
                                        "callback_after_ms",
                                        "300000",
+                                       "unanswered_after_ms",
+                                       "86400000",
+                                       "day", /* the local day and month (UTC+5) */
+                                       "2026-11-22",
+                                       "month",
+                                       "2026-11",
+                                       "leak_margin", /* the leak estimate's settings */
+                                       "4000",
+                                       "leak_lifetime",
+                                       "10000",
+                                       "leak_window_ms",
+                                       "7776000000",
+                                       "leak_currency",
+                                       "KZT",
                                        NULL};
     assert_argv(&a, want);
     lw_argv_free(&a);
@@ -144,6 +162,20 @@ static void test_lead_created_default_tenant(void **state)
                                        "1800000",
                                        "callback_after_ms",
                                        "900000",
+                                       "unanswered_after_ms",
+                                       "86400000",
+                                       "day", /* the local day and month (UTC+5) */
+                                       "2026-11-22",
+                                       "month",
+                                       "2026-11",
+                                       "leak_margin", /* the leak estimate's settings */
+                                       "4000",
+                                       "leak_lifetime",
+                                       "10000",
+                                       "leak_window_ms",
+                                       "7776000000",
+                                       "leak_currency",
+                                       "KZT",
                                        NULL};
     assert_argv(&a, want);
     lw_argv_free(&a);
@@ -360,6 +392,18 @@ static void test_call_completed(void **state)
                                        "7776000000",
                                        "untracked_after_ms",
                                        "900000",
+                                       "day", /* the local day and month (UTC+5) */
+                                       "2026-11-22",
+                                       "month",
+                                       "2026-11",
+                                       "leak_margin", /* the leak estimate's settings */
+                                       "4000",
+                                       "leak_lifetime",
+                                       "10000",
+                                       "leak_window_ms",
+                                       "7776000000",
+                                       "leak_currency",
+                                       "KZT",
                                        NULL};
     assert_argv(&a, want);
     lw_argv_free(&a);
@@ -376,7 +420,7 @@ static void test_argv_reused(void **state)
           "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\",\"data\":{\"lead_id\":1}}",
           &ev);
     lw_transition_argv(&ev, &ts, &a);
-    assert_int_equal(a.n, 17);
+    assert_int_equal(a.n, 31);
     lw_event_free(&ev);
     parse("{\"specversion\":\"1.0\",\"id\":\"x2\",\"type\":\"task.completed\",\"source\":\"s\","
           "\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"globex\",\"data\":{\"task_id\":2}}",

@@ -4,6 +4,9 @@
  *   /api/risk?tenant=T[&sort=amount|count]                         (lw:{T}:risk summary)
  *   /api/response-stats?tenant=T                                   (lw:{T}:rs:latest)
  *   /api/loss-periods?tenant=T          the "<period>:<currency>" that have totals
+ *   /api/leak-estimate?tenant=T[&period=2026-11][&currency=KZT]  the leak.estimate data of
+ *                                       every month and currency, or of those asked for
+ *                                       (lw:{T}:est:latest), sorted by month and currency
  *   /api/lead-leaks?tenant=T            leads waiting for a first response, untracked contacts
  *                                       and duplicates (lw:{T}:leaks:*, kept by leaks.lua)
  *   /api/tenants                        every tenant seen (lw:tenants), sorted
@@ -254,6 +257,66 @@ static enum MHD_Result api_response_stats(lw_http *h, struct MHD_Connection *c)
     freeReplyObject(r);
     enum MHD_Result ret = reply_json(c, MHD_HTTP_OK, body.data);
     lw_buf_free(&body);
+    return ret;
+}
+
+/* Whether the estimate stored under field "<month>:<currency>" is one asked for (NULL: any). */
+static bool estimate_wanted(const char *field, const char *period, const char *currency)
+{
+    const char *sep = strchr(field, ':');
+    if (!sep)
+        return false;
+    bool month_ok = !period || ((size_t)(sep - field) == strlen(period) &&
+                                !strncmp(field, period, (size_t)(sep - field)));
+    return month_ok && (!currency || !strcmp(sep + 1, currency));
+}
+
+static int by_field(const void *a, const void *b)
+{
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "_field")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "_field")));
+}
+
+static enum MHD_Result api_leak_estimate(lw_http *h, struct MHD_Connection *c)
+{
+    const char *tenant = arg(c, "tenant"), *period = arg(c, "period"),
+               *currency = arg(c, "currency");
+    if (!tenant_ok(tenant))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
+    if (period && (strlen(period) != 7 || !period_ok(period)))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "period: expects YYYY-MM");
+    if (currency && !currency_ok(currency))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "currency: expects an ISO 4217 code");
+    if (!h->redis.ctx && !lw_redis_connect_once(&h->redis))
+        return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
+    redisReply *r = lw_redis_command(&h->redis, "HGETALL " LW_KEY_EST_LATEST, tenant);
+    if (!r)
+        return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
+    size_t n = 0, cap = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    json_t **items = calloc(cap + 1, sizeof(json_t *));
+    for (size_t i = 0; i < cap; i++) {
+        const char *field = r->element[2 * i]->str;
+        json_t *data = json_loads(r->element[2 * i + 1]->str, 0, NULL);
+        if (!data || !estimate_wanted(field, period, currency)) {
+            json_decref(data);
+            continue;
+        }
+        json_object_set_new(data, "_field", json_string(field));
+        items[n++] = data;
+    }
+    freeReplyObject(r);
+    qsort(items, n, sizeof(json_t *), by_field);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_object_del(items[i], "_field");
+        json_array_append_new(list, items[i]);
+    }
+    free(items);
+    json_t *body = json_pack("{s:s,s:o}", "tenant", tenant, "estimates", list);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    enum MHD_Result ret = reply_json(c, MHD_HTTP_OK, text);
+    free(text);
     return ret;
 }
 
@@ -542,6 +605,7 @@ static const struct {
     {"/api/risk", api_risk},
     {"/api/response-stats", api_response_stats},
     {"/api/loss-periods", api_loss_periods},
+    {"/api/leak-estimate", api_leak_estimate},
     {"/api/lead-leaks", api_lead_leaks},
     {"/api/tenants", api_tenants},
     {"/api/settings", api_settings},

@@ -12,9 +12,9 @@
 --            amount_minor + currency, and the tenant's thresholds on lead.created
 --            (idle_after_ms, callback_after_ms, unanswered_after_ms); the local day and
 --            month and the leak.* settings (leak_margin, leak_lifetime, leak_window_ms,
---            leak_currency) on what the leak estimate counts (estimate.lua); trace, the input's trace context, when it
---            has one: what the event's handlers emit carries it (not the deadlines fired
---            before it, nor aggregates, which lw_flush publishes)
+--            leak_currency) on what the leak estimate counts (estimate.lua); trace, the
+--            input's trace context, when it has one: what the event's handlers emit carries
+--            it (not the deadlines fired before it, nor aggregates, which lw_flush publishes)
 -- Reply: { 1 if applied or 0 if this id was applied before, derived events emitted }
 
 local function lw_event(key_args, args)

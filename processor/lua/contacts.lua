@@ -84,7 +84,7 @@ local function evaluate_duplicate(ctx, lead_id, h, nearby)
         if h.dup_of then
             redis.call('HDEL', k, 'dup_of') -- its original dropped out (spam)
             leaks.not_duplicate(ctx, lead_id)
-            estimate.sync_lead(ctx, lead_id, created)
+            lead.counts_changed(ctx, lead_id, created)
         end
         return
     end
@@ -96,7 +96,7 @@ local function evaluate_duplicate(ctx, lead_id, h, nearby)
         'lead.callback_due|' .. lead_id) -- both deadlines unscheduled in one call
     leaks.lead_settled(ctx, lead_id)
     leaks.duplicate(ctx, lead_id, created)
-    estimate.sync_lead(ctx, lead_id, created)
+    lead.counts_changed(ctx, lead_id, created)
     emit(ctx, 'lead.duplicate', lead_id, created, lead_id .. '|' .. original.id,
         { lead_id = lead_id, duplicate_of = original.id, matched_on = original.kind,
             value = original.value, created_at = rfc3339(created) })

@@ -35,6 +35,13 @@ local function lead_data(lead_id, s)
         created_at = rfc3339(s.created) }
 end
 
+-- What a lead counts in (the leak estimate, the response stats' lead counts) may have changed:
+-- created, responded, gone idle, found a duplicate or not, closed.
+function lead.counts_changed(ctx, lead_id, time_ms)
+    estimate.sync_lead(ctx, lead_id, time_ms)
+    stats.sync_lead(ctx, lead_id, time_ms)
+end
+
 -- A deadline that the (earliest) response or the closing came in time for never fires.
 -- s: lead_state_of's table (estimate.lua asks with resp and closed only).
 function lead.deadline_met(s, due)
@@ -95,9 +102,7 @@ function lead.record_response(ctx, lead_id, time_ms, by, h)
     if respond then
         emit_responded(ctx, lead_id, s)
     end
-    if h.unans_fired then -- a response read after the deadline may have come in time
-        estimate.sync_lead(ctx, lead_id, time_ms)
-    end
+    lead.counts_changed(ctx, lead_id, time_ms)
 end
 
 -- lead.created: one HMGET, one HSET, one ZADD for both deadlines (and the TTL when new).
@@ -145,7 +150,7 @@ local function created(ctx, f, t)
         emit_responded(ctx, f.lead_id, s)
     end
     contacts.index_lead(ctx, f, h)
-    estimate.sync_lead(ctx, f.lead_id, t) -- once the duplicate verdict is known
+    lead.counts_changed(ctx, f.lead_id, t) -- once the duplicate verdict is known
 end
 
 local function update_lead(ctx, f, t)
@@ -178,7 +183,7 @@ local function closed(ctx, f, t)
     if f.closed_reason == 'spam' then
         contacts.drop_spam(ctx, f.lead_id)
     end
-    estimate.sync_lead(ctx, f.lead_id, t)
+    lead.counts_changed(ctx, f.lead_id, t)
 end
 
 -- A call answers the lead: outbound calls whatever their status, inbound ones only when
@@ -210,6 +215,9 @@ local function fire_lead_deadline(ctx, lead_id, due, kind, fired_flag, threshold
     end
     emit(ctx, kind, lead_id, due, lead_id, d)
     leaks.lead_waiting(ctx, lead_id, s.created)
+    if kind == 'lead.idle' then
+        stats.sync_lead(ctx, lead_id, due) -- unanswered past the idle threshold
+    end
 end
 
 on('event', 'lead.created', created)

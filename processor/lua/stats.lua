@@ -1,5 +1,8 @@
 -- stats.lua — rolling response times (response.stats) per tenant, per manager and per
--- channel over the last 24 h and 7 d: count, mean, median, p90.
+-- channel over the last 24 h and 7 d: count, mean, median, p90 of the first responses made
+-- in the window; and of the leads created in it (neither duplicates nor spam): leads,
+-- answered, unanswered (no response yet and the idle alert went out),
+-- answered_within_callback and answered_within_idle, as counts and shares of leads.
 --
 -- State: time-bucketed histograms, never lists of samples. Per scope ("tenant",
 -- "manager:<id>", "channel:<name>") and unit (h: hours, window 24; d: days, window 7):
@@ -15,6 +18,10 @@
 -- per batch, publish_due);
 -- rs_latest: scope -> the last data published (the HTTP API reads it); rs_changed: scope
 -- -> the latest response time recorded. lead.lua calls record_response_time.
+-- Leads count in the buckets of their creation time, in the scopes of their manager and
+-- channel at creation (kept in the lead hash with its share: s_* fields), so a later
+-- change moves the counts of the same buckets; changes are queued in rs_lead_pending and
+-- folded with the responses. lead.lua calls sync_lead when a lead's counts may change.
 
 local BINS = { 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200, 14400, 28800, 86400,
     604800 }
@@ -83,12 +90,15 @@ local function slide(ctx, scope, unit, last)
 end
 
 -- Adds counts = { n, sum, bins = { ['b<i>'] = count, ... }, order = { 'b<i>', ... } } to
--- hash k; a hash that was empty starts its time to live.
+-- hash k (bins holds the lead counts too, by their names); a hash that was empty starts
+-- its time to live.
 local function add_to(k, counts, ttl)
     if redis.call('HINCRBY', k, 'n', int(counts.n)) == counts.n then
         redis.call('PEXPIRE', k, ttl)
     end
-    redis.call('HINCRBY', k, 'sum', int(counts.sum))
+    if counts.sum ~= 0 then
+        redis.call('HINCRBY', k, 'sum', int(counts.sum))
+    end
     for _, bin in ipairs(counts.order) do
         redis.call('HINCRBY', k, bin, int(counts.bins[bin]))
     end
@@ -103,12 +113,8 @@ local function opt_out(v)
     return v ~= '' and string.sub(v, 2) or nil
 end
 
--- Adds one first response (at at_ms, taking seconds) to every scope it belongs to. Like a
--- record cache, it only queues the response (rs_pending) and marks its scopes changed and
--- due: fold_pending adds what a batch queued to the buckets at once, before they are read.
-function stats.record_response_time(ctx, seconds, at_ms, manager_id, channel)
-    redis.call('RPUSH', keys.rs_pending(ctx), int(at_ms), int(seconds), opt_in(manager_id),
-        opt_in(channel))
+-- Marks the scopes changed at at_ms and due the whole second after it.
+local function scopes_changed(ctx, manager_id, channel, at_ms)
     local scopes, changed = scopes_of(manager_id, channel), { 'GT' }
     for _, scope in ipairs(scopes) do
         changed[#changed + 1] = int(at_ms)
@@ -116,6 +122,71 @@ function stats.record_response_time(ctx, seconds, at_ms, manager_id, channel)
     end
     redis.call('ZADD', keys.rs_changed(ctx), unpack(changed))
     schedule_once_each(ctx, 'response.stats', scopes, (math.floor(at_ms / 1000) + 1) * 1000)
+end
+
+-- Adds one first response (at at_ms, taking seconds) to every scope it belongs to. Like a
+-- record cache, it only queues the response (rs_pending) and marks its scopes changed and
+-- due: fold_pending adds what a batch queued to the buckets at once, before they are read.
+function stats.record_response_time(ctx, seconds, at_ms, manager_id, channel)
+    redis.call('RPUSH', keys.rs_pending(ctx), int(at_ms), int(seconds), opt_in(manager_id),
+        opt_in(channel))
+    scopes_changed(ctx, manager_id, channel, at_ms)
+end
+
+-- What a lead counts, in this order (bucket fields).
+local LEAD_COUNTS = { 'leads', 'answered', 'unanswered', 'in_cb', 'in_idle' }
+local LEAD_COUNT_STATE = { 'created_ms', 'dup_of', 'closed_reason', 'resp_ms', 'idle_fired',
+    'idle_after_ms', 'callback_after_ms', 'manager_id', 'channel', 's_created', 's_manager',
+    's_channel', 's_counts' }
+
+-- A lead's counts now, as text "leads answered unanswered in_cb in_idle" (nil: none).
+local function lead_counts_now(h)
+    local created = tonumber(h.created_ms)
+    if not created or h.dup_of or h.closed_reason == 'spam' then
+        return nil
+    end
+    local resp = tonumber(h.resp_ms)
+    local at = resp and math.max(resp, created)
+    local function within(after)
+        return (at and after and at <= created + tonumber(after)) and 1 or 0
+    end
+    return table.concat({ 1, resp and 1 or 0, (not resp and h.idle_fired) and 1 or 0,
+        within(h.callback_after_ms), within(h.idle_after_ms) }, ' ')
+end
+
+-- Queues counts (text as above, times sign) of a lead created at created_ms.
+local function queue_lead_counts(ctx, created_ms, manager, channel, counts, sign)
+    local args = { int(created_ms), manager, channel }
+    for n in string.gmatch(counts, '%d+') do
+        args[#args + 1] = int(sign * tonumber(n))
+    end
+    redis.call('RPUSH', keys.rs_lead_pending(ctx), unpack(args))
+end
+
+-- Moves a lead's counts to what its state says now (created, a response, the idle alert, a
+-- duplicate verdict, a spam closing), and marks its scopes changed at time_ms.
+function stats.sync_lead(ctx, lead_id, time_ms)
+    local k = keys.lead(ctx, lead_id)
+    local h = read_hash(k, LEAD_COUNT_STATE)
+    local now = lead_counts_now(h)
+    local created = h.created_ms
+    if h.s_counts == now and (now == nil or h.s_created == created) then
+        return
+    end
+    if h.s_counts then
+        queue_lead_counts(ctx, tonumber(h.s_created), h.s_manager, h.s_channel, h.s_counts, -1)
+        scopes_changed(ctx, opt_out(h.s_manager), opt_out(h.s_channel), time_ms)
+    end
+    if now then
+        local manager, channel = h.s_manager or opt_in(h.manager_id), h.s_channel
+            or opt_in(h.channel)
+        queue_lead_counts(ctx, tonumber(created), manager, channel, now, 1)
+        redis.call('HSET', k, 's_created', created, 's_manager', manager, 's_channel', channel,
+            's_counts', now)
+        scopes_changed(ctx, opt_out(manager), opt_out(channel), time_ms)
+    else
+        redis.call('HDEL', k, 's_created', 's_counts')
+    end
 end
 
 -- The counts kept for hash k in sums (created in order when new).
@@ -129,44 +200,73 @@ local function counts_for(sums, order, k, ttl)
     return c
 end
 
-local function count(c, bin, seconds)
-    c.n, c.sum = c.n + 1, c.sum + seconds
-    if not c.bins[bin] then
-        c.bins[bin] = 0
-        c.order[#c.order + 1] = bin
+-- Adds by to field (a bin or a lead count) of c.
+local function count_field(c, field, by)
+    if not c.bins[field] then
+        c.bins[field] = 0
+        c.order[#c.order + 1] = field
     end
-    c.bins[bin] = c.bins[bin] + 1
+    c.bins[field] = c.bins[field] + by
 end
 
--- Adds the queued responses to their buckets, and to a window that already holds their
--- bucket (a late response): one HINCRBY per field changed, however many responses.
-local function fold_pending(ctx)
-    local pending = keys.rs_pending(ctx)
-    local flat = redis.call('LRANGE', pending, '0', '-1')
-    if #flat == 0 then
-        return
-    end
-    redis.call('DEL', pending)
-    local sums, order, windows = {}, {}, {}
-    for i = 1, #flat, 4 do
-        local at, seconds = tonumber(flat[i]), tonumber(flat[i + 1])
-        local bin = 'b' .. bin_of(seconds)
-        for _, scope in ipairs(scopes_of(opt_out(flat[i + 2]), opt_out(flat[i + 3]))) do
-            for _, unit in ipairs(UNITS) do
-                local index = math.floor(at / unit.ms)
-                count(counts_for(sums, order, bucket_key(ctx, scope, unit.name, index), unit.ttl),
-                    bin, seconds)
-                local window = bucket_key(ctx, scope, unit.name, 'w')
-                local w = windows[window]
-                if not w then
-                    w = redis.call('HMGET', window, 'from', 'upto')
-                    windows[window] = w
-                end
-                if w[1] and index >= tonumber(w[1]) and index <= tonumber(w[2]) then
-                    count(counts_for(sums, order, window, unit.ttl), bin, seconds)
-                end
+local function count(c, bin, seconds)
+    c.n, c.sum = c.n + 1, c.sum + seconds
+    count_field(c, bin, 1)
+end
+
+-- Calls add(counts) for the bucket of at_ms of every scope and unit, and for a window that
+-- already holds that bucket (a late change). windows caches the windows' from and upto.
+local function each_bucket(ctx, sums, order, windows, at_ms, manager, channel, add)
+    for _, scope in ipairs(scopes_of(opt_out(manager), opt_out(channel))) do
+        for _, unit in ipairs(UNITS) do
+            local index = math.floor(at_ms / unit.ms)
+            add(counts_for(sums, order, bucket_key(ctx, scope, unit.name, index), unit.ttl))
+            local window = bucket_key(ctx, scope, unit.name, 'w')
+            local w = windows[window]
+            if not w then
+                w = redis.call('HMGET', window, 'from', 'upto')
+                windows[window] = w
+            end
+            if w[1] and index >= tonumber(w[1]) and index <= tonumber(w[2]) then
+                add(counts_for(sums, order, window, unit.ttl))
             end
         end
+    end
+end
+
+local function take(k)
+    local flat = redis.call('LRANGE', k, '0', '-1')
+    if #flat > 0 then
+        redis.call('DEL', k)
+    end
+    return flat
+end
+
+-- Adds the queued responses and lead counts to their buckets, and to a window that already
+-- holds their bucket: one HINCRBY per field changed, however many were queued.
+local function fold_pending(ctx)
+    local responses, leads = take(keys.rs_pending(ctx)), take(keys.rs_lead_pending(ctx))
+    if #responses == 0 and #leads == 0 then
+        return
+    end
+    local sums, order, windows = {}, {}, {}
+    for i = 1, #responses, 4 do
+        local seconds = tonumber(responses[i + 1])
+        local bin = 'b' .. bin_of(seconds)
+        each_bucket(ctx, sums, order, windows, tonumber(responses[i]), responses[i + 2],
+            responses[i + 3], function(c) count(c, bin, seconds) end)
+    end
+    local width = 3 + #LEAD_COUNTS
+    for i = 1, #leads, width do
+        each_bucket(ctx, sums, order, windows, tonumber(leads[i]), leads[i + 1], leads[i + 2],
+            function(c)
+                for j, field in ipairs(LEAD_COUNTS) do
+                    local by = tonumber(leads[i + 2 + j])
+                    if by ~= 0 then
+                        count_field(c, field, by)
+                    end
+                end
+            end)
     end
     for _, k in ipairs(order) do
         add_to(k, sums[k], sums[k].ttl)
@@ -186,10 +286,29 @@ local function quantile(counts, n, q)
     return 0
 end
 
+-- part ÷ whole as a decimal with 4 places, rounded half up ("0.0000" when whole is 0).
+local function share(part, whole)
+    local q = whole > 0 and math.floor((2 * part * 10000 + whole) / (2 * whole)) or 0
+    return string.format('%d.%04d', math.floor(q / 10000), q % 10000)
+end
+
+-- The lead counts of a window, and their shares of its leads.
+local function lead_stats(d, totals)
+    local leads = totals.leads or 0
+    d.leads = leads
+    for _, f in ipairs({ { 'answered', 'answered' }, { 'unanswered', 'unanswered' },
+        { 'answered_within_callback', 'in_cb' }, { 'answered_within_idle', 'in_idle' } }) do
+        local n = totals[f[2]] or 0
+        d[f[1]] = n
+        d[f[1] .. '_share'] = share(n, leads)
+    end
+    return d
+end
+
 local function window_stats(ctx, scope, unit, as_of)
     local last = math.floor(as_of / unit.ms)
     local window = slide(ctx, scope, unit, last)
-    local n, sum, counts = 0, 0, {}
+    local n, sum, counts, totals = 0, 0, {}, {}
     for _, k in ipairs({ window, bucket_key(ctx, scope, unit.name, last) }) do
         local v = redis.call('HGETALL', k)
         for i = 1, #v, 2 do
@@ -198,17 +317,20 @@ local function window_stats(ctx, scope, unit, as_of)
                 n = n + c
             elseif f == 'sum' then
                 sum = sum + c
-            elseif string.sub(f, 1, 1) == 'b' then
+            elseif string.match(f, '^b%d+$') then
                 local b = tonumber(string.sub(f, 2))
                 counts[b] = (counts[b] or 0) + c
+            elseif f ~= 'from' and f ~= 'upto' then
+                totals[f] = (totals[f] or 0) + c
             end
         end
     end
     if n <= 0 then
-        return { count = 0 }
+        return lead_stats({ count = 0 }, totals)
     end
-    return { count = n, mean_seconds = math.floor(sum / n + 0.5),
-        median_seconds = quantile(counts, n, 0.5), p90_seconds = quantile(counts, n, 0.9) }
+    return lead_stats({ count = n, mean_seconds = math.floor(sum / n + 0.5),
+        median_seconds = quantile(counts, n, 0.5), p90_seconds = quantile(counts, n, 0.9) },
+        totals)
 end
 
 on('deadline', 'response.stats', function(ctx, scope, due)

@@ -278,18 +278,31 @@ lw_leakwatch_until_end() {
     ((rc == 0)) || lw_fail "leakwatch run --until-end $* exited with $rc (see leakwatch.log)"
 }
 
-# Feeds the sample day and starts `leakwatch run` (event clock) serving HTTP on a free port
-# in the background; exports HTTP_BASE and sets LEAKWATCH_PID (not exported: a LEAKWATCH_*
-# variable in the environment is a setting to every leakwatch command). Extra flags are
-# passed on.
-lw_start_sample_day_with_http() {
+# Starts `leakwatch run` (event clock) serving HTTP on a free port in the background;
+# exports HTTP_BASE and sets LEAKWATCH_PID (not exported: a LEAKWATCH_* variable in the
+# environment is a setting to every leakwatch command). Extra flags are passed on.
+lw_start_run_with_http() {
     local port
     port=$(lw_random_port)
     export HTTP_BASE="http://127.0.0.1:$port"
-    "$LEAKWATCH" produce "$LW_TEST_ROOT/../deploy/sample/day.ndjson" --kafka.brokers "$BROKERS"
     # shellcheck disable=SC2086 # LW_KAFKA_TEST_ARGS is a list of flags
     "$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event \
         --http.listen "127.0.0.1:$port" $LW_KAFKA_TEST_ARGS "$@" 2>"$LW_TMP/leakwatch.log" &
     LEAKWATCH_PID=$!
     lw_track_pid "$LEAKWATCH_PID"
+}
+
+# Feeds the sample day, then lw_start_run_with_http with these flags.
+lw_start_sample_day_with_http() {
+    "$LEAKWATCH" produce "$LW_TEST_ROOT/../deploy/sample/day.ndjson" --kafka.brokers "$BROKERS"
+    lw_start_run_with_http "$@"
+}
+
+# Headless Chromium on a page: lw_browser PROFILE FLAGS... URL (--dump-dom, --screenshot=...).
+# Flags: headless as root, no network beyond loopback, a fresh profile of that name.
+lw_browser() {
+    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --disable-dev-shm-usage --user-data-dir="$LW_TMP/chrome-$1" \
+        --virtual-time-budget=10000 "${@:2}" 2>>"$LW_TMP/chromium.log"
 }

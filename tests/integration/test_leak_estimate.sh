@@ -29,13 +29,8 @@ lw_assert_eq 1976 "$(wc -l <"$LW_TMP/month.ndjson")" "the seed month's events"
 # an event after the month: the event clock passes the last 24 h deadline
 echo '{"specversion":"1.0","id":"end","type":"lead.updated","source":"gen","time":"2026-12-01T00:00:00Z","data":{"lead_id":"L1"}}' >>"$LW_TMP/month.ndjson"
 "$LEAKWATCH" produce "$LW_TMP/month.ndjson" --kafka.brokers "$BROKERS"
-port=$(lw_random_port)
-base="http://127.0.0.1:$port"
-# shellcheck disable=SC2086 # LW_KAFKA_TEST_ARGS is a list of flags
-"$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event \
-    --http.listen "127.0.0.1:$port" --leak.lifetime_purchases 10 --lead.idle_after 0 \
-    --lead.callback_after 0 $LW_KAFKA_TEST_ARGS 2>"$LW_TMP/leakwatch.log" &
-lw_track_pid $!
+lw_start_run_with_http --leak.lifetime_purchases 10 --lead.idle_after 0 --lead.callback_after 0
+base=$HTTP_BASE
 api="$base/api/leak-estimate?tenant=default&period=2026-11"
 lw_wait_for "[ \"\$(curl -s '$api' | jq -r '.estimates[0].unanswered')\" = 50 ]" 90
 got=$(curl -s "$api" | jq -c '.estimates[0] | {leads, untracked, incoming, unanswered, lost_leads,
@@ -55,13 +50,7 @@ done
 lw_assert_contains "$(curl -s "$base/api/leak-estimate?tenant=default&period=x")" '"period' \
     "the error names the parameter"
 
-browser() {
-    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-        --disable-background-networking --disable-component-update --disable-sync \
-        --disable-dev-shm-usage --user-data-dir="$LW_TMP/chrome-$1" \
-        --virtual-time-budget=10000 "${@:2}" 2>>"$LW_TMP/chromium.log"
-}
-browser dom --dump-dom "$base/?tenant=default" >"$LW_TMP/page.html"
+lw_browser dom --dump-dom "$base/?tenant=default" >"$LW_TMP/page.html"
 page=$(cat "$LW_TMP/page.html")
 nbsp=$(printf '\xe2\x80\xaf') # the dashboard groups thousands with a narrow no-break space
 lw_assert_contains "$page" "<option value=\"2026-11:RUB\">2026-11 · RUB</option>" "the month picker"
@@ -79,7 +68,7 @@ done
 
 mkdir -p "${LW_ARTEFACTS:-$LW_TMP}"
 shot="${LW_ARTEFACTS:-$LW_TMP}/leak-estimate.png"
-browser shot --window-size=1400,1400 --screenshot="$shot" "$base/?tenant=default" >/dev/null
+lw_browser shot --window-size=1400,1400 --screenshot="$shot" "$base/?tenant=default" >/dev/null
 [ -s "$shot" ] || lw_fail "no screenshot at $shot"
 echo "screenshot: $shot"
 lw_pass

@@ -43,6 +43,12 @@ static lw_tenant_settings acme(void)
     return ts;
 }
 
+/* What the leak estimate is counted with (acme's, at 09:00Z on 2026-11-22: 14:00 in Almaty):
+ * the local day and month, then the leak.* settings. */
+#define LEAK_PAIRS                                                                                 \
+    "day", "2026-11-22", "month", "2026-11", "leak_margin", "4000", "leak_lifetime", "10000",      \
+        "leak_window_ms", "7776000000", "leak_currency", "KZT"
+
 static void parse(const char *json, lw_event *ev)
 {
     lw_reject why;
@@ -115,18 +121,7 @@ static void test_lead_created(void **state)
                                        "300000",
                                        "unanswered_after_ms",
                                        "86400000",
-                                       "day", /* the local day and month (UTC+5) */
-                                       "2026-11-22",
-                                       "month",
-                                       "2026-11",
-                                       "leak_margin", /* the leak estimate's settings */
-                                       "4000",
-                                       "leak_lifetime",
-                                       "10000",
-                                       "leak_window_ms",
-                                       "7776000000",
-                                       "leak_currency",
-                                       "KZT",
+                                       LEAK_PAIRS,
                                        NULL};
     assert_argv(&a, want);
     lw_argv_free(&a);
@@ -164,18 +159,7 @@ static void test_lead_created_default_tenant(void **state)
                                        "900000",
                                        "unanswered_after_ms",
                                        "86400000",
-                                       "day", /* the local day and month (UTC+5) */
-                                       "2026-11-22",
-                                       "month",
-                                       "2026-11",
-                                       "leak_margin", /* the leak estimate's settings */
-                                       "4000",
-                                       "leak_lifetime",
-                                       "10000",
-                                       "leak_window_ms",
-                                       "7776000000",
-                                       "leak_currency",
-                                       "KZT",
+                                       LEAK_PAIRS,
                                        NULL};
     assert_argv(&a, want);
     lw_argv_free(&a);
@@ -392,18 +376,7 @@ static void test_call_completed(void **state)
                                        "7776000000",
                                        "untracked_after_ms",
                                        "900000",
-                                       "day", /* the local day and month (UTC+5) */
-                                       "2026-11-22",
-                                       "month",
-                                       "2026-11",
-                                       "leak_margin", /* the leak estimate's settings */
-                                       "4000",
-                                       "leak_lifetime",
-                                       "10000",
-                                       "leak_window_ms",
-                                       "7776000000",
-                                       "leak_currency",
-                                       "KZT",
+                                       LEAK_PAIRS,
                                        NULL};
     assert_argv(&a, want);
     lw_argv_free(&a);

@@ -148,11 +148,13 @@ async function loadResponses(tenant) {
     .sort((a, b) => (a.manager_id < b.manager_id ? -1 : 1))
     .map((s) => {
       const d = s.last_24h, tr = document.createElement('tr');
+      const share = (x) => (x === undefined ? '–' : Math.round(Number(x) * 100) + ' %');
       tr.append(cell(managerName(s.manager_id)), cell(d.count, 'num'), cell(duration(d.mean_seconds), 'num'),
-                cell(duration(d.median_seconds), 'num'), cell(duration(d.p90_seconds), 'num'));
+                cell(duration(d.median_seconds), 'num'), cell(duration(d.p90_seconds), 'num'),
+                cell(d.unanswered ?? '–', 'num'), cell(share(d.answered_within_callback_share), 'num'));
       return tr;
     });
-  fill($('response-rows'), rows, 'no responses yet', 5);
+  fill($('response-rows'), rows, 'no responses yet', 7);
 }
 
 function row(...cells) {

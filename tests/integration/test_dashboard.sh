@@ -54,6 +54,10 @@ lw_assert_contains "$(cat "$page")" '<td>Send the proposal</td><td><a href="http
 [ "$(text_of risk-as-of "$page")" != "–" ] || lw_fail "the time the list is valid for is shown"
 lw_assert_contains "$(cat "$page")" '<td>Anna Kim</td><td class="num">3</td>' "response times: Anna Kim"
 lw_assert_contains "$(cat "$page")" '<td>Boris Li</td><td class="num">1</td>' "response times: Boris Li"
+# Boris Li's two leads: L4 answered in 2 min (within the call-back), L2 never (its idle alert
+# went out): 1 unanswered, 50 % within the call-back
+lw_assert_contains "$(cat "$page")" '<td>Boris Li</td><td class="num">1</td><td class="num">2 min</td><td class="num">2 min</td><td class="num">2 min</td><td class="num">1</td><td class="num">50 %</td>' \
+    "response times: the unanswered and the share within the call-back"
 # the lead leaks: L2 (09:05 UTC, 14:05 in Almaty) is the one lead nobody answered; by the
 # latest event (deal.updated, 18:00 UTC) it has waited 8 h 55 min
 lw_assert_eq 1 "$(text_of leaks-waiting "$page")" "lead leaks: waiting"

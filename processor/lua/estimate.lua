@@ -30,6 +30,10 @@
 
 local DAY_MS = 86400000
 local DEFAULT_WINDOW_DAYS = 90
+-- A month's counts are read by the windows of the months after it: they live 430 d from the
+-- month's first lead (a window of up to a year, and the months it ends in), not the 100 d
+-- of entity state, so a live run and a replay of the same input read the same counts.
+local EST_TTL_MS = '37152000000'
 
 -- Days since 1970-01-01 of a date "2026-11-22" (the inverse of common.lua's civil_date).
 local function day_number(date)
@@ -66,15 +70,20 @@ end
 -- Marks due month (its counts changed) and, when day's leads or won deals changed, every
 -- month whose conversion window holds that day.
 local function mark_due(ctx, month, day, time_ms)
-    publish_later(ctx, 'leak.estimate', month, time_ms)
-    if not day then
-        return
+    local noted = false -- month is marked by the range below when est_months has it
+    if day then
+        local n = day_number(day)
+        -- an event's own settings (keep_settings), else those kept (a deadline)
+        local settings = ctx.leak_window_ms and { window_ms = ctx.leak_window_ms }
+            or read_hash(keys.est_settings(ctx), { 'window_ms' })
+        for _, m in ipairs(redis.call('ZRANGE', keys.est_months(ctx), int(n),
+            int(n + window_days(settings) - 1), 'BYSCORE')) do
+            publish_later(ctx, 'leak.estimate', m, time_ms)
+            noted = noted or m == month
+        end
     end
-    local n = day_number(day)
-    local settings = read_hash(keys.est_settings(ctx), { 'window_ms' })
-    for _, m in ipairs(redis.call('ZRANGE', keys.est_months(ctx), int(n),
-        int(n + window_days(settings) - 1), 'BYSCORE')) do
-        publish_later(ctx, 'leak.estimate', m, time_ms)
+    if not noted then
+        publish_later(ctx, 'leak.estimate', month, time_ms)
     end
 end
 
@@ -165,14 +174,16 @@ end
 local function add_lead_share(ctx, s, sign)
     local month = string.sub(s.day, 1, 7)
     local k, days = keys.est_month(ctx, month), keys.est_days(ctx, month)
-    redis.call('HINCRBY', k, 'leads', int(sign))
+    local first = redis.call('HINCRBY', k, 'leads', int(sign)) == 1 -- the month's first lead
     if s.unans == '1' then
         redis.call('HINCRBY', k, 'unanswered', int(sign))
     end
     redis.call('HINCRBY', days, s.day .. '|leads', int(sign))
-    redis.call('PEXPIRE', k, STATE_TTL_MS)
-    redis.call('PEXPIRE', days, STATE_TTL_MS)
-    note_month(ctx, month)
+    if first then -- (or first again): its time to live starts, it is noted
+        redis.call('PEXPIRE', k, EST_TTL_MS)
+        redis.call('PEXPIRE', days, EST_TTL_MS)
+        note_month(ctx, month)
+    end
 end
 
 -- Moves a lead's share of its month to what its state says now (created, duplicate verdict,
@@ -202,7 +213,7 @@ function estimate.untracked(ctx, month, time_ms)
     end
     local k = keys.est_month(ctx, month)
     redis.call('HINCRBY', k, 'untracked', '1')
-    redis.call('PEXPIRE', k, STATE_TTL_MS)
+    redis.call('PEXPIRE', k, EST_TTL_MS)
     note_month(ctx, month)
     mark_due(ctx, month, nil, time_ms)
 end
@@ -223,7 +234,7 @@ local function add_deal_share(ctx, s, sign)
     local k = keys.est_days(ctx, string.sub(s.day, 1, 7))
     redis.call('HINCRBY', k, s.day .. '|won|' .. s.currency, int(sign))
     redis.call('HINCRBY', k, s.day .. '|sum|' .. s.currency, int(sign * tonumber(s.amount)))
-    redis.call('PEXPIRE', k, STATE_TTL_MS)
+    redis.call('PEXPIRE', k, EST_TTL_MS)
 end
 
 -- Moves a deal's share of the won deals to what its state says now. h: the deal's hash as
@@ -235,6 +246,7 @@ end
 -- The tenant's leak.* settings and currency, passed by transition.c on lead.created,
 -- call.completed and deal.won: the latest given is what the next publication uses.
 function estimate.keep_settings(ctx, f)
+    ctx.leak_window_ms = f.leak_window_ms
     if f.leak_margin then
         redis.call('HSET', keys.est_settings(ctx), 'margin', f.leak_margin, 'lifetime',
             f.leak_lifetime, 'window_ms', f.leak_window_ms, 'currency', f.leak_currency)
@@ -347,7 +359,7 @@ on('publish', 'leak.estimate', function(ctx, month, time_ms)
     window.leads, window.won, window.sum = window_counts(ctx, last_day_of(month), window.days)
     local currencies = currencies_of(h, window.won, settings)
     redis.call('HSET', k, 'currencies', table.concat(currencies, ';'))
-    redis.call('PEXPIRE', k, STATE_TTL_MS)
+    redis.call('PEXPIRE', k, EST_TTL_MS)
     for _, currency in ipairs(currencies) do
         local json = cjson.encode(estimate_data(month, currency, h, settings, window))
         redis.call('HSET', keys.est_latest(ctx), month .. ':' .. currency, json) -- for the API

@@ -13,7 +13,7 @@ local LEAD_FIELDS = { 'manager_id', 'channel', 'status', 'pipeline_id' }
 local LEAD_STATE = { 'updated_ms', 'manager_id', 'channel', 'status', 'pipeline_id',
     'created_ms', 'resp_ms', 'resp_by', 'closed_ms', 'dup_of', 'idle_after_ms',
     'callback_after_ms', 'responded_sent', 'idle_fired', 'callback_fired', 'contacts',
-    'dup_window_ms', 'unans_fired' }
+    'dup_window_ms', 'unans_fired', 'unanswered_after_ms' }
 
 -- A lead's state from its hash as read_hash(k, LEAD_STATE) read it.
 local function lead_state_of(h)
@@ -22,6 +22,7 @@ local function lead_state_of(h)
         closed = tonumber(h.closed_ms), dup_of = h.dup_of, manager_id = h.manager_id,
         channel = h.channel, idle_after = tonumber(h.idle_after_ms),
         callback_after = tonumber(h.callback_after_ms), responded_sent = h.responded_sent,
+        unanswered_after = tonumber(h.unanswered_after_ms),
         idle_fired = h.idle_fired, callback_fired = h.callback_fired,
     }
 end
@@ -70,8 +71,11 @@ local function emit_responded(ctx, lead_id, s)
     if s.idle_after and at <= s.created + s.idle_after then
         late[#late + 1] = 'lead.idle|' .. lead_id
     end
+    if s.unanswered_after and at <= s.created + s.unanswered_after then
+        late[#late + 1] = 'lead.unanswered|' .. lead_id
+    end
     if #late > 0 then
-        redis.call('ZREM', keys.timers(ctx), unpack(late)) -- unschedule both at once
+        redis.call('ZREM', keys.timers(ctx), unpack(late)) -- unschedule them at once
     end
 end
 
@@ -82,7 +86,8 @@ function lead.record_response(ctx, lead_id, time_ms, by, h)
     h = h or read_hash(k, LEAD_STATE)
     local writes = {}
     local cur = tonumber(h.resp_ms)
-    if cur == nil or time_ms < cur then
+    local earliest = cur == nil or time_ms < cur
+    if earliest then
         h.resp_ms, h.resp_by = int(time_ms), by
         writes = { 'resp_ms', h.resp_ms, 'resp_by', by }
     end
@@ -102,7 +107,12 @@ function lead.record_response(ctx, lead_id, time_ms, by, h)
     if respond then
         emit_responded(ctx, lead_id, s)
     end
-    lead.counts_changed(ctx, lead_id, time_ms)
+    if earliest and h.created_ms then -- what the lead counts follows its earliest response
+        stats.sync_lead(ctx, lead_id, time_ms)
+        if h.unans_fired then -- read after the deadline, it may have come in time
+            estimate.sync_lead(ctx, lead_id, time_ms)
+        end
+    end
 end
 
 -- lead.created: one HMGET, one HSET, one ZADD for both deadlines (and the TTL when new).

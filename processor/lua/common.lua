@@ -21,6 +21,7 @@ local loss = {}     -- loss.lua: the loss totals
 local stats = {}    -- stats.lua: response-time statistics
 local timers = {}   -- timers.lua: firing deadlines (lw_fire, lw_flush)
 local leaks = {}    -- leaks.lua: what the dashboard's lead leaks card lists
+local funnel = {}   -- funnel.lua: the funnel summary
 
 -- Numbers go to redis.call as text: Redis would format a Lua number with "%.14g" itself,
 -- about 1 us an argument, three times what int() costs.

@@ -3,7 +3,8 @@
 --
 -- State (processor/keys.tab): the deal hash, and its deal_open and deal_overdue sets of
 -- task ids (kept by task.lua). Owns deal.* events; a deal's change moves its lines of the
--- risk list (risk.lua) and its share of the loss totals (loss.lua).
+-- risk list (risk.lua), its share of the loss totals (loss.lua) and of the funnel
+-- (funnel.lua).
 -- Deadlines: deal.no_next_step|<id> (no open task for no_next_step_ms), deal.stalled|<id>.
 -- A deal known only through its tasks counts as open: its events may come later.
 
@@ -184,6 +185,7 @@ local function deal_event(status)
             redis.call('ZREM', keys.timers(ctx), unpack(gone))
         end
         loss.update_totals(ctx, k, t)
+        funnel.update(ctx, f, t)
         deal.evaluate(ctx, f.deal_id, t, h)
     end
 end

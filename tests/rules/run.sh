@@ -163,7 +163,7 @@ add_cmd() {
 # config.c's defaults of the per-tenant settings the library gets (through transition.c).
 declare -A DEFAULTS=(
     [lead.idle_after]=30m [lead.callback_after]=15m [currency]=RUB [dedup.window]=90d
-    [lead.untracked_after]=15m [timezone]=UTC [deal.stalled_after]=7d [deal.stage_limits]=''
+    [lead.untracked_after]=15m [timezone]=UTC [deal.stalled_after]=7d [deal.stage_limits]='' [deal.stages]=''
     [deal.no_next_step_after]=24h
     [loss.nontarget]='spam=Спам;duplicate=Дубль'
     [loss.manageable]='no_answer_3_times=Не отвечает более 3-х раз;chose_competitor=Выбрал других'
@@ -225,7 +225,7 @@ local_period() {
 declare -A FIELDS=()
 for f in lead_id call_id task_id deal_id manager_id channel status direction stage \
     closed_reason loss_reason kind contact_name pipeline_id title due_ms amount_minor currency \
-    stalled_after_ms loss_class loss_key day month no_next_step_ms phones emails \
+    stalled_after_ms loss_class loss_key day month deal_stages no_next_step_ms phones emails \
     dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms trace; do
     FIELDS[$f]=1
 done
@@ -308,8 +308,12 @@ parse_event() {
             setting "$tenant" timezone
             local_period "$t" "$REPLY"
             put day "$DAY"
-            put month "$MONTH"
         fi
+        setting "$tenant" timezone
+        local_period "$t" "$REPLY"
+        put month "$MONTH" # every deal event: the funnel's month
+        setting "$tenant" deal.stages
+        [[ -z $REPLY ]] || put deal_stages "$REPLY" # as written: config.c's form is the same
     fi
     if [[ $family == deal || $family == task ]]; then
         setting_ms "$tenant" deal.no_next_step_after && put no_next_step_ms "$REPLY"

@@ -44,22 +44,24 @@ static void add_money(const lw_event *ev, const lw_tenant_settings *ts, lw_argv 
     add_pair(out, "currency", currency ? currency : ts->currency);
 }
 
-/* A deal's stage limit, and for a loss reason its class, canonical name and the local day
- * and month it counts in. */
+/* A deal's stage limit, its local month and the funnel's stage order, and for a loss reason
+ * its class, canonical name and the local day it counts in. */
 static void add_deal_settings(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
 {
     char scratch[32], key[256], day[11], month[8];
     const char *stage = lw_event_str(ev, "stage", scratch);
     if (stage)
         add_pair_int(out, "stalled_after_ms", lw_stage_limit_ms(ts, stage));
-    const char *reason = json_string_value(json_object_get(ev->data, "loss_reason"));
-    if (!reason)
-        return;
-    add_pair(out, "loss_class", lw_loss_classify(ts, reason, key, sizeof(key)));
-    add_pair(out, "loss_key", key);
+    if (ts->deal_stages && *ts->deal_stages)
+        add_pair(out, "deal_stages", ts->deal_stages);
     lw_local_period(ev->time_ms, ts->timezone, day, month);
-    add_pair(out, "day", day);
-    add_pair(out, "month", month);
+    const char *reason = json_string_value(json_object_get(ev->data, "loss_reason"));
+    if (reason) {
+        add_pair(out, "loss_class", lw_loss_classify(ts, reason, key, sizeof(key)));
+        add_pair(out, "loss_key", key);
+        add_pair(out, "day", day);
+    }
+    add_pair(out, "month", month); /* the funnel's month, and the loss totals' */
 }
 
 /* Whether a ';'-separated list holds item exactly. */

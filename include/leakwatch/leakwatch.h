@@ -133,6 +133,7 @@ typedef struct lw_tenant_settings {
     char *timezone; /* IANA; loss totals are per day and month in it */
     int64_t stalled_after_ms;
     char *stage_limits; /* "stage=duration;..." overriding stalled_after per stage */
+    char *deal_stages;  /* "pipeline=stage,stage;..." the funnel's order (funnel_stages.c) */
     int64_t no_next_step_ms;
     char *loss_nontarget; /* "id=Name;..." reasons of each class */
     char *loss_manageable;
@@ -194,7 +195,9 @@ typedef struct lw_input_settings {
     TYPE("risk.summary", RISK_SUMMARY, "derived/risk.summary.json")                                \
     TOPIC(RESPONSE_STATS, "topics.response_stats", "crm.agg.response-stats", compact,              \
           "response.stats")                                                                        \
-    TYPE("response.stats", RESPONSE_STATS, "derived/response.stats.json")
+    TYPE("response.stats", RESPONSE_STATS, "derived/response.stats.json")                          \
+    TOPIC(FUNNEL, "topics.funnel", "crm.agg.funnel", compact, "funnel.summary")                    \
+    TYPE("funnel.summary", FUNNEL, "derived/funnel.summary.json")
 
 /* Passed for the kind of row a use of LW_DERIVED_TYPES does not need. */
 #define LW_DERIVED_SKIP(...)
@@ -317,6 +320,13 @@ const char *lw_loss_classify(const lw_tenant_settings *ts, const char *reason, c
                              size_t keylen);
 /* How long a deal may stay in a stage: its entry in deal.stage_limits, or stalled_after. */
 int64_t lw_stage_limit_ms(const lw_tenant_settings *ts, const char *stage);
+
+/* ============================= funnel_stages.c ============================ */
+
+/* Checks deal.stages ("pipeline=stage,stage,...;...", "\," a comma inside a name) and
+ * replaces *spec with its normalized text (trimmed, empty items and names left out). On a bad
+ * item writes "deal.stages expects ..., got '<item>'" into err and returns false. */
+bool lw_funnel_stages_normalize(char **spec, char *err, size_t errlen);
 
 /* ================================ trace.c ================================ */
 

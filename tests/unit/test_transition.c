@@ -26,6 +26,7 @@ static lw_tenant_settings acme(void)
     ts.timezone = (char *)"Asia/Almaty"; /* UTC+5: 09:00Z is 14:00 local */
     ts.stalled_after_ms = 7 * 86400000LL;
     ts.stage_limits = (char *)"Proposal=3d;contract=14d";
+    ts.deal_stages = (char *)"default=lead,proposal"; /* normalized, as config.c leaves it */
     ts.no_next_step_ms = 86400000LL;
     ts.loss_nontarget = (char *)"spam=Спам";
     ts.loss_manageable = (char *)"no_answer_3_times=Не отвечает более 3-х раз";
@@ -244,7 +245,7 @@ static void test_deal_lost_money(void **state)
         assert_string_equal(v, "2026-11");
         /* fixed arguments plus name/value pairs */
         assert_int_equal((a.n - 9) % 2, 0);
-        assert_int_equal(a.n, 9 + 2 * 9);
+        assert_int_equal(a.n, 9 + 2 * 10); /* with deal_stages */
         lw_argv_free(&a);
         lw_event_free(&ev);
     }
@@ -275,6 +276,10 @@ static void test_deal_without_amount(void **state)
                                        "proposal",
                                        "stalled_after_ms", /* the stage's own limit, 3d */
                                        "259200000",
+                                       "deal_stages", /* the funnel's order, passed on */
+                                       "default=lead,proposal",
+                                       "month", /* the funnel's: 14:00 in Almaty */
+                                       "2026-11",
                                        "no_next_step_ms",
                                        "86400000",
                                        NULL};

@@ -328,6 +328,14 @@ int64_t lw_stage_limit_ms(const lw_tenant_settings *ts, const char *stage);
  * item writes "deal.stages expects ..., got '<item>'" into err and returns false. */
 bool lw_funnel_stages_normalize(char **spec, char *err, size_t errlen);
 
+/* ============================== funnel_api.c ============================= */
+
+/* The body of /api/funnel: the summaries of the pipeline's month (period NULL: its latest),
+ * one per currency, and every (pipeline, period, currency) among fields (the funnel_latest
+ * hash: "<month>|<currency>|<pipeline>" -> the funnel.summary data, values[i] of fields[i]). */
+json_t *lw_funnel_api_body(const char *tenant, const char *pipeline, const char *period,
+                           const char *const *fields, const char *const *values, size_t n);
+
 /* ================================ trace.c ================================ */
 
 /* W3C Trace Context passed from an input event to the events derived from it. The two values

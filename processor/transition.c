@@ -52,6 +52,8 @@ static void add_deal_settings(const lw_event *ev, const lw_tenant_settings *ts, 
     const char *stage = lw_event_str(ev, "stage", scratch);
     if (stage)
         add_pair_int(out, "stalled_after_ms", lw_stage_limit_ms(ts, stage));
+    if (stage && !lw_stage_limit_listed(ts, stage))
+        add_pair(out, "stalled_learn", "1"); /* no limit of its own: the stage's p90 may do */
     if (ts->deal_stages && *ts->deal_stages)
         add_pair(out, "deal_stages", ts->deal_stages);
     lw_local_period(ev->time_ms, ts->timezone, day, month);

@@ -320,6 +320,8 @@ const char *lw_loss_classify(const lw_tenant_settings *ts, const char *reason, c
                              size_t keylen);
 /* How long a deal may stay in a stage: its entry in deal.stage_limits, or stalled_after. */
 int64_t lw_stage_limit_ms(const lw_tenant_settings *ts, const char *stage);
+/* Whether deal.stage_limits lists the stage (else the stall limit may be learned, funnel.lua). */
+bool lw_stage_limit_listed(const lw_tenant_settings *ts, const char *stage);
 
 /* ============================= funnel_stages.c ============================ */
 

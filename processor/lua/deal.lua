@@ -133,6 +133,9 @@ local function deal_event(status)
             end
         elseif f.stage and h.stage ~= f.stage then
             restaged, limit = true, tonumber(f.stalled_after_ms) or 0
+            if f.stalled_learn and limit > 0 then -- no limit of its own: what is normal here
+                limit = funnel.stall_after_ms(ctx, f, t, limit)
+            end
             put('stage', f.stage)
             put('stage_since_ms', int(t))
             put('stalled', '0')

@@ -7,12 +7,15 @@
 -- Keys (processor/keys.tab): funnel_deal (a deal's cohort and its recorded share),
 -- funnel_moves (its stage history), funnel (a cohort's sums), funnel_order (the tenant's
 -- deal.stages), funnel_seen (when each stage was first seen), funnel_lead (a lead's deals),
--- funnel_latest (what the HTTP API reads).
+-- funnel_latest (what the HTTP API reads), funnel_stays and funnel_stay_days (stays by the day
+-- they ended, for the learned stall limit).
 -- Arguments: deal.lua calls funnel.update(ctx, f, t) on every deal event (f: the event's
 -- fields: stage, pipeline_id, month (the event's local month), deal_stages (the tenant's
 -- deal.stages as config.c normalized it: "pipeline=stage,stage;...", a ',' inside a name
 -- written "\,")); lead.lua calls funnel.lead_changed(ctx, lead_id, t) when a lead names its
--- channel. Publishes funnel.summary (scope "<month>|<currency>|<pipeline>") once per batch.
+-- channel; deal.lua asks funnel.stall_after_ms(ctx, f, t, fallback_ms) for the stall limit of a
+-- stage without one of its own. Publishes funnel.summary (scope "<month>|<currency>|<pipeline>")
+-- once per batch.
 --
 -- The rules, each a function of the events alone, whatever order they are applied in:
 -- - a deal's stage is the stage of its latest stage-bearing event (its history is a sorted
@@ -33,6 +36,10 @@ local STAY_BINS = { 3600, 4 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 4 * 
     5 * 86400, 7 * 86400, 10 * 86400, 14 * 86400, 21 * 86400, 30 * 86400, 45 * 86400,
     60 * 86400, 90 * 86400, 180 * 86400 }
 local OUTCOME_PREFIX = { open = 'o', won = 'w', lost = 'l' }
+local DAY_MS = 86400000
+-- The learned stall limit: the p90 of the stage's stays that ended on the LEARN_DAYS UTC days
+-- up to the day of the event that starts the stay (that day included), once LEARN_MIN ended.
+local LEARN_DAYS, LEARN_MIN = 90, 20
 
 local function stay_bin(ms)
     local s = ms / 1000
@@ -114,7 +121,7 @@ local function share_now(ctx, deal_id, fh)
         local s, ms = string.match(moves[i], '^[^|]*|(.*)$'), tonumber(moves[i + 1])
         if s ~= stage then
             if stage then
-                stays[#stays + 1] = { stage, stay_bin(ms - since) }
+                stays[#stays + 1] = { stage, stay_bin(ms - since), int(math.floor(ms / DAY_MS)) }
             end
             stage, since = s, ms
         end
@@ -127,6 +134,16 @@ end
 
 local function add(k, field, n)
     redis.call('HINCRBY', k, field, int(n)) -- int: never "-0"
+end
+
+-- The stays of a pipeline's stage by the UTC day they ended (the learned stall limit's window).
+local function add_stay_of_day(ctx, stage_key, day, bin, sign)
+    local k = keys.funnel_stays(ctx, day, stage_key)
+    add(k, bin, sign)
+    redis.call('PEXPIRE', k, STATE_TTL_MS)
+    local days = keys.funnel_stay_days(ctx, stage_key)
+    redis.call('ZADD', days, day, day)
+    redis.call('PEXPIRE', days, STATE_TTL_MS)
 end
 
 -- Adds (sign 1) or takes away (-1) a deal's share of its cohort's sums; returns the scope.
@@ -151,6 +168,7 @@ local function add_share(ctx, c, sign)
     end
     for _, stay in ipairs(stays) do
         add(k, 't|' .. stay[1] .. '|' .. stay[2], sign)
+        add_stay_of_day(ctx, pipeline .. '|' .. stay[1], stay[3], stay[2], sign)
     end
     return scope
 end
@@ -369,6 +387,32 @@ local function emit_summary(ctx, scope, time_ms)
     redis.call('HSET', keys.funnel_latest(ctx), scope, json) -- for the API
     emit(ctx, 'funnel.summary', aggregate_key(ctx, 'funnel|' .. pipeline .. '|' .. month .. '|'
         .. currency), time_ms, scope .. '|' .. json, json)
+end
+
+-- How long a deal may stay in its new stage before it is stalled, for a stage deal.stage_limits
+-- does not list (f.stalled_learn): the p90 of the stage's stays over the trailing LEARN_DAYS
+-- (an upper bin edge, as the summary's), else fallback_ms (deal.stalled_after) while fewer
+-- than LEARN_MIN stays ended in them. Measured against the event's time t: the stays that
+-- ended before it (events apply in event-time order), whatever the wall clock says.
+function funnel.stall_after_ms(ctx, f, t, fallback_ms)
+    local pipeline = f.pipeline_id or redis.call('HGET', keys.funnel_deal(ctx, f.deal_id),
+        'pipeline') or 'default'
+    local stage_key = pipeline .. '|' .. canonical_stage(listed_stages(ctx, pipeline), f.stage)
+    local today = math.floor(t / DAY_MS)
+    local counts, n = {}, 0
+    for _, day in ipairs(redis.call('ZRANGEBYSCORE', keys.funnel_stay_days(ctx, stage_key),
+        int(today - LEARN_DAYS + 1), int(today))) do
+        local flat = redis.call('HGETALL', keys.funnel_stays(ctx, day, stage_key))
+        for i = 1, #flat, 2 do
+            local bin, c = tonumber(flat[i]), tonumber(flat[i + 1])
+            counts[bin] = (counts[bin] or 0) + c
+            n = n + c
+        end
+    end
+    if n < LEARN_MIN then
+        return fallback_ms
+    end
+    return stay_quantile(counts, n, 0.9) * 1000
 end
 
 on('publish', 'funnel.summary', emit_summary)

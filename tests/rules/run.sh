@@ -225,7 +225,7 @@ local_period() {
 declare -A FIELDS=()
 for f in lead_id call_id task_id deal_id manager_id channel status direction stage \
     closed_reason loss_reason kind contact_name pipeline_id title due_ms amount_minor currency \
-    stalled_after_ms loss_class loss_key day month deal_stages no_next_step_ms phones emails \
+    stalled_after_ms loss_class loss_key day month deal_stages stalled_learn no_next_step_ms phones emails \
     dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms trace; do
     FIELDS[$f]=1
 done
@@ -298,7 +298,8 @@ parse_event() {
                     break
                 fi
             done
-            [[ -n $limit ]] || { setting_ms "$tenant" deal.stalled_after && limit=$REPLY; }
+            [[ -n $limit ]] || { setting_ms "$tenant" deal.stalled_after && limit=$REPLY &&
+                put stalled_learn 1; }
             put stalled_after_ms "$limit"
         fi
         if [[ -v pairs[loss_reason] ]]; then

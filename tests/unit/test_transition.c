@@ -288,6 +288,27 @@ static void test_deal_without_amount(void **state)
     lw_event_free(&ev);
 }
 
+/* A stage deal.stage_limits does not list may have its stall limit learned (funnel.lua); a
+ * listed one never (test_deal_without_amount). */
+static void test_deal_stage_without_limit(void **state)
+{
+    lw_event ev;
+    parse("{\"specversion\":\"1.0\",\"id\":\"e6\",\"type\":\"deal.stage_changed\","
+          "\"source\":\"s\",\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\","
+          "\"data\":{\"deal_id\":\"D1\",\"stage\":\"measure\"}}",
+          &ev);
+    lw_tenant_settings ts = acme();
+    lw_argv a = {0};
+    lw_transition_argv(&ev, &ts, &a);
+    char v[64];
+    assert_non_null(pair(&a, "stalled_after_ms", v, sizeof(v)));
+    assert_string_equal(v, "604800000"); /* deal.stalled_after */
+    assert_non_null(pair(&a, "stalled_learn", v, sizeof(v)));
+    assert_string_equal(v, "1");
+    lw_argv_free(&a);
+    lw_event_free(&ev);
+}
+
 static void test_task_created_due(void **state)
 {
     lw_event ev;
@@ -507,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_lead_updated_has_no_thresholds),
         cmocka_unit_test(test_deal_lost_money),
         cmocka_unit_test(test_deal_without_amount),
+        cmocka_unit_test(test_deal_stage_without_limit),
         cmocka_unit_test(test_task_created_due),
         cmocka_unit_test(test_call_completed),
         cmocka_unit_test(test_argv_reused),

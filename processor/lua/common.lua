@@ -123,6 +123,19 @@ local function encode_with_lists(obj, lists)
     return s
 end
 
+-- The quantile q of a histogram of n values (counts[i]: those in bin i, whose upper edge is
+-- edges[i]): the upper edge of the bin it falls in, or nil when there is none.
+local function bin_quantile(edges, counts, n, q)
+    local rank, seen = q * n, 0
+    for i, upper in ipairs(edges) do
+        seen = seen + (counts[i] or 0)
+        if seen >= rank and seen > 0 then
+            return upper
+        end
+    end
+    return nil
+end
+
 local NO_FIELDS = {}
 
 -- Appends a derived event to the outbox. Its id is a hash of the fact it reports (fact: the

@@ -289,14 +289,7 @@ local function ratio(a, b)
 end
 
 local function stay_quantile(counts, n, q)
-    local rank, seen = q * n, 0
-    for i, upper in ipairs(STAY_BINS) do
-        seen = seen + (counts[i] or 0)
-        if seen >= rank and seen > 0 then
-            return upper
-        end
-    end
-    return cjson.null
+    return bin_quantile(STAY_BINS, counts, n, q) or cjson.null
 end
 
 local function time_in_stage(h, stage)

@@ -21,8 +21,9 @@
 -- - a deal's stage is the stage of its latest stage-bearing event (its history is a sorted
 --   set of (time, stage)); it entered every stage up to that one in the pipeline's order (a
 --   skipped stage counts as passed); a won deal passed every stage;
--- - the order: the pipeline's deal.stages list, then the stages it does not list by the
---   earliest event time any deal of the pipeline was seen in them (then by name);
+-- - the order: the pipeline's deal.stages list, then the stages it does not list that the
+--   cohort's deals were in, by the earliest event time any deal of the pipeline was seen in
+--   them (then by name);
 -- - time in stage: a stay ends when the deal's history moves to another stage; closing a
 --   deal ends none (a reopened deal goes on in its stage);
 -- - a deal lost for a non-target reason (spam, duplicate) leaves the funnel;
@@ -238,32 +239,30 @@ end
 
 -- ------------------------------ the summary ------------------------------
 
--- The pipeline's stages in order: those deal.stages lists, then the others by first seen,
--- then any the cohort has that neither knows (by name).
+-- The cohort's stages in order: those deal.stages lists, then the others its deals were in
+-- (current stage or a stay) by the earliest event time a deal of the pipeline was in them,
+-- then by name. Only the cohort's own stages: what it shows never depends on how far other
+-- cohorts had got when it was published (the first-seen time of a stage some deal was in is
+-- final, events applying in event-time order).
 local function stage_order(ctx, pipeline, h)
     local order, placed = {}, {}
-    local function place(stage)
-        if not placed[stage] then
-            placed[stage] = true
-            order[#order + 1] = stage
-        end
-    end
     for _, stage in ipairs(listed_stages(ctx, pipeline)) do
-        place(stage)
+        placed[stage] = true
+        order[#order + 1] = stage
     end
-    for _, stage in ipairs(redis.call('ZRANGE', keys.funnel_seen(ctx, pipeline), 0, -1)) do
-        place(stage)
-    end
-    local rest = {}
+    local rest, seen = {}, keys.funnel_seen(ctx, pipeline)
     for field, _ in pairs(h) do
-        local stage = string.match(field, '^[owl]|(.*)|n$')
+        local stage = string.match(field, '^[owl]|(.*)|n$') or string.match(field, '^t|(.*)|%d+$')
         if stage and not placed[stage] then
-            rest[#rest + 1] = stage
+            placed[stage] = true
+            rest[#rest + 1] = { stage, tonumber(redis.call('ZSCORE', seen, stage)) or math.huge }
         end
     end
-    table.sort(rest)
-    for _, stage in ipairs(rest) do
-        place(stage)
+    table.sort(rest, function(a, b)
+        return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1])
+    end)
+    for _, r in ipairs(rest) do
+        order[#order + 1] = r[1]
     end
     return order
 end

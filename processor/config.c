@@ -133,6 +133,10 @@ static const cfg_entry table[] = {
      T(stalled_after_ms), 0, 0, NULL},
     {"deal.stage_limits", CFG_STRING, "", "per-stage limits: \"proposal=3d;contract=14d\"",
      T(stage_limits), 0, 0, NULL},
+    {"deal.stages", CFG_STRING, "",
+     "the funnel's stage order per pipeline: \"default=proposal,negotiation,contract;...\" "
+     "(\\, a comma in a name; unlisted stages follow in the order first seen)",
+     T(deal_stages), 0, 0, NULL},
     {"deal.no_next_step_after", CFG_DURATION, "24h",
      "an open deal with no open task this long has no next step", T(no_next_step_ms), 0, 0, NULL},
     {"loss.nontarget", CFG_STRING, "spam=Спам;duplicate=Дубль",
@@ -601,7 +605,8 @@ static bool prepare_tenant(lw_tenant_settings *ts, char *err, size_t errlen)
                  ts->timezone);
         return false;
     }
-    if (!lw_tenant_lists_parse(ts, why, sizeof(why))) {
+    if (!lw_tenant_lists_parse(ts, why, sizeof(why)) ||
+        !lw_funnel_stages_normalize(&ts->deal_stages, why, sizeof(why))) {
         snprintf(err, errlen, "config: %s%s", where, why);
         return false;
     }

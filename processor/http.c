@@ -3,6 +3,7 @@
  *   /api/loss-totals?tenant=T&period=2026-11[-22]&currency=KZT   (lw:{T}:loss:latest)
  *   /api/risk?tenant=T[&sort=amount|count]                         (lw:{T}:risk summary)
  *   /api/response-stats?tenant=T                                   (lw:{T}:rs:latest)
+ *   /api/funnel?tenant=T[&pipeline=P][&period=2026-11]              (lw:{T}:funnel:latest)
  *   /api/loss-periods?tenant=T          the "<period>:<currency>" that have totals
  *   /api/leak-estimate?tenant=T[&period=2026-11][&currency=KZT]  the leak.estimate data of
  *                                       every month and currency, or of those asked for
@@ -366,6 +367,44 @@ static enum MHD_Result api_loss_periods(lw_http *h, struct MHD_Connection *c)
     return ret;
 }
 
+/* ------------------------------ the funnel ------------------------------ */
+
+static bool month_ok(const char *p)
+{
+    return p && strlen(p) == 7 && period_ok(p);
+}
+
+static enum MHD_Result api_funnel(lw_http *h, struct MHD_Connection *c)
+{
+    const char *tenant = arg(c, "tenant"), *pipeline = arg(c, "pipeline"),
+               *period = arg(c, "period");
+    if (!tenant_ok(tenant))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
+    if (pipeline && (!*pipeline || strlen(pipeline) > 200))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "pipeline: expects a pipeline id");
+    if (period && !month_ok(period))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "period: expects YYYY-MM");
+    redisReply *r = h->redis.ctx || lw_redis_connect_once(&h->redis)
+                        ? lw_redis_command(&h->redis, "HGETALL " LW_KEY_FUNNEL_LATEST, tenant)
+                        : NULL;
+    if (!r)
+        return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    const char **fields = calloc(n + 1, sizeof(*fields)), **values = calloc(n + 1, sizeof(*values));
+    for (size_t i = 0; i < n; i++)
+        fields[i] = r->element[2 * i]->str, values[i] = r->element[2 * i + 1]->str;
+    json_t *body =
+        lw_funnel_api_body(tenant, pipeline ? pipeline : "default", period, fields, values, n);
+    free(fields);
+    free(values);
+    freeReplyObject(r);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    enum MHD_Result ret = reply_json(c, MHD_HTTP_OK, text);
+    free(text);
+    return ret;
+}
+
 /* ------------------------------ the dashboard's lead leaks ------------------------------ */
 
 /* How many of each list are sent: the card shows the first of them. */
@@ -604,6 +643,7 @@ static const struct {
     {"/api/loss-totals", api_loss_totals},
     {"/api/risk", api_risk},
     {"/api/response-stats", api_response_stats},
+    {"/api/funnel", api_funnel},
     {"/api/loss-periods", api_loss_periods},
     {"/api/leak-estimate", api_leak_estimate},
     {"/api/lead-leaks", api_lead_leaks},

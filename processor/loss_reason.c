@@ -206,12 +206,24 @@ const char *lw_loss_classify(const lw_tenant_settings *ts, const char *reason, c
     return "unclassified";
 }
 
-int64_t lw_stage_limit_ms(const lw_tenant_settings *ts, const char *stage)
+/* The stage's entry in deal.stage_limits (the first listed), or NULL. */
+static const lw_stage_limit *find_stage_limit(const lw_tenant_settings *ts, const char *stage)
 {
     char folded[FOLDED_MAX];
     fold(stage, strlen(stage), folded, sizeof(folded));
     for (size_t i = 0; i < ts->lists->stages_n; i++)
         if (!strcmp(ts->lists->stages[i].stage_folded, folded))
-            return ts->lists->stages[i].ms; /* the first listed */
-    return ts->stalled_after_ms;
+            return &ts->lists->stages[i];
+    return NULL;
+}
+
+int64_t lw_stage_limit_ms(const lw_tenant_settings *ts, const char *stage)
+{
+    const lw_stage_limit *limit = find_stage_limit(ts, stage);
+    return limit ? limit->ms : ts->stalled_after_ms;
+}
+
+bool lw_stage_limit_listed(const lw_tenant_settings *ts, const char *stage)
+{
+    return find_stage_limit(ts, stage) != NULL;
 }

@@ -45,23 +45,29 @@ static void add_money(const lw_event *ev, const lw_tenant_settings *ts, lw_argv 
 }
 
 /* The local day and month of the event in the tenant's time zone: what loss totals and the
- * leak estimate count it in. */
-static void add_local_period(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
+ * leak estimate count it in (the day), and the funnel's cohort (the month). */
+static void add_local_period(const lw_event *ev, const lw_tenant_settings *ts, bool with_day,
+                             lw_argv *out)
 {
     char day[11], month[8];
     lw_local_period(ev->time_ms, ts->timezone, day, month);
-    add_pair(out, "day", day);
+    if (with_day)
+        add_pair(out, "day", day);
     add_pair(out, "month", month);
 }
 
-/* A deal's stage limit, and for a loss reason its class, canonical name and the local day
- * and month it counts in. */
+/* A deal's stage limit and the funnel's stage order, and for a loss reason its class and
+ * canonical name. */
 static void add_deal_settings(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
 {
     char scratch[32], key[256];
     const char *stage = lw_event_str(ev, "stage", scratch);
     if (stage)
         add_pair_int(out, "stalled_after_ms", lw_stage_limit_ms(ts, stage));
+    if (stage && !lw_stage_limit_listed(ts, stage))
+        add_pair(out, "stalled_learn", "1"); /* no limit of its own: the stage's p90 may do */
+    if (ts->deal_stages && *ts->deal_stages)
+        add_pair(out, "deal_stages", ts->deal_stages);
     const char *reason = json_string_value(json_object_get(ev->data, "loss_reason"));
     if (!reason)
         return;
@@ -69,17 +75,29 @@ static void add_deal_settings(const lw_event *ev, const lw_tenant_settings *ts, 
     add_pair(out, "loss_key", key);
 }
 
-/* What the leak estimate (estimate.lua) counts an event with: its local period and the
- * tenant's leak.* settings, on the types it counts (leads, calls that may be untracked
- * contacts, won deals); loss reasons need the period too. */
+/* Whether the leak estimate (estimate.lua) counts the event: leads, calls that may be
+ * untracked contacts, won deals. */
+static bool leak_counted(const lw_event *ev)
+{
+    return !strcmp(ev->type, "lead.created") || !strcmp(ev->type, "call.completed") ||
+           !strcmp(ev->type, "deal.won");
+}
+
+/* The local period an event counts in: the leak estimate's events and a deal's loss reason
+ * by day and month, every deal event by month (the funnel's cohort). */
+static void add_periods(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
+{
+    bool deal = ev->family == LW_FAMILY_DEAL;
+    bool by_day =
+        leak_counted(ev) || (deal && json_string_value(json_object_get(ev->data, "loss_reason")));
+    if (by_day || deal)
+        add_local_period(ev, ts, by_day, out);
+}
+
+/* The tenant's leak.* settings, on the events the leak estimate counts. */
 static void add_leak_settings(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
 {
-    bool counted = !strcmp(ev->type, "lead.created") || !strcmp(ev->type, "call.completed") ||
-                   !strcmp(ev->type, "deal.won");
-    if (counted || (ev->family == LW_FAMILY_DEAL &&
-                    json_string_value(json_object_get(ev->data, "loss_reason"))))
-        add_local_period(ev, ts, out);
-    if (!counted)
+    if (!leak_counted(ev))
         return;
     add_pair_int(out, "leak_margin", ts->leak_margin_e4);
     add_pair_int(out, "leak_lifetime", ts->leak_lifetime_e4);
@@ -195,6 +213,7 @@ void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_arg
         add_pair_int(out, "callback_after_ms", ts->lead_callback_ms);
         add_pair_int(out, "unanswered_after_ms", ts->leak_unanswered_ms);
     }
+    add_periods(ev, ts, out);
     add_leak_settings(ev, ts, out);
     if (ev->trace[0])
         add_pair(out, "trace", ev->trace);

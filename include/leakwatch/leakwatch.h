@@ -133,6 +133,7 @@ typedef struct lw_tenant_settings {
     char *timezone; /* IANA; loss totals are per day and month in it */
     int64_t stalled_after_ms;
     char *stage_limits; /* "stage=duration;..." overriding stalled_after per stage */
+    char *deal_stages;  /* "pipeline=stage,stage;..." the funnel's order (funnel_stages.c) */
     int64_t no_next_step_ms;
     char *loss_nontarget; /* "id=Name;..." reasons of each class */
     char *loss_manageable;
@@ -201,7 +202,9 @@ typedef struct lw_input_settings {
     TYPE("response.stats", RESPONSE_STATS, "derived/response.stats.json")                          \
     TOPIC(LEAK_ESTIMATE, "topics.leak_estimate", "crm.agg.leak-estimate", compact,                 \
           "leak.estimate")                                                                         \
-    TYPE("leak.estimate", LEAK_ESTIMATE, "derived/leak.estimate.json")
+    TYPE("leak.estimate", LEAK_ESTIMATE, "derived/leak.estimate.json")                             \
+    TOPIC(FUNNEL, "topics.funnel", "crm.agg.funnel", compact, "funnel.summary")                    \
+    TYPE("funnel.summary", FUNNEL, "derived/funnel.summary.json")
 
 /* Passed for the kind of row a use of LW_DERIVED_TYPES does not need. */
 #define LW_DERIVED_SKIP(...)
@@ -324,6 +327,23 @@ const char *lw_loss_classify(const lw_tenant_settings *ts, const char *reason, c
                              size_t keylen);
 /* How long a deal may stay in a stage: its entry in deal.stage_limits, or stalled_after. */
 int64_t lw_stage_limit_ms(const lw_tenant_settings *ts, const char *stage);
+/* Whether deal.stage_limits lists the stage (else the stall limit may be learned, funnel.lua). */
+bool lw_stage_limit_listed(const lw_tenant_settings *ts, const char *stage);
+
+/* ============================= funnel_stages.c ============================ */
+
+/* Checks deal.stages ("pipeline=stage,stage,...;...", "\," a comma inside a name) and
+ * replaces *spec with its normalized text (trimmed, empty items and names left out). On a bad
+ * item writes "deal.stages expects ..., got '<item>'" into err and returns false. */
+bool lw_funnel_stages_normalize(char **spec, char *err, size_t errlen);
+
+/* ============================== funnel_api.c ============================= */
+
+/* The body of /api/funnel: the summaries of the pipeline's month (period NULL: its latest),
+ * one per currency, and every (pipeline, period, currency) among fields (the funnel_latest
+ * hash: "<month>|<currency>|<pipeline>" -> the funnel.summary data, values[i] of fields[i]). */
+json_t *lw_funnel_api_body(const char *tenant, const char *pipeline, const char *period,
+                           const char *const *fields, const char *const *values, size_t n);
 
 /* ================================ trace.c ================================ */
 

@@ -212,7 +212,7 @@ async function refresh() {
     const tenant = $('tenant').value || 'default';
     await Promise.all([loadPeriods(tenant), loadSettings(tenant)]);
     await Promise.all([loadLoss(tenant), loadRisk(tenant), loadResponses(tenant),
-      loadLeaks(tenant)]);
+      loadLeaks(tenant), loadFunnel(tenant)]);
     $('status').textContent = 'updated ' + new Date().toLocaleTimeString();
   } catch (e) {
     $('status').textContent = 'cannot reach leakwatch: ' + e.message;

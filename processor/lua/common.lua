@@ -22,6 +22,7 @@ local stats = {}    -- stats.lua: response-time statistics
 local timers = {}   -- timers.lua: firing deadlines (lw_fire, lw_flush)
 local leaks = {}    -- leaks.lua: what the dashboard's lead leaks card lists
 local estimate = {} -- estimate.lua: what the leaks cost (leak.estimate)
+local funnel = {}   -- funnel.lua: the funnel summary
 
 -- Numbers go to redis.call as text: Redis would format a Lua number with "%.14g" itself,
 -- about 1 us an argument, three times what int() costs.
@@ -121,6 +122,19 @@ local function encode_with_lists(obj, lists)
         s = s == '{}' and '{' .. field .. '}' or string.sub(s, 1, -2) .. ',' .. field .. '}'
     end
     return s
+end
+
+-- The quantile q of a histogram of n values (counts[i]: those in bin i, whose upper edge is
+-- edges[i]): the upper edge of the bin it falls in, or nil when there is none.
+local function bin_quantile(edges, counts, n, q)
+    local rank, seen = q * n, 0
+    for i, upper in ipairs(edges) do
+        seen = seen + (counts[i] or 0)
+        if seen >= rank and seen > 0 then
+            return upper
+        end
+    end
+    return nil
 end
 
 local NO_FIELDS = {}

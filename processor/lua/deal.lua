@@ -3,7 +3,8 @@
 --
 -- State (processor/keys.tab): the deal hash, and its deal_open and deal_overdue sets of
 -- task ids (kept by task.lua). Owns deal.* events; a deal's change moves its lines of the
--- risk list (risk.lua) and its share of the loss totals (loss.lua).
+-- risk list (risk.lua), its share of the loss totals (loss.lua) and of the funnel
+-- (funnel.lua).
 -- Deadlines: deal.no_next_step|<id> (no open task for no_next_step_ms), deal.stalled|<id>.
 -- A deal known only through its tasks counts as open: its events may come later.
 
@@ -135,6 +136,9 @@ local function deal_event(status)
             end
         elseif f.stage and h.stage ~= f.stage then
             restaged, limit = true, tonumber(f.stalled_after_ms) or 0
+            if f.stalled_learn and limit > 0 then -- no limit of its own: what is normal here
+                limit = funnel.stall_after_ms(ctx, f, t, limit)
+            end
             put('stage', f.stage)
             put('stage_since_ms', int(t))
             put('stalled', '0')
@@ -188,6 +192,7 @@ local function deal_event(status)
         end
         loss.update_totals(ctx, k, t)
         estimate.sync_deal(ctx, k, h, t)
+        funnel.update(ctx, f, t)
         deal.evaluate(ctx, f.deal_id, t, h)
     end
 end

@@ -115,6 +115,13 @@ function lead.record_response(ctx, lead_id, time_ms, by, h)
     end
 end
 
+-- A lead event naming a channel: the funnel's by-channel rows of its deals follow it.
+local function channel_known(ctx, f, t)
+    if f.channel then
+        funnel.lead_changed(ctx, f.lead_id, t)
+    end
+end
+
 -- lead.created: one HMGET, one HSET, one ZADD for both deadlines (and the TTL when new).
 -- Each deadline is set unless the response, the closing or a duplicate verdict came in time
 -- for it, or it already fired.
@@ -161,11 +168,13 @@ local function created(ctx, f, t)
     end
     contacts.index_lead(ctx, f, h)
     lead.counts_changed(ctx, f.lead_id, t) -- once the duplicate verdict is known
+    channel_known(ctx, f, t)
 end
 
 local function update_lead(ctx, f, t)
     local k = keys.lead(ctx, f.lead_id)
     local _, h = apply_fields(k, f, t, LEAD_FIELDS, read_hash(k, LEAD_STATE))
+    channel_known(ctx, f, t)
     return h
 end
 
@@ -176,6 +185,7 @@ end
 local function status_changed(ctx, f, t)
     local k = keys.lead(ctx, f.lead_id)
     local _, h = apply_fields(k, f, t, LEAD_FIELDS, read_hash(k, LEAD_STATE))
+    channel_known(ctx, f, t)
     lead.record_response(ctx, f.lead_id, t, 'lead.status_changed', h)
 end
 
@@ -189,6 +199,7 @@ local function closed(ctx, f, t)
     -- the earliest closing is kept
     apply_fields(k, f, t, CLOSE_FIELDS, h, (closed_ms == nil or t < closed_ms) and
         { 'closed_ms', int(t) } or nil)
+    channel_known(ctx, f, t)
     leaks.lead_settled(ctx, f.lead_id)
     if f.closed_reason == 'spam' then
         contacts.drop_spam(ctx, f.lead_id)

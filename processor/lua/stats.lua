@@ -273,17 +273,10 @@ local function fold_pending(ctx)
     end
 end
 
--- The quantile q of a histogram: the upper edge of the bin it falls in, so "median 300"
--- reads "half answered within 300 s" (never better than the truth; the mean is exact).
+-- "median 300" reads "half answered within 300 s" (never better than the truth; the mean is
+-- exact).
 local function quantile(counts, n, q)
-    local rank, seen = q * n, 0
-    for i, upper in ipairs(BINS) do
-        seen = seen + (counts[i] or 0)
-        if seen >= rank and seen > 0 then
-            return upper
-        end
-    end
-    return 0
+    return bin_quantile(BINS, counts, n, q) or 0
 end
 
 -- part ÷ whole as a decimal with 4 places, rounded half up ("0.0000" when whole is 0).

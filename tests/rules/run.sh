@@ -163,7 +163,7 @@ add_cmd() {
 # config.c's defaults of the per-tenant settings the library gets (through transition.c).
 declare -A DEFAULTS=(
     [lead.idle_after]=30m [lead.callback_after]=15m [currency]=RUB [dedup.window]=90d
-    [lead.untracked_after]=15m [timezone]=UTC [deal.stalled_after]=7d [deal.stage_limits]=''
+    [lead.untracked_after]=15m [timezone]=UTC [deal.stalled_after]=7d [deal.stage_limits]='' [deal.stages]=''
     [deal.no_next_step_after]=24h
     [leak.margin]=0.4 [leak.lifetime_purchases]=1 [leak.unanswered_after]=24h
     [leak.conversion_window]=90d
@@ -240,8 +240,8 @@ local_period() {
 declare -A FIELDS=()
 for f in lead_id call_id task_id deal_id manager_id channel status direction stage \
     closed_reason loss_reason kind contact_name pipeline_id title due_ms amount_minor currency \
-    stalled_after_ms loss_class loss_key day month no_next_step_ms phones emails \
-    dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms trace \
+    stalled_after_ms loss_class loss_key day month deal_stages stalled_learn no_next_step_ms \
+    phones emails dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms trace \
     unanswered_after_ms leak_margin leak_lifetime leak_window_ms leak_currency; do
     FIELDS[$f]=1
 done
@@ -314,7 +314,8 @@ parse_event() {
                     break
                 fi
             done
-            [[ -n $limit ]] || { setting_ms "$tenant" deal.stalled_after && limit=$REPLY; }
+            [[ -n $limit ]] || { setting_ms "$tenant" deal.stalled_after && limit=$REPLY &&
+                put stalled_learn 1; }
             put stalled_after_ms "$limit"
         fi
         if [[ -v pairs[loss_reason] ]]; then
@@ -322,13 +323,18 @@ parse_event() {
             put loss_class "$CLASS"
             put loss_key "$KEY"
         fi
+        setting "$tenant" deal.stages
+        [[ -z $REPLY ]] || put deal_stages "$REPLY" # as written: config.c's form is the same
     fi
-    local counted=0 # what the leak estimate counts (transition.c: add_leak_settings)
+    # The local period (transition.c: add_periods): what the leak estimate counts and a loss
+    # reason by day and month, every deal event by month (the funnel's cohort).
+    local counted=0 by_day=0
     [[ $type == lead.created || $type == call.completed || $type == deal.won ]] && counted=1
-    if ((counted)) || [[ $family == deal && -v pairs[loss_reason] ]]; then
+    ((counted)) || [[ $family == deal && -v pairs[loss_reason] ]] && by_day=1
+    if ((by_day)) || [[ $family == deal ]]; then
         setting "$tenant" timezone
         local_period "$t" "$REPLY"
-        put day "$DAY"
+        ((by_day)) && put day "$DAY"
         put month "$MONTH"
     fi
     if [[ $family == deal || $family == task ]]; then

@@ -576,6 +576,7 @@ static const topic_case topics[] = {
     {"loss.totals", "crm.agg.loss-totals"},
     {"risk.summary", "crm.agg.risk-summary"},
     {"response.stats", "crm.agg.response-stats"},
+    {"funnel.summary", "crm.agg.funnel"},
 };
 
 static void test_topic_for(void **state)
@@ -660,7 +661,8 @@ static void test_topic_list(void **state)
                         "crm.leads.response-times,crm.alerts.lead-callback,crm.alerts.lead-idle,"
                         "crm.alerts.untracked-contacts,crm.alerts.task-overdue,"
                         "crm.alerts.deal-at-risk,crm.agg.loss-totals,crm.agg.risk-summary,"
-                        "crm.agg.response-stats,crm.agg.leak-estimate");
+                        "crm.agg.response-stats,crm.agg.leak-estimate,"
+                        "crm.agg.funnel");
     lw_buf_free(&list);
 
     lw_config cfg;
@@ -702,7 +704,8 @@ static void test_print_topics(void **state)
               "crm.agg.loss-totals\ttopics.loss_totals\tcompact\tloss.totals\n"
               "crm.agg.risk-summary\ttopics.risk_summary\tcompact\trisk.summary\n"
               "crm.agg.response-stats\ttopics.response_stats\tcompact\tresponse.stats\n"
-              "crm.agg.leak-estimate\ttopics.leak_estimate\tcompact\tleak.estimate\n");
+              "crm.agg.leak-estimate\ttopics.leak_estimate\tcompact\tleak.estimate\n"
+              "crm.agg.funnel\ttopics.funnel\tcompact\tfunnel.summary\n");
     free(text);
     lw_config_free(&cfg);
 }

@@ -211,6 +211,11 @@ static void test_stage_limits(void **state)
     assert_int_equal(lw_stage_limit_ms(ts, "a"), 5 * DAY_MS);
     assert_int_equal(lw_stage_limit_ms(ts, "a=b"), 5 * DAY_MS);
     assert_int_equal(lw_stage_limit_ms(ts, ""), 5 * DAY_MS);
+    /* listed or not: a stage not listed may have its limit learned (funnel.lua) */
+    assert_true(lw_stage_limit_listed(ts, " PROPOSAL "));
+    assert_true(lw_stage_limit_listed(ts, "negotiation"));
+    assert_false(lw_stage_limit_listed(ts, "won"));
+    assert_false(lw_stage_limit_listed(ts, "a"));
     lw_config_free(&cfg);
 }
 

@@ -26,6 +26,7 @@ static lw_tenant_settings acme(void)
     ts.timezone = (char *)"Asia/Almaty"; /* UTC+5: 09:00Z is 14:00 local */
     ts.stalled_after_ms = 7 * 86400000LL;
     ts.stage_limits = (char *)"Proposal=3d;contract=14d";
+    ts.deal_stages = (char *)"default=lead,proposal"; /* normalized, as config.c leaves it */
     ts.no_next_step_ms = 86400000LL;
     ts.loss_nontarget = (char *)"spam=Спам";
     ts.loss_manageable = (char *)"no_answer_3_times=Не отвечает более 3-х раз";
@@ -260,7 +261,7 @@ static void test_deal_lost_money(void **state)
         assert_string_equal(v, "2026-11");
         /* fixed arguments plus name/value pairs */
         assert_int_equal((a.n - 9) % 2, 0);
-        assert_int_equal(a.n, 9 + 2 * 9);
+        assert_int_equal(a.n, 9 + 2 * 10); /* with deal_stages */
         lw_argv_free(&a);
         lw_event_free(&ev);
     }
@@ -291,10 +292,35 @@ static void test_deal_without_amount(void **state)
                                        "proposal",
                                        "stalled_after_ms", /* the stage's own limit, 3d */
                                        "259200000",
+                                       "deal_stages", /* the funnel's order, passed on */
+                                       "default=lead,proposal",
                                        "no_next_step_ms",
                                        "86400000",
+                                       "month", /* the funnel's: 14:00 in Almaty */
+                                       "2026-11",
                                        NULL};
     assert_argv(&a, want);
+    lw_argv_free(&a);
+    lw_event_free(&ev);
+}
+
+/* A stage deal.stage_limits does not list may have its stall limit learned (funnel.lua); a
+ * listed one never (test_deal_without_amount). */
+static void test_deal_stage_without_limit(void **state)
+{
+    lw_event ev;
+    parse("{\"specversion\":\"1.0\",\"id\":\"e6\",\"type\":\"deal.stage_changed\","
+          "\"source\":\"s\",\"time\":\"2026-11-22T09:00:00Z\",\"tenant\":\"acme\","
+          "\"data\":{\"deal_id\":\"D1\",\"stage\":\"measure\"}}",
+          &ev);
+    lw_tenant_settings ts = acme();
+    lw_argv a = {0};
+    lw_transition_argv(&ev, &ts, &a);
+    char v[64];
+    assert_non_null(pair(&a, "stalled_after_ms", v, sizeof(v)));
+    assert_string_equal(v, "604800000"); /* deal.stalled_after */
+    assert_non_null(pair(&a, "stalled_learn", v, sizeof(v)));
+    assert_string_equal(v, "1");
     lw_argv_free(&a);
     lw_event_free(&ev);
 }
@@ -519,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_lead_updated_has_no_thresholds),
         cmocka_unit_test(test_deal_lost_money),
         cmocka_unit_test(test_deal_without_amount),
+        cmocka_unit_test(test_deal_stage_without_limit),
         cmocka_unit_test(test_task_created_due),
         cmocka_unit_test(test_call_completed),
         cmocka_unit_test(test_argv_reused),

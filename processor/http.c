@@ -75,9 +75,10 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, co
 
 /* ------------------------------ parameters ------------------------------ */
 
-static bool tenant_ok(const char *t)
+/* Only a tenant whose events are accepted has keys to read. */
+static bool tenant_ok(const lw_http *h, const char *t)
 {
-    return t && *t && strlen(t) < 64 && !strpbrk(t, "{}\r\n");
+    return t && lw_tenant_policy_check(h->cfg->tenant_policy, t) == LW_REJECT_NONE;
 }
 
 /* YYYY-MM or YYYY-MM-DD */
@@ -145,7 +146,7 @@ static enum MHD_Result api_loss_totals(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant"), *period = arg(c, "period"),
                *currency = arg(c, "currency");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (!period_ok(period))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "period: expects YYYY-MM or YYYY-MM-DD");
@@ -203,7 +204,7 @@ static char *sort_call_first_by_count(const char *summary)
 static enum MHD_Result api_risk(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant"), *sort = arg(c, "sort");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (sort && strcmp(sort, "amount") && strcmp(sort, "count"))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "sort: expects amount or count");
@@ -229,7 +230,7 @@ static enum MHD_Result api_risk(lw_http *h, struct MHD_Connection *c)
 static enum MHD_Result api_response_stats(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (!h->redis.ctx && !lw_redis_connect_once(&h->redis))
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
@@ -285,7 +286,7 @@ static enum MHD_Result serve_readyz(struct MHD_Connection *c)
 static enum MHD_Result api_loss_periods(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (!h->redis.ctx && !lw_redis_connect_once(&h->redis))
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
@@ -464,7 +465,7 @@ static json_t *lead_leaks(lw_http *h, const char *tenant)
 static enum MHD_Result api_lead_leaks(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     json_t *o = redis_ready(h) ? lead_leaks(h, tenant) : NULL;
     if (!o)
@@ -512,7 +513,7 @@ static json_t *names_of(const lw_tenant_settings *ts)
 static enum MHD_Result api_settings(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     const lw_tenant_settings *ts = lw_config_tenant(h->cfg, tenant);
     json_t *o = json_pack("{s:s,s:s}", "tenant", tenant, "timezone", ts->timezone);

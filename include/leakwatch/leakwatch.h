@@ -42,6 +42,9 @@ enum {
     LW_EXIT_DEPENDENCY = 3 /* a dependency is unusable (e.g. Redis without Functions) */
 };
 
+/* The longest tenant id (tenants.pattern may only narrow it; tenant_policy.c). */
+#define LW_TENANT_MAX 64
+
 /* ================================ log.c ================================== */
 
 typedef enum { LW_LOG_DEBUG, LW_LOG_INFO, LW_LOG_WARN, LW_LOG_ERROR, LW_LOG_FATAL } lw_log_level;
@@ -122,11 +125,12 @@ void lw_money_format(int64_t minor, char out[32]); /* "412560.00" */
 
 /* ================================ config.c =============================== */
 
-typedef struct lw_tenant_lists lw_tenant_lists; /* loss_reason.c */
+typedef struct lw_tenant_lists lw_tenant_lists;   /* loss_reason.c */
+typedef struct lw_tenant_policy lw_tenant_policy; /* tenant_policy.c */
 
 /* Settings that a tenant may override ("tenants": {"acme": {"lead.idle_after": "10m"}}). */
 typedef struct lw_tenant_settings {
-    char name[64];
+    char name[LW_TENANT_MAX + 1];
     int64_t lead_idle_ms;
     int64_t lead_callback_ms;
     char *currency;
@@ -242,6 +246,10 @@ typedef struct lw_config {
     size_t kafka_props_n;
 
     json_t *tenants_json; /* the file's "tenants", applied once every layer is read */
+
+    char *tenants_pattern;           /* tenants.pattern */
+    char *tenants_allow;             /* tenants.allow, comma separated ("" = any) */
+    lw_tenant_policy *tenant_policy; /* both, compiled once the layers are read */
 } lw_config;
 
 /* Loads defaults, then the JSON file (may be NULL), then LEAKWATCH_* from envp, then
@@ -348,9 +356,11 @@ typedef enum {
     LW_REJECT_NOT_JSON,
     LW_REJECT_NOT_CLOUDEVENT, /* missing/ill-typed context attribute or bad specversion */
     LW_REJECT_UNKNOWN_TYPE,
-    LW_REJECT_MISSING_FIELD, /* a required data field is absent */
-    LW_REJECT_INVALID_FIELD, /* a field has the wrong type or format */
-    LW_REJECT_STATE_ERROR,   /* the Redis library refused to apply it */
+    LW_REJECT_MISSING_FIELD,  /* a required data field is absent */
+    LW_REJECT_INVALID_FIELD,  /* a field has the wrong type or format */
+    LW_REJECT_STATE_ERROR,    /* the Redis library refused to apply it */
+    LW_REJECT_INVALID_TENANT, /* the tenant does not match tenants.pattern */
+    LW_REJECT_UNKNOWN_TENANT, /* tenants.allow is set and does not list the tenant */
     LW_REJECT__COUNT
 } lw_reject_reason;
 
@@ -383,6 +393,18 @@ bool lw_event_parse_binary(const char *buf, size_t len, size_t max_bytes, json_t
 void lw_event_free(lw_event *ev);
 /* A data field as a string: strings as they are, integers printed; NULL when absent. */
 const char *lw_event_str(const lw_event *ev, const char *field, char scratch[32]);
+
+/* ================================ tenant_policy.c ======================== */
+
+/* tenants.pattern (anchored POSIX ERE) and tenants.allow (comma separated; "" = any), compiled
+ * once at load; NULL with "config: tenants.<key> ..." in err when either cannot be used. */
+lw_tenant_policy *lw_tenant_policy_new(const char *pattern, const char *allow, char *err,
+                                       size_t errlen);
+/* LW_REJECT_NONE, LW_REJECT_INVALID_TENANT or LW_REJECT_UNKNOWN_TENANT. Thread-safe. */
+lw_reject_reason lw_tenant_policy_check(const lw_tenant_policy *p, const char *tenant);
+/* The same, why filled when refused. */
+bool lw_tenant_policy_admit(const lw_tenant_policy *p, const char *tenant, lw_reject *why);
+void lw_tenant_policy_free(lw_tenant_policy *p); /* NULL: nothing */
 
 /* ================================ binding.c ============================== */
 

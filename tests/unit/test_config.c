@@ -252,6 +252,38 @@ static void test_tenant_inherits_top_level(void **state)
 
 /* ------------------------------ environment ------------------------------ */
 
+/* tenants.pattern and tenants.allow: flat or under "tenants" (not tenants then), the list as
+ * an array or comma separated, compiled into the policy events are checked by. */
+static void test_tenant_policy_settings(void **state)
+{
+    lw_config cfg;
+    load_ok(&cfg, NULL, NULL, 0, NULL);
+    assert_string_equal(cfg.tenants_pattern, "[A-Za-z0-9._-]{1,64}");
+    assert_string_equal(cfg.tenants_allow, "");
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "ac me"), LW_REJECT_INVALID_TENANT);
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "acme"), LW_REJECT_NONE);
+    lw_config_free(&cfg);
+
+    load_ok(&cfg,
+            "{\"tenants\": {\"pattern\": \"[a-z]+\", \"allow\": [\"acme\", \"globex\"],"
+            " \"acme\": {\"currency\": \"KZT\"}}}",
+            NULL, 0, NULL);
+    assert_string_equal(cfg.tenants_allow, "acme,globex");
+    assert_int_equal(cfg.tenants_n, 1); /* pattern and allow are no tenants */
+    assert_string_equal(cfg.tenants[0].name, "acme");
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "globex"), LW_REJECT_NONE);
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "initech"),
+                     LW_REJECT_UNKNOWN_TENANT);
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "acme1"), LW_REJECT_INVALID_TENANT);
+    lw_config_free(&cfg);
+
+    char *argv[] = {"--tenants.allow", "t1,t2"};
+    load_ok(&cfg, "{\"tenants.pattern\": \"t[0-9]\"}", NULL, 2, argv);
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "t2"), LW_REJECT_NONE);
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "t3"), LW_REJECT_UNKNOWN_TENANT);
+    lw_config_free(&cfg);
+}
+
 static void test_env(void **state)
 {
     lw_config cfg;
@@ -470,6 +502,42 @@ static const refusal_case refusals[] = {
      {"--kafka.brokrs", "x:1"},
      {"kafka.brokrs", NULL}},
     {"bad librdkafka value", "{\"kafka.acks\": \"some\"}", {NULL}, 0, {NULL}, {"kafka.acks", NULL}},
+    {"tenants.pattern not a regex",
+     NULL,
+     {NULL},
+     1,
+     {"--tenants.pattern=[a-"},
+     {"tenants.pattern", "[a-"}},
+    {"tenants.pattern env",
+     NULL,
+     {"LEAKWATCH_TENANTS_PATTERN=(", NULL},
+     0,
+     {NULL},
+     {"tenants.pattern", NULL}},
+    {"tenants.allow with a comma",
+     "{\"tenants.allow\": [\"a,b\"]}",
+     {NULL},
+     0,
+     {NULL},
+     {"tenants.allow", NULL}},
+    {"tenants.allow not matching",
+     "{\"tenants\": {\"allow\": [\"acme\", \"ac me\"]}}",
+     {NULL},
+     0,
+     {NULL},
+     {"tenants.allow", "ac me"}},
+    {"tenant settings not allowed",
+     "{\"tenants.allow\": \"acme\", \"tenants\": {\"globex\": {\"currency\": \"KZT\"}}}",
+     {NULL},
+     0,
+     {NULL},
+     {"tenants.globex", "tenants.allow"}},
+    {"tenant settings not matching",
+     "{\"tenants\": {\"a b\": {\"currency\": \"KZT\"}}}",
+     {NULL},
+     0,
+     {NULL},
+     {"tenants.a b", "tenants.pattern"}},
 };
 
 static void test_refusals(void **state)
@@ -710,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_file_kafka_passthrough),
         cmocka_unit_test(test_file_tenants),
         cmocka_unit_test(test_tenant_inherits_top_level),
+        cmocka_unit_test(test_tenant_policy_settings),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_precedence),

@@ -29,17 +29,21 @@ cmake --build "$build" -j "$(nproc)" --target "${targets[@]/#/fuzz_}" >"$build/b
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 jobs="${FUZZ_JOBS:-1}"
+parallel=()
+# -jobs puts each job's output in fuzz-<n>.log of the current directory: one per target
+[ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
 failed=0
 for t in "${targets[@]}"; do
-    work="$build/corpus/$t" crashes="$build/crashes" log="$build/fuzz_$t.log"
-    mkdir -p "$work" "$crashes"
-    rm -f "$log" "$build"/fuzz-*.log
+    run="$build/run/$t" work="$build/corpus/$t" crashes="$build/crashes" log="$build/fuzz_$t.log"
+    rm -rf "$run"
+    mkdir -p "$run" "$work" "$crashes"
     status=0
     # the work corpus first: libFuzzer adds what it finds to the first directory only
-    (cd "$build" && "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 \
-        -artifact_prefix="$crashes/$t-" -jobs="$jobs" -workers="$jobs" \
-        "$work" "$root/tests/fuzz/corpus/$t" >"$log" 2>&1) || status=$?
-    [ "$jobs" -gt 1 ] && cat "$build"/fuzz-*.log >>"$log" 2>/dev/null
+    (cd "$run" && "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 \
+        -artifact_prefix="$crashes/$t-" "${parallel[@]}" "$work" "$root/tests/fuzz/corpus/$t" \
+        >"$log" 2>&1) || status=$?
+    cat "$run"/fuzz-*.log >>"$log" 2>/dev/null || true
+    # executions summed over the jobs; coverage of the last status line (one job's)
     execs="$(awk '/stat::number_of_executed_units:/ {n += $2} END {print n + 0}' "$log")"
     last="$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1)"
     cov="$(sed -nE 's/.*cov: ([0-9]+).*/\1/p' <<<"$last")"

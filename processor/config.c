@@ -48,7 +48,9 @@ static const cfg_entry table[] = {
     LW_DERIVED_TYPES(TOPIC_ENTRY, LW_DERIVED_SKIP)
     /* clang-format on */
     {"redis.url", CFG_STRING, "redis://127.0.0.1:6379",
-     "Redis 7: redis://[:password@]host:port[/db]", G(redis_url), 0, 0, NULL},
+     "Redis 7: redis://[[user]:password@]host:port[/db] (user and password %XX-escaped; an "
+     "ACL user gets AUTH user password)",
+     G(redis_url), 0, 0, NULL},
     {"redis.timeout", CFG_DURATION, "5s", "Redis connect and command timeout", G(redis_timeout_ms),
      0, 0, NULL},
     {"clock", CFG_ENUM, "wall",
@@ -93,6 +95,12 @@ static const cfg_entry table[] = {
     {"http.listen", CFG_STRING, "",
      "serve /healthz /readyz /metrics and the JSON API on ipv4:port (empty: off)", G(http_listen),
      0, 0, NULL},
+    {"http.token", CFG_STRING, "",
+     "bearer token every HTTP path but /healthz and /readyz requires (empty: none)", G(http_token),
+     0, 0, NULL},
+    {"http.token_file", CFG_STRING, "",
+     "a file holding http.token (its first line), instead of the setting", G(http_token_file), 0, 0,
+     NULL},
     {"replay.from", CFG_STRING, "",
      "start newly assigned partitions at this time (RFC 3339), e.g. for a backfill", G(replay_from),
      0, 0, NULL},
@@ -272,7 +280,8 @@ static bool set_value(const cfg_entry *e, void *field, const char *v, const char
     if (!ok) {
         char expected[160];
         describe_expected(e, expected, sizeof(expected));
-        snprintf(err, errlen, "config: %s (%s) expects %s, got '%s'", e->key, origin, expected, v);
+        snprintf(err, errlen, "config: %s (%s) expects %s, got '%s'", e->key, origin, expected,
+                 lw_redacted(e->key, v));
     }
     return ok;
 }
@@ -618,7 +627,7 @@ static bool validate_connections(const lw_config *cfg, char *err, size_t errlen)
     lw_redis r;
     char why[300];
     bool ok = lw_redis_parse_url(cfg->redis_url, &r, why, sizeof(why));
-    free(r.password);
+    lw_redis_free_url(&r);
     if (!ok) {
         snprintf(err, errlen, "config: %s", why);
         return false;
@@ -646,6 +655,32 @@ static bool tenant_admitted(const lw_config *cfg, const char *name, char *err, s
     return false;
 }
 
+/* http.token_file: its first line is http.token. Both set, an unreadable or empty file are
+ * refused. */
+static bool read_token_file(lw_config *cfg, char *err, size_t errlen)
+{
+    if (!*cfg->http_token_file)
+        return true;
+    if (*cfg->http_token) {
+        snprintf(err, errlen, "config: http.token_file: http.token is set too; give one of them");
+        return false;
+    }
+    FILE *f = fopen(cfg->http_token_file, "r");
+    char line[1024] = "";
+    bool ok = f && fgets(line, sizeof(line), f);
+    if (f)
+        fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!ok || !*line) {
+        snprintf(err, errlen, "config: http.token_file: cannot read a token from '%s'",
+                 cfg->http_token_file);
+        return false;
+    }
+    free(cfg->http_token);
+    cfg->http_token = strdup(line);
+    return true;
+}
+
 static bool validate(lw_config *cfg, char *err, size_t errlen)
 {
     int64_t ms;
@@ -658,7 +693,7 @@ static bool validate(lw_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "config: replay.output expects topics, none or a topic prefix");
         return false;
     }
-    if (!prepare_tenant(&cfg->tenant_defaults, err, errlen))
+    if (!prepare_tenant(&cfg->tenant_defaults, err, errlen) || !read_token_file(cfg, err, errlen))
         return false;
     cfg->tenant_policy =
         lw_tenant_policy_new(cfg->tenants_pattern, cfg->tenants_allow, err, errlen);
@@ -854,13 +889,18 @@ void lw_config_print_help(FILE *out)
         const cfg_entry *e = &table[i];
         char env[256];
         env_name(e->key, env, sizeof(env));
-        fprintf(out, "  --%-28s %s%s\n  %-30s env %s, default '%s'\n", e->key, e->desc,
-                e->per_tenant ? " (per tenant)" : "", "", env, e->def);
+        fprintf(out, "  --%-28s %s%s%s\n  %-30s env %s, default '%s'\n", e->key, e->desc,
+                e->per_tenant ? " (per tenant)" : "",
+                lw_secret_key(e->key) ? " (secret: printed as ***)" : "", "", env,
+                lw_redacted(e->key, e->def));
     }
-    fprintf(out, "  --kafka.<property>             any librdkafka property, passed through\n"
-                 "  -X <property>=<value>          the same, kcat style\n"
-                 "  Per-tenant overrides live in the config file: "
-                 "\"tenants\": {\"acme\": {\"lead.idle_after\": \"10m\"}}\n");
+    fprintf(
+        out,
+        "  --kafka.<property>             any librdkafka property, passed through (*.password,\n"
+        "                                 *.secret, *.pem printed as ***)\n"
+        "  -X <property>=<value>          the same, kcat style\n"
+        "  Per-tenant overrides live in the config file: "
+        "\"tenants\": {\"acme\": {\"lead.idle_after\": \"10m\"}}\n");
 }
 
 static json_t *list_json(const char *list)
@@ -880,7 +920,7 @@ static json_t *value_json(const cfg_entry *e, const void *field)
     char text[32];
     switch (e->type) {
     case CFG_STRING:
-        return json_string(*(char *const *)field);
+        return json_string(lw_redacted(e->key, *(char *const *)field));
     case CFG_LIST:
         return list_json(*(char *const *)field);
     case CFG_INT:
@@ -918,7 +958,7 @@ void lw_config_dump(const lw_config *cfg, FILE *out)
     for (size_t i = 0; i < cfg->kafka_props_n; i++) {
         char key[300];
         snprintf(key, sizeof(key), "kafka.%s", cfg->kafka_props[i].key);
-        json_object_set_new(root, key, json_string(cfg->kafka_props[i].value));
+        json_object_set_new(root, key, json_string(lw_redacted(key, cfg->kafka_props[i].value)));
     }
     json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', out);

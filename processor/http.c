@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
 
 struct lw_http {
     struct MHD_Daemon *daemon;
@@ -46,6 +47,14 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    /* the dashboard's names, titles and reasons come from input: even a slip into markup
+     * could run no script but the page's own, and no reply is read as another type */
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; script-src 'self'; object-src 'none'; "
+                            "base-uri 'none'; frame-ancestors 'none'");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"leakwatch\"");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -548,6 +557,39 @@ static const struct {
     {"/api/settings", api_settings},
 };
 
+/* Equal in a time that depends only on the token's length, not on where they differ. */
+static bool token_equal(const char *given, const char *token)
+{
+    size_t given_len = strlen(given), len = strlen(token);
+    unsigned char diff = given_len != len;
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)(token[i] ^ given[i < given_len ? i : 0]);
+    return diff == 0;
+}
+
+/* With http.token set, "Authorization: Bearer <http.token>". */
+static bool authorized(const lw_http *h, struct MHD_Connection *c)
+{
+    const char *token = h->cfg->http_token;
+    if (!*token)
+        return true;
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    static const char scheme[] = "Bearer ";
+    if (!auth || strncasecmp(auth, scheme, sizeof(scheme) - 1) != 0)
+        return false;
+    return token_equal(auth + sizeof(scheme) - 1, token);
+}
+
+/* Whether a path serves data (tenants' money, metrics): the files of the dashboard page hold
+ * none, and the page must load to ask for the token. */
+static bool guarded(const char *url)
+{
+    for (size_t i = 0; i < lw_assets_n; i++)
+        if (!strcmp(lw_assets[i].path, url))
+            return false;
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -559,6 +601,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply_json(c, MHD_HTTP_OK, "{\"status\":\"ok\"}");
     if (!strcmp(url, "/readyz"))
         return serve_readyz(c);
+    if (guarded(url) && !authorized(h, c))
+        return reply_error(c, MHD_HTTP_UNAUTHORIZED, "a bearer token (http.token) is required");
     if (!strcmp(url, "/metrics"))
         return serve_metrics(c);
     for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++)
@@ -611,11 +655,14 @@ lw_http *lw_http_start(const lw_config *cfg, char *err, size_t errlen)
                                  MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errlen, "http.listen: cannot listen on %s", cfg->http_listen);
-        free(h->redis.password);
+        lw_redis_free_url(&h->redis);
         free(h);
         return NULL;
     }
-    lw_info("http server on %s: /healthz /readyz /metrics /api/*", cfg->http_listen);
+    lw_info("http server on %s: /healthz /readyz /metrics /api/*%s", cfg->http_listen,
+            *cfg->http_token
+                ? " (all but /healthz /readyz and the dashboard's files need the token)"
+                : "");
     return h;
 }
 
@@ -625,6 +672,6 @@ void lw_http_stop(lw_http *h)
         return;
     MHD_stop_daemon(h->daemon);
     lw_redis_close(&h->redis);
-    free(h->redis.password);
+    lw_redis_free_url(&h->redis);
     free(h);
 }

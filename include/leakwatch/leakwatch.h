@@ -232,7 +232,9 @@ typedef struct lw_config {
     int64_t stats_interval_ms;
     bool until_end;
     int64_t shutdown_timeout_ms;
-    char *http_listen;      /* "" = no HTTP server */
+    char *http_listen; /* "" = no HTTP server */
+    char *http_token;  /* bearer token of the HTTP API ("" = none; http.token_file read) */
+    char *http_token_file;
     char *replay_from;      /* RFC 3339: newly assigned partitions start at this time ("" = no) */
     char *replay_output;    /* topics | none | a prefix of the output topics (replay only) */
     bool replay_keep_group; /* a replay leaves its consumer group when it ends */
@@ -277,6 +279,18 @@ void lw_config_print_topics(const lw_config *cfg, FILE *out);
 void lw_config_print_help(FILE *out);
 /* Prints the effective configuration as JSON. */
 void lw_config_dump(const lw_config *cfg, FILE *out);
+
+/* ================================ secret.c =============================== */
+
+/* Whether a setting is a secret: its last part is password, token, secret or pem
+ * (kafka.sasl.password, kafka.ssl.key.password, http.token, kafka.ssl.key.pem...). */
+bool lw_secret_key(const char *key);
+/* The URL with the password of its userinfo as "***" (redis://user:***@host:6379/0); a
+ * thread-local buffer, valid until the next call on the thread. */
+const char *lw_redact_url(const char *url);
+/* A setting's value as it may be printed: "***" for a secret (empty stays empty), redis.url
+ * redacted, anything else as it is. */
+const char *lw_redacted(const char *key, const char *value);
 
 /* ================================ loss_reason.c ========================== */
 
@@ -460,20 +474,25 @@ typedef struct lw_redis {
     redisContext *ctx;
     char host[256];
     int port;
-    char *password;
+    char *user;     /* an ACL user (AUTH user password); NULL: AUTH password, or none */
+    char *password; /* NULL: no AUTH */
     int db;
     int64_t timeout_ms;
     uint64_t round_trips;
     uint64_t connects; /* successful connects; a change means a new connection, maybe a new
                           (emptied) server: what was written once must be written again */
+    bool refused;      /* the last attempt's AUTH or SELECT was refused (not worth retrying) */
 } lw_redis;
 
-/* Parses redis://[:password@]host[:port][/db]. */
+/* Parses redis://[[user]:password@]host[:port][/db] (user and password %XX-decoded; a
+ * userinfo without ':' is a password). Free user and password with lw_redis_free_url. */
 bool lw_redis_parse_url(const char *url, lw_redis *r, char *err, size_t errlen);
+void lw_redis_free_url(lw_redis *r);
 /* One attempt, no retry (the HTTP thread answers 503 instead of waiting). */
 bool lw_redis_connect_once(lw_redis *r);
 /* Connects, retrying with exponential backoff (100 ms .. 5 s) while *running; reports each
- * failed attempt. Returns false only when stopped. */
+ * failed attempt. Returns false when stopped, or when the server refused the user, password
+ * or db (r->refused, logged): retrying would not mend the configuration. */
 bool lw_redis_connect(lw_redis *r, volatile int *running);
 void lw_redis_close(lw_redis *r);
 /* Sends n commands in one pipelined round trip; replies[i] gets each reply (free with

@@ -278,6 +278,15 @@ lw_leakwatch_until_end() {
     ((rc == 0)) || lw_fail "leakwatch run --until-end $* exited with $rc (see leakwatch.log)"
 }
 
+# Headless Chromium as root with a fresh profile (NAME) and no network beyond loopback; the
+# page's scripts run for 10 s of virtual time: lw_browser NAME --dump-dom URL
+lw_browser() {
+    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --disable-dev-shm-usage --user-data-dir="$LW_TMP/chrome-$1" \
+        --virtual-time-budget=10000 "${@:2}" 2>>"$LW_TMP/chromium.log"
+}
+
 # Feeds the sample day and starts `leakwatch run` (event clock) serving HTTP on a free port
 # in the background; exports HTTP_BASE and sets LEAKWATCH_PID (not exported: a LEAKWATCH_*
 # variable in the environment is a setting to every leakwatch command). Extra flags are

@@ -35,18 +35,11 @@ lw_wait_for "[ \"\$(curl -s '$base/api/response-stats?tenant=default' | jq '.sco
 # the day's last event (deal.updated, 18:00 UTC) applied: how long L2 waits runs to it
 lw_wait_for "[ \"\$(curl -s '$base/api/lead-leaks?tenant=default' | jq '.latest_ms')\" = 1795370400000 ]" 30
 
-# flags: headless as root, no network beyond loopback, a fresh profile
-browser() {
-    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-        --disable-background-networking --disable-component-update --disable-sync \
-        --disable-dev-shm-usage --user-data-dir="$LW_TMP/chrome-$1" \
-        --virtual-time-budget=10000 "${@:2}" 2>>"$LW_TMP/chromium.log"
-}
 text_of() { # the text of the element with this id in the dumped DOM
     sed -n "s/.*id=\"$1\"[^>]*>\([^<]*\)<.*/\1/p" "$2" | head -1
 }
 
-browser amount --dump-dom "$base/?tenant=default" > "$LW_TMP/page.html"
+lw_browser amount --dump-dom "$base/?tenant=default" > "$LW_TMP/page.html"
 page="$LW_TMP/page.html"
 nbsp=$(printf '\xe2\x80\xaf') # the dashboard groups thousands with a narrow no-break space
 lw_assert_eq "12${nbsp}000 KZT" "$(text_of loss-manageable "$page")" "loss card: manageable"
@@ -73,7 +66,7 @@ lw_assert_contains "$(cat "$page")" '<option value="acme">acme</option><option v
     "the tenant picker lists the tenants"
 
 lw_wait_for "[ \"\$(curl -s '$base/api/lead-leaks?tenant=acme' | jq '.untracked | length')\" = 1 ]" 30
-browser acme --dump-dom "$base/?tenant=acme" > "$LW_TMP/page-acme.html"
+lw_browser acme --dump-dom "$base/?tenant=acme" > "$LW_TMP/page-acme.html"
 acme="$LW_TMP/page-acme.html"
 lw_assert_eq 1 "$(text_of leaks-waiting "$acme")" "acme: A1 waits"
 lw_assert_eq 1 "$(text_of leaks-duplicates "$acme")" "acme: one duplicate today"
@@ -84,13 +77,13 @@ lw_assert_contains "$(cat "$acme")" '<td>+77059990000</td><td>AK1</td><td>missed
     "acme: the untracked contact"
 lw_assert_contains "$(text_of status "$page")" "updated" "the page refreshed without errors"
 
-browser count --dump-dom "$base/?tenant=default&sort=count" > "$LW_TMP/page-count.html"
+lw_browser count --dump-dom "$base/?tenant=default&sort=count" > "$LW_TMP/page-count.html"
 lw_assert_contains "$(cat "$LW_TMP/page-count.html")" 'data-sort="count" class="on"' \
     "the count switch"
 
 mkdir -p "${LW_ARTEFACTS:-$LW_TMP}"
 shot="${LW_ARTEFACTS:-$LW_TMP}/dashboard.png"
-browser shot --window-size=1400,900 --screenshot="$shot" "$base/?tenant=default" >/dev/null
+lw_browser shot --window-size=1400,900 --screenshot="$shot" "$base/?tenant=default" >/dev/null
 [ -s "$shot" ] || lw_fail "no screenshot at $shot"
 echo "screenshot: $shot"
 lw_pass

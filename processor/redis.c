@@ -108,7 +108,7 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
-/* An error reply to AUTH or SELECT that waiting does not mend: a wrong password or user, an
+/* An error reply to AUTH, PING or SELECT that waiting does not mend: a wrong password or user, an
  * ACL without the rights, a db out of range. A server still loading its data answers later. */
 static bool refusal(const char *msg)
 {
@@ -130,7 +130,7 @@ static bool handshake_step(lw_redis *r, redisReply *rep, const char *what, char 
     return ok;
 }
 
-/* AUTH [user] password (Redis 6 ACL users, or requirepass) and SELECT. */
+/* AUTH [user] password (Redis 6 ACL users, or requirepass), or a PING, and SELECT. */
 static bool handshake(lw_redis *r, char *why, size_t whylen)
 {
     if (r->password && r->user &&
@@ -140,6 +140,9 @@ static bool handshake(lw_redis *r, char *why, size_t whylen)
     if (r->password && !r->user &&
         !handshake_step(r, redisCommand(r->ctx, "AUTH %s", r->password), "AUTH (password)", why,
                         whylen))
+        return false;
+    /* without a password, a server that wants one says so now (NOAUTH), not at each command */
+    if (!r->password && !handshake_step(r, redisCommand(r->ctx, "PING"), "PING", why, whylen))
         return false;
     if (r->db &&
         !handshake_step(r, redisCommand(r->ctx, "SELECT %d", r->db), "SELECT", why, whylen))

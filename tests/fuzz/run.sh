@@ -11,6 +11,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 seconds="${1:?usage: tests/fuzz/run.sh SECONDS [TARGET...]}"
 shift
 build="$root/build-fuzz"
+"$root/deploy/install-deps.sh" >/dev/null
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     for src in "$root"/tests/fuzz/fuzz_*.c; do

@@ -96,8 +96,9 @@ static const cfg_entry table[] = {
      "serve /healthz /readyz /metrics and the JSON API on ipv4:port (empty: off)", G(http_listen),
      0, 0, NULL},
     {"http.token", CFG_STRING, "",
-     "bearer token every HTTP path but /healthz and /readyz requires (empty: none)", G(http_token),
-     0, 0, NULL},
+     "bearer token every HTTP path but /healthz, /readyz and the dashboard's files requires "
+     "(empty: none)",
+     G(http_token), 0, 0, NULL},
     {"http.token_file", CFG_STRING, "",
      "a file holding http.token (its first line), instead of the setting", G(http_token_file), 0, 0,
      NULL},

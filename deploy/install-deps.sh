@@ -10,6 +10,7 @@ PACKAGES=(
     g++ libphonenumber-dev libmicrohttpd-dev
     redis-server kcat jq curl chromium
     libfyaml-utils
+    clang libclang-rt-14-dev # tests/fuzz/ (libFuzzer)
 )
 
 missing=()

@@ -11,8 +11,17 @@
 #include <unistd.h>
 
 /* CFG_DECIMAL: a decimal number with at most 4 fractional digits, held as an integer of
- * ten-thousandths (0.4 -> 4000), so no rule computes with it in floating point. */
-typedef enum { CFG_STRING, CFG_INT, CFG_BOOL, CFG_DURATION, CFG_ENUM, CFG_DECIMAL } cfg_type;
+ * ten-thousandths (0.4 -> 4000), so no rule computes with it in floating point. CFG_LIST:
+ * kept comma separated; a JSON array of strings in the file. */
+typedef enum {
+    CFG_STRING,
+    CFG_INT,
+    CFG_BOOL,
+    CFG_DURATION,
+    CFG_ENUM,
+    CFG_DECIMAL,
+    CFG_LIST
+} cfg_type;
 
 typedef struct cfg_entry {
     const char *key;
@@ -49,7 +58,9 @@ static const cfg_entry table[] = {
     LW_DERIVED_TYPES(TOPIC_ENTRY, LW_DERIVED_SKIP)
     /* clang-format on */
     {"redis.url", CFG_STRING, "redis://127.0.0.1:6379",
-     "Redis 7: redis://[:password@]host:port[/db]", G(redis_url), 0, 0, NULL},
+     "Redis 7: redis://[[user]:password@]host:port[/db] (user and password %XX-escaped; an "
+     "ACL user gets AUTH user password)",
+     G(redis_url), 0, 0, NULL},
     {"redis.timeout", CFG_DURATION, "5s", "Redis connect and command timeout", G(redis_timeout_ms),
      0, 0, NULL},
     {"clock", CFG_ENUM, "wall",
@@ -94,6 +105,13 @@ static const cfg_entry table[] = {
     {"http.listen", CFG_STRING, "",
      "serve /healthz /readyz /metrics and the JSON API on ipv4:port (empty: off)", G(http_listen),
      0, 0, NULL},
+    {"http.token", CFG_STRING, "",
+     "bearer token every HTTP path but /healthz, /readyz and the dashboard's files requires "
+     "(empty: none)",
+     G(http_token), 0, 0, NULL},
+    {"http.token_file", CFG_STRING, "",
+     "a file holding http.token (its first line), instead of the setting", G(http_token_file), 0, 0,
+     NULL},
     {"replay.from", CFG_STRING, "",
      "start newly assigned partitions at this time (RFC 3339), e.g. for a backfill", G(replay_from),
      0, 0, NULL},
@@ -112,6 +130,14 @@ static const cfg_entry table[] = {
      "after SIGTERM, longest wait for the group to be left and derived events delivered (what "
      "is not, is redone after the restart)",
      G(shutdown_timeout_ms), 0, 0, NULL},
+    {"tenants.pattern", CFG_STRING, "[A-Za-z0-9._-]{1,64}",
+     "tenant ids accepted (POSIX extended regular expression, anchored); others go to the "
+     "dead-letter topic as invalid_tenant",
+     G(tenants_pattern), 0, 0, NULL},
+    {"tenants.allow", CFG_LIST, "",
+     "the only tenants accepted (a list; empty: any the pattern matches); others go to the "
+     "dead-letter topic as unknown_tenant",
+     G(tenants_allow), 0, 0, NULL},
     {"lead.idle_after", CFG_DURATION, "30m", "a new lead with no response this long is idle",
      T(lead_idle_ms), 0, 0, NULL},
     {"lead.callback_after", CFG_DURATION, "15m",
@@ -209,6 +235,9 @@ static void describe_expected(const cfg_entry *e, char *out, size_t outlen)
     case CFG_STRING:
         snprintf(out, outlen, "a string");
         break;
+    case CFG_LIST:
+        snprintf(out, outlen, "a list of strings (comma separated)");
+        break;
     case CFG_INT:
         snprintf(out, outlen, "an integer in %lld..%lld", (long long)e->min, (long long)e->max);
         break;
@@ -297,6 +326,7 @@ static bool set_value(const cfg_entry *e, void *field, const char *v, const char
     bool ok = true;
     switch (e->type) {
     case CFG_STRING:
+    case CFG_LIST:
         free(*(char **)field);
         *(char **)field = strdup(v);
         break;
@@ -319,7 +349,8 @@ static bool set_value(const cfg_entry *e, void *field, const char *v, const char
     if (!ok) {
         char expected[160];
         describe_expected(e, expected, sizeof(expected));
-        snprintf(err, errlen, "config: %s (%s) expects %s, got '%s'", e->key, origin, expected, v);
+        snprintf(err, errlen, "config: %s (%s) expects %s, got '%s'", e->key, origin, expected,
+                 lw_redacted(e->key, v));
     }
     return ok;
 }
@@ -340,6 +371,22 @@ static void set_kafka_prop(lw_config *cfg, const char *prop, const char *value)
 }
 
 /* ------------------------------ the JSON file ------------------------------ */
+
+/* A JSON array of strings as a list setting's text: comma separated. */
+static bool list_text(const json_t *v, char *out, size_t outlen)
+{
+    size_t i, n = 0;
+    json_t *item;
+    out[0] = '\0';
+    json_array_foreach(v, i, item)
+    {
+        const char *s = json_string_value(item);
+        if (!s || strchr(s, ','))
+            return false;
+        n += (size_t)snprintf(out + n, n < outlen ? outlen - n : 0, "%s%s", i ? "," : "", s);
+    }
+    return n < outlen;
+}
 
 /* A JSON scalar as the text a flag would give; false for arrays, objects and null. */
 static bool scalar_text(const json_t *v, char *out, size_t outlen)
@@ -418,6 +465,32 @@ static bool load_object(lw_config *cfg, const json_t *obj, const char *prefix, c
                         char *err, size_t errlen);
 
 static bool load_member(lw_config *cfg, const char *path, const json_t *v, const char *origin,
+                        char *err, size_t errlen);
+
+/* A member of "tenants" that names a setting (tenants.pattern, tenants.allow), not a tenant. */
+static bool tenants_setting(const char *name)
+{
+    char key[80];
+    snprintf(key, sizeof(key), "tenants.%s", name);
+    return find_entry(key) != NULL;
+}
+
+static bool load_tenants_settings(lw_config *cfg, const json_t *tenants, const char *origin,
+                                  char *err, size_t errlen)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)tenants, name, v)
+    {
+        char key[80];
+        snprintf(key, sizeof(key), "tenants.%s", name);
+        if (tenants_setting(name) && !load_member(cfg, key, v, origin, err, errlen))
+            return false;
+    }
+    return true;
+}
+
+static bool load_member(lw_config *cfg, const char *path, const json_t *v, const char *origin,
                         char *err, size_t errlen)
 {
     const char *last = strrchr(path, '.');
@@ -426,14 +499,19 @@ static bool load_member(lw_config *cfg, const char *path, const json_t *v, const
     const cfg_entry *e = find_entry(path);
     char text[1024];
     if (e) {
-        if (!scalar_text(v, text, sizeof(text))) {
-            snprintf(err, errlen, "config: %s (%s) expects a scalar value", path, origin);
+        bool list = e->type == CFG_LIST && json_is_array(v);
+        if (!(list ? list_text(v, text, sizeof(text)) : scalar_text(v, text, sizeof(text)))) {
+            snprintf(err, errlen, "config: %s (%s) expects %s", path, origin,
+                     list ? "an array of strings without commas" : "a scalar value");
             return false;
         }
         return set_value(e, field_ptr(e, cfg, &cfg->tenant_defaults), text, origin, err, errlen);
     }
     if (!strcmp(path, "tenants") && json_is_object(v)) {
-        /* read last, so a tenant inherits top-level values set later, by env or by flag */
+        /* "tenants": {"pattern": ...} are settings now; the tenants are read last, so a tenant
+         * inherits top-level values set later, by env or by flag */
+        if (!load_tenants_settings(cfg, v, origin, err, errlen))
+            return false;
         json_decref(cfg->tenants_json);
         cfg->tenants_json = json_incref((json_t *)v);
         return true;
@@ -621,7 +699,7 @@ static bool validate_connections(const lw_config *cfg, char *err, size_t errlen)
     lw_redis r;
     char why[300];
     bool ok = lw_redis_parse_url(cfg->redis_url, &r, why, sizeof(why));
-    free(r.password);
+    lw_redis_free_url(&r);
     if (!ok) {
         snprintf(err, errlen, "config: %s", why);
         return false;
@@ -637,6 +715,44 @@ static bool validate_connections(const lw_config *cfg, char *err, size_t errlen)
     return true;
 }
 
+/* A tenant given settings must be one whose events are accepted. */
+static bool tenant_admitted(const lw_config *cfg, const char *name, char *err, size_t errlen)
+{
+    lw_reject_reason r = lw_tenant_policy_check(cfg->tenant_policy, name);
+    if (r == LW_REJECT_NONE)
+        return true;
+    snprintf(err, errlen, "config: tenants.%s: the tenant %s", name,
+             r == LW_REJECT_INVALID_TENANT ? "does not match tenants.pattern"
+                                           : "is not in tenants.allow");
+    return false;
+}
+
+/* http.token_file: its first line is http.token. Both set, an unreadable or empty file are
+ * refused. */
+static bool read_token_file(lw_config *cfg, char *err, size_t errlen)
+{
+    if (!*cfg->http_token_file)
+        return true;
+    if (*cfg->http_token) {
+        snprintf(err, errlen, "config: http.token_file: http.token is set too; give one of them");
+        return false;
+    }
+    FILE *f = fopen(cfg->http_token_file, "r");
+    char line[1024] = "";
+    bool ok = f && fgets(line, sizeof(line), f);
+    if (f)
+        fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!ok || !*line) {
+        snprintf(err, errlen, "config: http.token_file: cannot read a token from '%s'",
+                 cfg->http_token_file);
+        return false;
+    }
+    free(cfg->http_token);
+    cfg->http_token = strdup(line);
+    return true;
+}
+
 static bool validate(lw_config *cfg, char *err, size_t errlen)
 {
     int64_t ms;
@@ -649,10 +765,15 @@ static bool validate(lw_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "config: replay.output expects topics, none or a topic prefix");
         return false;
     }
-    if (!prepare_tenant(&cfg->tenant_defaults, err, errlen))
+    if (!prepare_tenant(&cfg->tenant_defaults, err, errlen) || !read_token_file(cfg, err, errlen))
+        return false;
+    cfg->tenant_policy =
+        lw_tenant_policy_new(cfg->tenants_pattern, cfg->tenants_allow, err, errlen);
+    if (!cfg->tenant_policy)
         return false;
     for (size_t i = 0; i < cfg->tenants_n; i++)
-        if (!prepare_tenant(&cfg->tenants[i], err, errlen))
+        if (!tenant_admitted(cfg, cfg->tenants[i].name, err, errlen) ||
+            !prepare_tenant(&cfg->tenants[i], err, errlen))
             return false;
     if (!*cfg->topics_input) {
         snprintf(err, errlen, "config: topics.input expects at least one topic");
@@ -681,7 +802,7 @@ static bool load_layers(lw_config *cfg, const char *path, char **envp, int argc,
     json_t *t;
     json_object_foreach(cfg->tenants_json, name, t)
     {
-        if (!load_tenant(cfg, name, t, path, err, errlen))
+        if (!tenants_setting(name) && !load_tenant(cfg, name, t, path, err, errlen))
             return false;
     }
     return validate(cfg, err, errlen);
@@ -698,8 +819,9 @@ bool lw_config_load(lw_config *cfg, const char *path, char **envp, int argc, cha
 
 void lw_config_free(lw_config *cfg)
 {
+    lw_tenant_policy_free(cfg->tenant_policy);
     for (size_t i = 0; i < TABLE_N; i++) {
-        if (table[i].type == CFG_STRING && !table[i].per_tenant)
+        if ((table[i].type == CFG_STRING || table[i].type == CFG_LIST) && !table[i].per_tenant)
             free(*(char **)field_ptr(&table[i], cfg, NULL));
     }
     free_tenant(&cfg->tenant_defaults);
@@ -839,13 +961,30 @@ void lw_config_print_help(FILE *out)
         const cfg_entry *e = &table[i];
         char env[256];
         env_name(e->key, env, sizeof(env));
-        fprintf(out, "  --%-28s %s%s\n  %-30s env %s, default '%s'\n", e->key, e->desc,
-                e->per_tenant ? " (per tenant)" : "", "", env, e->def);
+        fprintf(out, "  --%-28s %s%s%s\n  %-30s env %s, default '%s'\n", e->key, e->desc,
+                e->per_tenant ? " (per tenant)" : "",
+                lw_secret_key(e->key) ? " (secret: printed as ***)" : "", "", env,
+                lw_redacted(e->key, e->def));
     }
-    fprintf(out, "  --kafka.<property>             any librdkafka property, passed through\n"
-                 "  -X <property>=<value>          the same, kcat style\n"
-                 "  Per-tenant overrides live in the config file: "
-                 "\"tenants\": {\"acme\": {\"lead.idle_after\": \"10m\"}}\n");
+    fprintf(
+        out,
+        "  --kafka.<property>             any librdkafka property, passed through (*.password,\n"
+        "                                 *.secret, *.pem printed as ***)\n"
+        "  -X <property>=<value>          the same, kcat style\n"
+        "  Per-tenant overrides live in the config file: "
+        "\"tenants\": {\"acme\": {\"lead.idle_after\": \"10m\"}}\n");
+}
+
+static json_t *list_json(const char *list)
+{
+    json_t *a = json_array();
+    for (const char *s = list; *s;) {
+        size_t len = strcspn(s, ",");
+        if (len)
+            json_array_append_new(a, json_stringn(s, len));
+        s += len + (s[len] == ',');
+    }
+    return a;
 }
 
 static json_t *value_json(const cfg_entry *e, const void *field)
@@ -853,7 +992,9 @@ static json_t *value_json(const cfg_entry *e, const void *field)
     char text[32];
     switch (e->type) {
     case CFG_STRING:
-        return json_string(*(char *const *)field);
+        return json_string(lw_redacted(e->key, *(char *const *)field));
+    case CFG_LIST:
+        return list_json(*(char *const *)field);
     case CFG_INT:
         return json_integer(*(const int64_t *)field);
     case CFG_BOOL:
@@ -892,7 +1033,7 @@ void lw_config_dump(const lw_config *cfg, FILE *out)
     for (size_t i = 0; i < cfg->kafka_props_n; i++) {
         char key[300];
         snprintf(key, sizeof(key), "kafka.%s", cfg->kafka_props[i].key);
-        json_object_set_new(root, key, json_string(cfg->kafka_props[i].value));
+        json_object_set_new(root, key, json_string(lw_redacted(key, cfg->kafka_props[i].value)));
     }
     json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', out);

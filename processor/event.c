@@ -93,8 +93,8 @@ static const field_rule *const family_fields[] = {lead_fields, call_fields, task
                                                   deal_fields};
 
 static const char *const reject_names[LW_REJECT__COUNT] = {
-    "none",         "too_large",     "not_json",      "not_cloudevent",
-    "unknown_type", "missing_field", "invalid_field", "state_error",
+    "none",          "too_large",     "not_json",    "not_cloudevent", "unknown_type",
+    "missing_field", "invalid_field", "state_error", "invalid_tenant", "unknown_tenant",
 };
 
 const char *lw_reject_name(lw_reject_reason r)
@@ -212,11 +212,12 @@ static const char *string_attr(json_t *root, const char *name)
     return s && *s ? s : NULL;
 }
 
-/* The tenant becomes a Redis Cluster hash tag: braces would break it. */
+/* The tenant becomes a Redis Cluster hash tag: braces would break it. What else a tenant id
+ * may hold is tenants.pattern's to say (tenant_policy.c, checked by input.c). */
 static bool tenant_valid(const char *t)
 {
     size_t n = strlen(t);
-    return n > 0 && n < 64 && !strpbrk(t, "{}\r\n");
+    return n > 0 && n <= LW_TENANT_MAX && !strpbrk(t, "{}\r\n");
 }
 
 /* How a reject names an attribute: by the ce_ header it came from in binary mode, so the
@@ -250,7 +251,7 @@ static bool check_envelope(lw_event *ev, lw_reject *why)
     ev->tenant = tenant ? json_string_value(tenant) : "default";
     if (!ev->tenant || !tenant_valid(ev->tenant))
         return reject(why, LW_REJECT_NOT_CLOUDEVENT,
-                      "%s must be a string of 1..63 characters without braces",
+                      "%s must be a string of 1..64 characters without braces",
                       label(ev, "tenant", l));
     ev->data = json_object_get(root, "data");
     if (!json_is_object(ev->data))

@@ -24,6 +24,7 @@
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
 
 struct lw_http {
     struct MHD_Daemon *daemon;
@@ -50,6 +51,14 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    /* the dashboard's names, titles and reasons come from input: even a slip into markup
+     * could run no script but the page's own, and no reply is read as another type */
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; script-src 'self'; object-src 'none'; "
+                            "base-uri 'none'; frame-ancestors 'none'");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"leakwatch\"");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -79,9 +88,10 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, co
 
 /* ------------------------------ parameters ------------------------------ */
 
-static bool tenant_ok(const char *t)
+/* Only a tenant whose events are accepted has keys to read. */
+static bool tenant_ok(const lw_http *h, const char *t)
 {
-    return t && *t && strlen(t) < 64 && !strpbrk(t, "{}\r\n");
+    return t && lw_tenant_policy_check(h->cfg->tenant_policy, t) == LW_REJECT_NONE;
 }
 
 /* YYYY-MM or YYYY-MM-DD */
@@ -149,7 +159,7 @@ static enum MHD_Result api_loss_totals(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant"), *period = arg(c, "period"),
                *currency = arg(c, "currency");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (!period_ok(period))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "period: expects YYYY-MM or YYYY-MM-DD");
@@ -207,7 +217,7 @@ static char *sort_call_first_by_count(const char *summary)
 static enum MHD_Result api_risk(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant"), *sort = arg(c, "sort");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (sort && strcmp(sort, "amount") && strcmp(sort, "count"))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "sort: expects amount or count");
@@ -233,7 +243,7 @@ static enum MHD_Result api_risk(lw_http *h, struct MHD_Connection *c)
 static enum MHD_Result api_response_stats(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (!h->redis.ctx && !lw_redis_connect_once(&h->redis))
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
@@ -282,7 +292,7 @@ static enum MHD_Result api_leak_estimate(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant"), *period = arg(c, "period"),
                *currency = arg(c, "currency");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (period && (strlen(period) != 7 || !period_ok(period)))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "period: expects YYYY-MM");
@@ -349,7 +359,7 @@ static enum MHD_Result serve_readyz(struct MHD_Connection *c)
 static enum MHD_Result api_loss_periods(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (!h->redis.ctx && !lw_redis_connect_once(&h->redis))
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
@@ -378,7 +388,7 @@ static enum MHD_Result api_funnel(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant"), *pipeline = arg(c, "pipeline"),
                *period = arg(c, "period");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     if (pipeline && (!*pipeline || strlen(pipeline) > 200))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "pipeline: expects a pipeline id");
@@ -566,7 +576,7 @@ static json_t *lead_leaks(lw_http *h, const char *tenant)
 static enum MHD_Result api_lead_leaks(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     json_t *o = redis_ready(h) ? lead_leaks(h, tenant) : NULL;
     if (!o)
@@ -614,7 +624,7 @@ static json_t *names_of(const lw_tenant_settings *ts)
 static enum MHD_Result api_settings(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant");
-    if (!tenant_ok(tenant))
+    if (!tenant_ok(h, tenant))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
     const lw_tenant_settings *ts = lw_config_tenant(h->cfg, tenant);
     json_t *o = json_pack("{s:s,s:s}", "tenant", tenant, "timezone", ts->timezone);
@@ -651,6 +661,39 @@ static const struct {
     {"/api/settings", api_settings},
 };
 
+/* Equal in a time that depends only on the token's length, not on where they differ. */
+static bool token_equal(const char *given, const char *token)
+{
+    size_t given_len = strlen(given), len = strlen(token);
+    unsigned char diff = given_len != len;
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)(token[i] ^ given[i < given_len ? i : 0]);
+    return diff == 0;
+}
+
+/* With http.token set, "Authorization: Bearer <http.token>". */
+static bool authorized(const lw_http *h, struct MHD_Connection *c)
+{
+    const char *token = h->cfg->http_token;
+    if (!*token)
+        return true;
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    static const char scheme[] = "Bearer ";
+    if (!auth || strncasecmp(auth, scheme, sizeof(scheme) - 1) != 0)
+        return false;
+    return token_equal(auth + sizeof(scheme) - 1, token);
+}
+
+/* Whether a path serves data (tenants' money, metrics): the files of the dashboard page hold
+ * none, and the page must load to ask for the token. */
+static bool guarded(const char *url)
+{
+    for (size_t i = 0; i < lw_assets_n; i++)
+        if (!strcmp(lw_assets[i].path, url))
+            return false;
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -662,6 +705,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply_json(c, MHD_HTTP_OK, "{\"status\":\"ok\"}");
     if (!strcmp(url, "/readyz"))
         return serve_readyz(c);
+    if (guarded(url) && !authorized(h, c))
+        return reply_error(c, MHD_HTTP_UNAUTHORIZED, "a bearer token (http.token) is required");
     if (!strcmp(url, "/metrics"))
         return serve_metrics(c);
     for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++)
@@ -714,11 +759,14 @@ lw_http *lw_http_start(const lw_config *cfg, char *err, size_t errlen)
                                  MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errlen, "http.listen: cannot listen on %s", cfg->http_listen);
-        free(h->redis.password);
+        lw_redis_free_url(&h->redis);
         free(h);
         return NULL;
     }
-    lw_info("http server on %s: /healthz /readyz /metrics /api/*", cfg->http_listen);
+    lw_info("http server on %s: /healthz /readyz /metrics /api/*%s", cfg->http_listen,
+            *cfg->http_token
+                ? " (all but /healthz /readyz and the dashboard's files need the token)"
+                : "");
     return h;
 }
 
@@ -728,6 +776,6 @@ void lw_http_stop(lw_http *h)
         return;
     MHD_stop_daemon(h->daemon);
     lw_redis_close(&h->redis);
-    free(h->redis.password);
+    lw_redis_free_url(&h->redis);
     free(h);
 }

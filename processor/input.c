@@ -1,5 +1,6 @@
 /* input.c — one input message as the merge holds it: parsed and validated once, in the
- * content mode its headers say (binding.c, event.c), turned into its FCALL at once
+ * content mode its headers say (binding.c, event.c), its tenant one tenants.pattern and
+ * tenants.allow accept (tenant_policy.c), turned into its FCALL at once
  * (transition.c), the JSON freed. What the merge orders by (time and id) and what the loop
  * needs (tenant, type) are kept beside the command; a rejected message keeps only why. The
  * message itself stays for the dead letters and the offsets. */
@@ -47,6 +48,10 @@ static bool parse(rd_kafka_message_t *msg, const lw_config *cfg, lw_event *ev, l
     bool ok =
         lw_binding_parse(msg->payload, msg->len, headers, n, (size_t)cfg->input_max_bytes, ev, why);
     free(headers);
+    if (ok && !lw_tenant_policy_admit(cfg->tenant_policy, ev->tenant, why)) {
+        lw_event_free(ev);
+        return false;
+    }
     return ok;
 }
 

@@ -67,7 +67,8 @@ static void usage(FILE *out)
         "  0  clean shutdown (SIGINT/SIGTERM, or --until-end reached the end)\n"
         "  1  fatal runtime error (logged)\n"
         "  2  bad command line or configuration (the key is named)\n"
-        "  3  a dependency is unusable (e.g. Redis older than 7.0, without Functions)\n"
+        "  3  a dependency is unusable (e.g. Redis older than 7.0, without Functions, or\n"
+        "     refusing the user, password or db of redis.url)\n"
         "\n"
         "Settings:\n");
     lw_config_print_help(out);

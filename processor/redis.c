@@ -5,25 +5,83 @@
 #include <string.h>
 #include <time.h>
 
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* A user or password of the URL, %XX decoded (one holding '@', ':' or '/' is written so);
+ * NULL when a % is not followed by two hex digits. */
+static char *url_decode(const char *s, size_t len)
+{
+    char *out = malloc(len + 1), *o = out;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '%') {
+            *o++ = s[i];
+            continue;
+        }
+        int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
+        int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
+        if (lo < 0) {
+            free(out);
+            return NULL;
+        }
+        *o++ = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* user:password@, :password@ or password@ (as before users existed) before the host. */
+static bool parse_userinfo(const char *info, size_t len, lw_redis *r)
+{
+    const char *colon = memchr(info, ':', len);
+    const char *pw = colon ? colon + 1 : info;
+    if (colon && colon > info)
+        r->user = url_decode(info, (size_t)(colon - info));
+    r->password = url_decode(pw, (size_t)(info + len - pw));
+    return r->password && (!colon || colon == info || r->user);
+}
+
+void lw_redis_free_url(lw_redis *r)
+{
+    free(r->user);
+    free(r->password);
+    r->user = r->password = NULL;
+}
+
 bool lw_redis_parse_url(const char *url, lw_redis *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof(*r));
     r->port = 6379;
     if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "redis.url: expects redis://host:port, got '%s'", url);
+        snprintf(err, errlen, "redis.url: expects redis://host:port, got '%s'", lw_redact_url(url));
         return false;
     }
     const char *p = url + 8;
-    const char *at = strchr(p, '@');
+    /* the last '@' before the path ends the userinfo: a password may hold one unescaped */
+    size_t authority = strcspn(p, "/");
+    const char *at = NULL;
+    for (const char *q = p; q < p + authority; q++)
+        if (*q == '@')
+            at = q;
     if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *pw = colon ? colon + 1 : p;
-        r->password = strndup(pw, (size_t)(at - pw));
+        if (!parse_userinfo(p, (size_t)(at - p), r)) {
+            lw_redis_free_url(r);
+            snprintf(err, errlen, "redis.url: a %% in the user or password of '%s' is not %%XX",
+                     lw_redact_url(url));
+            return false;
+        }
         p = at + 1;
     }
     size_t hostlen = strcspn(p, ":/");
     if (hostlen == 0 || hostlen >= sizeof(r->host)) {
-        snprintf(err, errlen, "redis.url: no host in '%s'", url);
+        lw_redis_free_url(r);
+        snprintf(err, errlen, "redis.url: no host in '%s'", lw_redact_url(url));
         return false;
     }
     memcpy(r->host, p, hostlen);
@@ -32,7 +90,8 @@ bool lw_redis_parse_url(const char *url, lw_redis *r, char *err, size_t errlen)
         char *end;
         long port = strtol(p + 1, &end, 10);
         if (port <= 0 || port > 65535 || (*end && *end != '/')) {
-            snprintf(err, errlen, "redis.url: bad port in '%s'", url);
+            lw_redis_free_url(r);
+            snprintf(err, errlen, "redis.url: bad port in '%s'", lw_redact_url(url));
             return false;
         }
         r->port = (int)port;
@@ -49,31 +108,52 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
-/* AUTH and SELECT; false with a reason when the server refuses. */
+/* An error reply to AUTH, PING or SELECT that waiting does not mend: a wrong password or user, an
+ * ACL without the rights, a db out of range. A server still loading its data answers later. */
+static bool refusal(const char *msg)
+{
+    static const char *const transient[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"};
+    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+        if (!strncmp(msg, transient[i], strlen(transient[i])))
+            return false;
+    return true;
+}
+
+/* One handshake command; false with a reason when the server refuses it (r->refused when it
+ * always will). */
+static bool handshake_step(lw_redis *r, redisReply *rep, const char *what, char *why, size_t whylen)
+{
+    bool ok = rep && rep->type != REDIS_REPLY_ERROR;
+    snprintf(why, whylen, "%s: %s", what, rep && rep->str ? rep->str : "no reply");
+    r->refused = rep && rep->type == REDIS_REPLY_ERROR && refusal(rep->str);
+    freeReplyObject(rep);
+    return ok;
+}
+
+/* AUTH [user] password (Redis 6 ACL users, or requirepass), or a PING, and SELECT. */
 static bool handshake(lw_redis *r, char *why, size_t whylen)
 {
-    if (r->password) {
-        redisReply *rep = redisCommand(r->ctx, "AUTH %s", r->password);
-        bool ok = rep && rep->type != REDIS_REPLY_ERROR;
-        snprintf(why, whylen, "AUTH: %s", rep && rep->str ? rep->str : "no reply");
-        freeReplyObject(rep);
-        if (!ok)
-            return false;
-    }
-    if (r->db) {
-        redisReply *rep = redisCommand(r->ctx, "SELECT %d", r->db);
-        bool ok = rep && rep->type != REDIS_REPLY_ERROR;
-        snprintf(why, whylen, "SELECT: %s", rep && rep->str ? rep->str : "no reply");
-        freeReplyObject(rep);
-        if (!ok)
-            return false;
-    }
+    if (r->password && r->user &&
+        !handshake_step(r, redisCommand(r->ctx, "AUTH %s %s", r->user, r->password),
+                        "AUTH (user and password)", why, whylen))
+        return false;
+    if (r->password && !r->user &&
+        !handshake_step(r, redisCommand(r->ctx, "AUTH %s", r->password), "AUTH (password)", why,
+                        whylen))
+        return false;
+    /* without a password, a server that wants one says so now (NOAUTH), not at each command */
+    if (!r->password && !handshake_step(r, redisCommand(r->ctx, "PING"), "PING", why, whylen))
+        return false;
+    if (r->db &&
+        !handshake_step(r, redisCommand(r->ctx, "SELECT %d", r->db), "SELECT", why, whylen))
+        return false;
     return true;
 }
 
 static bool try_connect(lw_redis *r, char *why, size_t whylen)
 {
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    r->refused = false;
     r->ctx = redisConnectWithTimeout(r->host, r->port, tv);
     if (!r->ctx || r->ctx->err) {
         snprintf(why, whylen, "%s", r->ctx ? r->ctx->errstr : "out of memory");
@@ -109,6 +189,12 @@ bool lw_redis_connect(lw_redis *r, volatile int *running)
             if (attempt > 1)
                 lw_info("redis %s:%d reachable again after %d attempts", r->host, r->port, attempt);
             return true;
+        }
+        if (r->refused) {
+            lw_error("redis %s:%d refused this connection (%s): check the user, password and db "
+                     "of redis.url",
+                     r->host, r->port, why);
+            return false;
         }
         lw_warn("redis %s:%d unreachable (%s); attempt %d, retrying in %lld ms", r->host, r->port,
                 why, attempt, (long long)delay);

@@ -95,8 +95,11 @@ static bool ensure_redis(runner *run)
 {
     int64_t delay = 100;
     while (!run->redis.ctx && *run->running) {
-        if (!lw_redis_connect(&run->redis, run->running))
+        if (!lw_redis_connect(&run->redis, run->running)) {
+            if (run->redis.refused) /* a wrong user, password or db: not worth waiting for */
+                run->exit_code = LW_EXIT_DEPENDENCY;
             return false;
+        }
         int rc = lw_library_load(&run->redis);
         if (rc == LW_EXIT_DEPENDENCY || rc == LW_LIBRARY_BROKEN) {
             run->exit_code = rc == LW_EXIT_DEPENDENCY ? LW_EXIT_DEPENDENCY : LW_EXIT_RUNTIME;
@@ -642,7 +645,7 @@ static void stop(runner *run)
     free(run->pipe_input);
     free(run->replies);
     free(run->batch);
-    free(run->redis.password);
+    lw_redis_free_url(&run->redis);
     lw_tenants_free(run->tenants);
 }
 

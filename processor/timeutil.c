@@ -94,6 +94,10 @@ static bool offset_minutes(const char **p, int *minutes)
     return true;
 }
 
+/* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z in Unix seconds. */
+#define RFC3339_FIRST_S (-62167219200LL)
+#define RFC3339_LAST_S  253402300799LL
+
 bool lw_rfc3339_parse(const char *s, int64_t *out_ms)
 {
     if (!s)
@@ -112,6 +116,10 @@ bool lw_rfc3339_parse(const char *s, int64_t *out_ms)
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
         return false;
     int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60;
+    /* An offset or a leap second can carry the instant out of years 0000-9999, which
+     * lw_rfc3339_format could not write back as RFC 3339 (found by fuzz_timeutil). */
+    if (secs < RFC3339_FIRST_S || secs > RFC3339_LAST_S)
+        return false;
     *out_ms = secs * 1000 + ms;
     return true;
 }

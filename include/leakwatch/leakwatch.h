@@ -42,6 +42,9 @@ enum {
     LW_EXIT_DEPENDENCY = 3 /* a dependency is unusable (e.g. Redis without Functions) */
 };
 
+/* The longest tenant id (tenants.pattern may only narrow it; tenant_policy.c). */
+#define LW_TENANT_MAX 64
+
 /* ================================ log.c ================================== */
 
 typedef enum { LW_LOG_DEBUG, LW_LOG_INFO, LW_LOG_WARN, LW_LOG_ERROR, LW_LOG_FATAL } lw_log_level;
@@ -122,11 +125,12 @@ void lw_money_format(int64_t minor, char out[32]); /* "412560.00" */
 
 /* ================================ config.c =============================== */
 
-typedef struct lw_tenant_lists lw_tenant_lists; /* loss_reason.c */
+typedef struct lw_tenant_lists lw_tenant_lists;   /* loss_reason.c */
+typedef struct lw_tenant_policy lw_tenant_policy; /* tenant_policy.c */
 
 /* Settings that a tenant may override ("tenants": {"acme": {"lead.idle_after": "10m"}}). */
 typedef struct lw_tenant_settings {
-    char name[64];
+    char name[LW_TENANT_MAX + 1];
     int64_t lead_idle_ms;
     int64_t lead_callback_ms;
     char *currency;
@@ -238,7 +242,9 @@ typedef struct lw_config {
     int64_t stats_interval_ms;
     bool until_end;
     int64_t shutdown_timeout_ms;
-    char *http_listen;      /* "" = no HTTP server */
+    char *http_listen; /* "" = no HTTP server */
+    char *http_token;  /* bearer token of the HTTP API ("" = none; http.token_file read) */
+    char *http_token_file;
     char *replay_from;      /* RFC 3339: newly assigned partitions start at this time ("" = no) */
     char *replay_output;    /* topics | none | a prefix of the output topics (replay only) */
     bool replay_keep_group; /* a replay leaves its consumer group when it ends */
@@ -252,6 +258,10 @@ typedef struct lw_config {
     size_t kafka_props_n;
 
     json_t *tenants_json; /* the file's "tenants", applied once every layer is read */
+
+    char *tenants_pattern;           /* tenants.pattern */
+    char *tenants_allow;             /* tenants.allow, comma separated ("" = any) */
+    lw_tenant_policy *tenant_policy; /* both, compiled once the layers are read */
 } lw_config;
 
 /* Loads defaults, then the JSON file (may be NULL), then LEAKWATCH_* from envp, then
@@ -279,6 +289,18 @@ void lw_config_print_topics(const lw_config *cfg, FILE *out);
 void lw_config_print_help(FILE *out);
 /* Prints the effective configuration as JSON. */
 void lw_config_dump(const lw_config *cfg, FILE *out);
+
+/* ================================ secret.c =============================== */
+
+/* Whether a setting is a secret: its last part is password, token, secret or pem
+ * (kafka.sasl.password, kafka.ssl.key.password, http.token, kafka.ssl.key.pem...). */
+bool lw_secret_key(const char *key);
+/* The URL with the password of its userinfo as "***" (redis://user:***@host:6379/0); a
+ * thread-local buffer, valid until the next call on the thread. */
+const char *lw_redact_url(const char *url);
+/* A setting's value as it may be printed: "***" for a secret (empty stays empty), redis.url
+ * redacted, anything else as it is. */
+const char *lw_redacted(const char *key, const char *value);
 
 /* ================================ loss_reason.c ========================== */
 
@@ -375,9 +397,11 @@ typedef enum {
     LW_REJECT_NOT_JSON,
     LW_REJECT_NOT_CLOUDEVENT, /* missing/ill-typed context attribute or bad specversion */
     LW_REJECT_UNKNOWN_TYPE,
-    LW_REJECT_MISSING_FIELD, /* a required data field is absent */
-    LW_REJECT_INVALID_FIELD, /* a field has the wrong type or format */
-    LW_REJECT_STATE_ERROR,   /* the Redis library refused to apply it */
+    LW_REJECT_MISSING_FIELD,  /* a required data field is absent */
+    LW_REJECT_INVALID_FIELD,  /* a field has the wrong type or format */
+    LW_REJECT_STATE_ERROR,    /* the Redis library refused to apply it */
+    LW_REJECT_INVALID_TENANT, /* the tenant does not match tenants.pattern */
+    LW_REJECT_UNKNOWN_TENANT, /* tenants.allow is set and does not list the tenant */
     LW_REJECT__COUNT
 } lw_reject_reason;
 
@@ -410,6 +434,18 @@ bool lw_event_parse_binary(const char *buf, size_t len, size_t max_bytes, json_t
 void lw_event_free(lw_event *ev);
 /* A data field as a string: strings as they are, integers printed; NULL when absent. */
 const char *lw_event_str(const lw_event *ev, const char *field, char scratch[32]);
+
+/* ================================ tenant_policy.c ======================== */
+
+/* tenants.pattern (anchored POSIX ERE) and tenants.allow (comma separated; "" = any), compiled
+ * once at load; NULL with "config: tenants.<key> ..." in err when either cannot be used. */
+lw_tenant_policy *lw_tenant_policy_new(const char *pattern, const char *allow, char *err,
+                                       size_t errlen);
+/* LW_REJECT_NONE, LW_REJECT_INVALID_TENANT or LW_REJECT_UNKNOWN_TENANT. Thread-safe. */
+lw_reject_reason lw_tenant_policy_check(const lw_tenant_policy *p, const char *tenant);
+/* The same, why filled when refused. */
+bool lw_tenant_policy_admit(const lw_tenant_policy *p, const char *tenant, lw_reject *why);
+void lw_tenant_policy_free(lw_tenant_policy *p); /* NULL: nothing */
 
 /* ================================ binding.c ============================== */
 
@@ -465,20 +501,25 @@ typedef struct lw_redis {
     redisContext *ctx;
     char host[256];
     int port;
-    char *password;
+    char *user;     /* an ACL user (AUTH user password); NULL: AUTH password, or none */
+    char *password; /* NULL: no AUTH */
     int db;
     int64_t timeout_ms;
     uint64_t round_trips;
     uint64_t connects; /* successful connects; a change means a new connection, maybe a new
                           (emptied) server: what was written once must be written again */
+    bool refused;      /* the last attempt's AUTH or SELECT was refused (not worth retrying) */
 } lw_redis;
 
-/* Parses redis://[:password@]host[:port][/db]. */
+/* Parses redis://[[user]:password@]host[:port][/db] (user and password %XX-decoded; a
+ * userinfo without ':' is a password). Free user and password with lw_redis_free_url. */
 bool lw_redis_parse_url(const char *url, lw_redis *r, char *err, size_t errlen);
+void lw_redis_free_url(lw_redis *r);
 /* One attempt, no retry (the HTTP thread answers 503 instead of waiting). */
 bool lw_redis_connect_once(lw_redis *r);
 /* Connects, retrying with exponential backoff (100 ms .. 5 s) while *running; reports each
- * failed attempt. Returns false only when stopped. */
+ * failed attempt. Returns false when stopped, or when the server refused the user, password
+ * or db (r->refused, logged): retrying would not mend the configuration. */
 bool lw_redis_connect(lw_redis *r, volatile int *running);
 void lw_redis_close(lw_redis *r);
 /* Sends n commands in one pipelined round trip; replies[i] gets each reply (free with

@@ -86,8 +86,26 @@ function fill(tbody, rows, empty, columns) {
   for (const row of rows) tbody.append(row);
 }
 
+// With http.token set, the API wants "Authorization: Bearer <token>". The token comes from
+// the URL fragment (#token=..., never sent to the server nor logged by it), else from the
+// field shown after a 401; it stays in this tab's sessionStorage and leaves the address bar.
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.has('token')) {
+  sessionStorage.setItem('leakwatch.token', fragment.get('token'));
+  fragment.delete('token');
+  history.replaceState(null, '', location.pathname + location.search +
+                       (fragment.toString() ? '#' + fragment : ''));
+}
+
+function authHeaders() {
+  const token = sessionStorage.getItem('leakwatch.token');
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
 async function api(path) {
-  const response = await fetch(path, { cache: 'no-store' });
+  const response = await fetch(path, { cache: 'no-store', headers: authHeaders() });
+  $('token-field').hidden = response.status !== 401;
+  if (response.status === 401) throw new Error('a token is needed: enter it above');
   if (response.status === 404) return null;
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
@@ -226,7 +244,12 @@ for (const button of document.querySelectorAll('.switch button')) {
     refresh();
   });
 }
-$('controls').addEventListener('change', refresh);
-$('controls').addEventListener('submit', (e) => { e.preventDefault(); refresh(); });
+$('controls').addEventListener('change', (e) => { if (e.target.id !== 'token') refresh(); });
+$('controls').addEventListener('submit', (e) => {
+  e.preventDefault();
+  if ($('token').value) sessionStorage.setItem('leakwatch.token', $('token').value);
+  $('token').value = '';
+  refresh();
+});
 refresh();
 setInterval(refresh, 5000);

@@ -128,6 +128,10 @@ lw_random_port() {
     echo $((20000 + (RANDOM * 32768 + RANDOM) % 40001))
 }
 
+# What redis-cli needs to be let in (a test of a Redis with a password sets it, e.g.
+# LW_REDIS_CLI_ARGS=(-a PASS --no-auth-warning) before lw_start_redis).
+LW_REDIS_CLI_ARGS=()
+
 # Starts redis-server on PORT (with $LW_REDIS_ARGS); succeeds once this very process answers.
 lw_try_redis_port() {
     local port=$1 i
@@ -135,7 +139,8 @@ lw_try_redis_port() {
         --dir "$LW_TMP" --daemonize no "${LW_REDIS_ARGS[@]}"
     local pid=$LW_LAST_PID
     for ((i = 0; i < 100; i++)); do
-        if redis-cli -p "$port" info server 2>/dev/null | grep -q "^process_id:$pid"; then
+        if redis-cli -p "$port" "${LW_REDIS_CLI_ARGS[@]}" info server 2>/dev/null |
+            grep -q "^process_id:$pid"; then
             LW_REDIS_PID=$pid
             return 0
         fi
@@ -178,7 +183,7 @@ lw_restart_redis() {
 
 # Runs redis-cli against the test's redis: lw_redis CMD [ARGS...]
 lw_redis() {
-    redis-cli -p "$REDIS_PORT" "$@"
+    redis-cli -p "$REDIS_PORT" "${LW_REDIS_CLI_ARGS[@]}" "$@"
 }
 
 # Starts `leakwatch broker` (extra args passed on); exports BROKERS.

@@ -23,12 +23,17 @@ big=$(head -c 3000 /dev/zero | tr '\0' 'x')
     printf 'k10\t{"id":"e10","specversion":"1.0","source":"test","time":"yesterday","type":"lead.created","data":{"lead_id":"L1"}}\n'
     printf 'k11\t{"id":"e11",%s,"type":"task.created","data":{"task_id":"T1"}}\n' "$ok"
     printf 'k12\t[1,2,3]\n'
+    # tenant ids become keys, hash tags, log fields and labels: only tenants.pattern's, and
+    # with tenants.allow only those listed
+    printf 'k13\t{"id":"e13b",%s,"type":"lead.created","tenant":"ac me","data":{"lead_id":"L1"}}\n' "$ok"
+    printf 'k14\t{"id":"e14b",%s,"type":"lead.created","tenant":"acme\\t%%0a","data":{"lead_id":"L1"}}\n' "$ok"
+    printf 'k15\t{"id":"e15b",%s,"type":"lead.created","tenant":"initech","data":{"lead_id":"L1"}}\n' "$ok"
     printf 'good\t{"id":"e12",%s,"type":"lead.created","data":{"lead_id":"L-good"}}\n' "$ok"
     printf 'good\t{"id":"e13","specversion":"1.0","source":"test","time":"2026-11-22T09:01:00Z","type":"call.completed","data":{"call_id":"c2","lead_id":"L-good","direction":"outbound","status":"busy"}}\n'
 } > "$LW_TMP/bad.tsv"
 # one partition, so the good events come after the bad ones
 kcat -P -q -b "$BROKERS" -t crm.leads -p 0 -K '	' -H trace=abc123 -l "$LW_TMP/bad.tsv"
-lw_leakwatch_until_end --input.max_bytes 2048
+lw_leakwatch_until_end --input.max_bytes 2048 --tenants.allow default,acme
 
 dlq=$(lw_consume_json crm.dlq)
 reason() { jq -r --arg k "$1" 'select(.key == $k) | .headers["leakwatch.error"]' <<<"$dlq" | cut -d: -f1; }
@@ -44,7 +49,10 @@ lw_assert_eq too_large "$(reason k9)" "over input.max_bytes"
 lw_assert_eq not_cloudevent "$(reason k10)" "time not RFC 3339"
 lw_assert_eq missing_field "$(reason k11)" "due_at missing on task.created"
 lw_assert_eq not_cloudevent "$(reason k12)" "not an object"
-lw_assert_eq 12 "$(jq -s length <<<"$dlq")" "twelve dead letters, the good events none"
+lw_assert_eq invalid_tenant "$(reason k13)" "tenant with a space"
+lw_assert_eq invalid_tenant "$(reason k14)" "tenant with a tab and a percent sign"
+lw_assert_eq unknown_tenant "$(reason k15)" "tenant not in tenants.allow"
+lw_assert_eq 15 "$(jq -s length <<<"$dlq")" "fifteen dead letters, the good events none"
 
 # unchanged: same value as produced, the original header kept, the origin named
 lw_assert_eq "this is not json" "$(jq -r 'select(.key == "k1") | .payload' <<<"$dlq")" \
@@ -61,5 +69,5 @@ lw_assert_eq 4 "$(jq -r 'select(.key == "k5") | .headers["leakwatch.offset"]' <<
 lw_assert_eq "L-good:60" \
     "$(lw_consume crm.leads.response-times | jq -r '"\(.data.lead_id):\(.data.response_seconds)"')" \
     "the good events after the bad ones were processed"
-lw_assert_contains "$(cat "$LW_TMP/leakwatch.log")" "dead_letters=12" "dead letters counted"
+lw_assert_contains "$(cat "$LW_TMP/leakwatch.log")" "dead_letters=15" "dead letters counted"
 lw_pass

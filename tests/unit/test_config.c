@@ -281,6 +281,115 @@ static void test_tenant_inherits_top_level(void **state)
 
 /* ------------------------------ environment ------------------------------ */
 
+/* tenants.pattern and tenants.allow: flat or under "tenants" (not tenants then), the list as
+ * an array or comma separated, compiled into the policy events are checked by. */
+static void test_tenant_policy_settings(void **state)
+{
+    lw_config cfg;
+    load_ok(&cfg, NULL, NULL, 0, NULL);
+    assert_string_equal(cfg.tenants_pattern, "[A-Za-z0-9._-]{1,64}");
+    assert_string_equal(cfg.tenants_allow, "");
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "ac me"), LW_REJECT_INVALID_TENANT);
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "acme"), LW_REJECT_NONE);
+    lw_config_free(&cfg);
+
+    load_ok(&cfg,
+            "{\"tenants\": {\"pattern\": \"[a-z]+\", \"allow\": [\"acme\", \"globex\"],"
+            " \"acme\": {\"currency\": \"KZT\"}}}",
+            NULL, 0, NULL);
+    assert_string_equal(cfg.tenants_allow, "acme,globex");
+    assert_int_equal(cfg.tenants_n, 1); /* pattern and allow are no tenants */
+    assert_string_equal(cfg.tenants[0].name, "acme");
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "globex"), LW_REJECT_NONE);
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "initech"),
+                     LW_REJECT_UNKNOWN_TENANT);
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "acme1"), LW_REJECT_INVALID_TENANT);
+    lw_config_free(&cfg);
+
+    char *argv[] = {"--tenants.allow", "t1,t2"};
+    load_ok(&cfg, "{\"tenants.pattern\": \"t[0-9]\"}", NULL, 2, argv);
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "t2"), LW_REJECT_NONE);
+    assert_int_equal(lw_tenant_policy_check(cfg.tenant_policy, "t3"), LW_REJECT_UNKNOWN_TENANT);
+    lw_config_free(&cfg);
+}
+
+static char *dump_text(const lw_config *cfg)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    lw_config_dump(cfg, out);
+    fclose(out);
+    return text;
+}
+
+/* `leakwatch config` prints every setting but never a secret: the password of redis.url,
+ * http.token and any kafka.*.password / *.secret are ***; the dump is still the whole config. */
+static void test_dump_masks_secrets(void **state)
+{
+    lw_config cfg;
+    char *env[] = {"LEAKWATCH_HTTP_TOKEN=t0k3n-from-env", NULL};
+    char *argv[] = {"-X", "ssl.keystore.password=cl13nt"};
+    load_ok(
+        &cfg,
+        "{\"redis.url\": \"redis://lw:pa55word@127.0.0.1:6380/2\", \"kafka.sasl.password\": "
+        "\"hunter2\", \"kafka.ssl.key.password\": \"k3ypass\", \"kafka.sasl.username\": \"alice\"}",
+        env, 2, argv);
+    assert_string_equal(cfg.http_token, "t0k3n-from-env"); /* in force, only hidden */
+    assert_string_equal(cfg.redis_url, "redis://lw:pa55word@127.0.0.1:6380/2");
+    char *text = dump_text(&cfg);
+    assert_null(strstr(text, "pa55word"));
+    assert_null(strstr(text, "hunter2"));
+    assert_null(strstr(text, "k3ypass"));
+    assert_null(strstr(text, "t0k3n"));
+    assert_null(strstr(text, "cl13nt"));
+    json_t *dump = json_loads(text, 0, NULL);
+    assert_non_null(dump);
+    assert_string_equal(json_string_value(json_object_get(dump, "redis.url")),
+                        "redis://lw:***@127.0.0.1:6380/2");
+    assert_string_equal(json_string_value(json_object_get(dump, "kafka.sasl.password")), "***");
+    assert_string_equal(json_string_value(json_object_get(dump, "http.token")), "***");
+    assert_string_equal(json_string_value(json_object_get(dump, "kafka.sasl.username")), "alice");
+    json_decref(dump);
+    free(text);
+    lw_config_free(&cfg);
+}
+
+/* A refused value of a secret setting is not echoed in the error either. */
+static void test_refusal_hides_secrets(void **state)
+{
+    char err[512] = "";
+    lw_config cfg;
+    char *argv[] = {"--redis.url", "redis://lw:pa55word@h:0"};
+    assert_false(lw_config_load(&cfg, NULL, NULL, 2, argv, err, sizeof(err)));
+    assert_non_null(strstr(err, "redis.url"));
+    assert_null(strstr(err, "pa55word"));
+}
+
+/* http.token_file: its first line is the token; both set, or a file without one, refused. */
+static void test_http_token_file(void **state)
+{
+    char *path = write_file("s3cr3t-t0k3n\n");
+    char *argv[] = {"--http.token_file", path};
+    lw_config cfg;
+    load_ok(&cfg, NULL, NULL, 2, argv);
+    assert_string_equal(cfg.http_token, "s3cr3t-t0k3n");
+    lw_config_free(&cfg);
+    char err[512] = "";
+    char *both[] = {"--http.token_file", path, "--http.token", "x"};
+    assert_false(lw_config_load(&cfg, NULL, NULL, 4, both, err, sizeof(err)));
+    assert_non_null(strstr(err, "config: http.token_file"));
+    drop_file(path);
+    path = write_file("\n");
+    char *empty[] = {"--http.token_file", path};
+    assert_false(lw_config_load(&cfg, NULL, NULL, 2, empty, err, sizeof(err)));
+    assert_non_null(strstr(err, "config: http.token_file"));
+    drop_file(path);
+    char *missing[] = {"--http.token_file", "/nonexistent/leakwatch-token"};
+    assert_false(lw_config_load(&cfg, NULL, NULL, 2, missing, err, sizeof(err)));
+    assert_non_null(strstr(err, "/nonexistent/leakwatch-token"));
+}
+
 static void test_env(void **state)
 {
     lw_config cfg;
@@ -522,6 +631,42 @@ static const refusal_case refusals[] = {
      {"--kafka.brokrs", "x:1"},
      {"kafka.brokrs", NULL}},
     {"bad librdkafka value", "{\"kafka.acks\": \"some\"}", {NULL}, 0, {NULL}, {"kafka.acks", NULL}},
+    {"tenants.pattern not a regex",
+     NULL,
+     {NULL},
+     1,
+     {"--tenants.pattern=[a-"},
+     {"tenants.pattern", "[a-"}},
+    {"tenants.pattern env",
+     NULL,
+     {"LEAKWATCH_TENANTS_PATTERN=(", NULL},
+     0,
+     {NULL},
+     {"tenants.pattern", NULL}},
+    {"tenants.allow with a comma",
+     "{\"tenants.allow\": [\"a,b\"]}",
+     {NULL},
+     0,
+     {NULL},
+     {"tenants.allow", NULL}},
+    {"tenants.allow not matching",
+     "{\"tenants\": {\"allow\": [\"acme\", \"ac me\"]}}",
+     {NULL},
+     0,
+     {NULL},
+     {"tenants.allow", "ac me"}},
+    {"tenant settings not allowed",
+     "{\"tenants.allow\": \"acme\", \"tenants\": {\"globex\": {\"currency\": \"KZT\"}}}",
+     {NULL},
+     0,
+     {NULL},
+     {"tenants.globex", "tenants.allow"}},
+    {"tenant settings not matching",
+     "{\"tenants\": {\"a b\": {\"currency\": \"KZT\"}}}",
+     {NULL},
+     0,
+     {NULL},
+     {"tenants.a b", "tenants.pattern"}},
 };
 
 static void test_refusals(void **state)
@@ -766,6 +911,10 @@ int main(void)
         cmocka_unit_test(test_file_kafka_passthrough),
         cmocka_unit_test(test_file_tenants),
         cmocka_unit_test(test_tenant_inherits_top_level),
+        cmocka_unit_test(test_tenant_policy_settings),
+        cmocka_unit_test(test_dump_masks_secrets),
+        cmocka_unit_test(test_refusal_hides_secrets),
+        cmocka_unit_test(test_http_token_file),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_precedence),

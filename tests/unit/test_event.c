@@ -270,7 +270,7 @@ static const reject_case rejects[] = {
     {"tenant with braces", NULL, NULL, NULL, 0, LW_REJECT_NOT_CLOUDEVENT, "tenant"},
     {"tenant empty", NULL, NULL, NULL, 0, LW_REJECT_NOT_CLOUDEVENT, "tenant"},
     {"tenant a number", NULL, NULL, NULL, 0, LW_REJECT_NOT_CLOUDEVENT, "tenant"},
-    {"tenant 64 characters", NULL, NULL, NULL, 0, LW_REJECT_NOT_CLOUDEVENT, "tenant"},
+    {"tenant 65 characters", NULL, NULL, NULL, 0, LW_REJECT_NOT_CLOUDEVENT, "tenant"},
     /* unknown type */
     {"unknown type", NULL, "lead.deleted", "{\"lead_id\":1}", 0, LW_REJECT_UNKNOWN_TYPE,
      "lead.deleted"},
@@ -342,12 +342,12 @@ static const char *tenant_case(const char *name)
         return "\"\"";
     if (!strcmp(name, "tenant a number"))
         return "42";
-    if (!strcmp(name, "tenant 64 characters")) {
-        static char t[67];
+    if (!strcmp(name, "tenant 65 characters")) {
+        static char t[68];
         t[0] = '"';
-        memset(t + 1, 'a', 64);
-        t[65] = '"';
-        t[66] = '\0';
+        memset(t + 1, 'a', 65);
+        t[66] = '"';
+        t[67] = '\0';
         return t;
     }
     return NULL;

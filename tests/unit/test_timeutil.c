@@ -40,6 +40,9 @@ static const parse_ok_case parse_ok[] = {
     {"1960-01-01T00:00:00Z", INT64_C(-315619200000)},
     {"1970-01-01T00:00:00+01:00", -3600000},
     {"2016-12-31T23:59:60Z", INT64_C(1483228800000)}, /* a leap second: the next second */
+    {"0000-01-01T00:00:00Z", INT64_C(-62167219200000)},
+    {"9999-12-31T23:59:59.999Z", INT64_C(253402300799999)},
+    {"9999-12-31T23:59:59-00:00", INT64_C(253402300799000)},
 };
 
 static void test_rfc3339_parse_valid(void **state)
@@ -80,6 +83,10 @@ static const char *const parse_bad[] = {
     "26-11-22T09:00:00Z",
     "2026/11/22T09:00:00Z",
     "tomorrow",
+    /* instants outside years 0000-9999 could not be written back (fuzz_timeutil) */
+    "9999-12-31T23:59:60Z",
+    "9999-12-31T23:30:00-01:00",
+    "0000-01-01T00:00:00+00:01",
 };
 
 static void test_rfc3339_parse_invalid(void **state)

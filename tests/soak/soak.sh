@@ -148,17 +148,39 @@ soak_redis_restart() {
     local before start
     before=$(soak_applied)
     ex_note "soak: redis restart #$1 at $(soak_clock) s ($before events applied)"
-    lw_restart_redis
+    lw_restart_redis # not --empty: the AOF brings the data back
     start=$(date +%s.%N)
     soak_recovery "redis restart #$1" "$start" "$before"
+}
+
+# Starts instance NAME of the soak (ex_spawn) and waits until it has partitions; sets
+# SOAK_PID. A free port picked at random may be taken by the time it binds (one in ~30 of
+# 100 restarts hit one on a busy machine): the start is then tried again on another.
+# soak_start NAME [FLAGS...]
+soak_start() {
+    local name=$1 try pid
+    shift
+    for try in 1 2 3 4 5; do
+        ex_spawn soak "$name" "$@"
+        pid=$LW_LAST_PID
+        if lw_wait_for "! kill -0 $pid || curl -s 'http://${EX_HTTP[$name]}/readyz' | jq -e .kafka_assigned" 60 &&
+            kill -0 "$pid" 2>/dev/null; then
+            SOAK_PID=$pid
+            return 0
+        fi
+        lw_stop_pid "$pid"
+        grep -q 'http.listen: cannot listen' "$LW_TMP/soak-$name.log" ||
+            lw_fail "soak: $name had no partition within 60 s, or exited (see soak-$name.log)"
+        lw_log "soak: $name could not listen on ${EX_HTTP[$name]} (try $try): another port"
+    done
+    lw_fail "soak: $name found no free port in 5 tries"
 }
 
 # A second instance B joins the group, stays 5-15 s and leaves it (SIGTERM): soak_join NUMBER
 soak_join() {
     local stay=$((5 + RANDOM % 11)) b before start
-    ex_spawn soak "b$1" --instance.id B "${FLAGS[@]}"
-    b=$LW_LAST_PID
-    ex_wait_assigned soak "b$1" "$b"
+    soak_start "b$1" --instance.id B "${FLAGS[@]}"
+    b=$SOAK_PID
     ex_note "soak: instance B joined (#$1) at $(soak_clock) s, stays $stay s"
     sleep "$stay"
     before=$(soak_applied)
@@ -197,9 +219,8 @@ ex_variant_soak() {
         i=$((i + 1))
         start=$(date +%s.%N)
         before=$(soak_applied)
-        ex_spawn soak "a$i" --instance.id A "${FLAGS[@]}"
-        pid=$LW_LAST_PID
-        ex_wait_assigned soak "a$i" "$pid"
+        soak_start "a$i" --instance.id A "${FLAGS[@]}"
+        pid=$SOAK_PID
         ((i == 1)) || soak_recovery "kill -9 #$((i - 1))" "$start" "$before"
         for kind in ${SOAK_EXTRA[$i]:-}; do
             case $kind in
@@ -217,9 +238,8 @@ ex_variant_soak() {
     wait "$SOAK_FEEDER" || lw_fail "soak: the feeder failed (see produce.log)"
     start=$(date +%s.%N)
     before=$(soak_applied)
-    ex_spawn soak final --instance.id A "${FLAGS[@]}"
-    pid=$LW_LAST_PID
-    ex_wait_assigned soak final "$pid"
+    soak_start final --instance.id A "${FLAGS[@]}"
+    pid=$SOAK_PID
     soak_recovery "kill -9 #$i" "$start" "$before"
     lw_stop_pid "$pid"
     ex_check_input crm.leads crm.calls crm.tasks crm.deals

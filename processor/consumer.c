@@ -390,6 +390,18 @@ bool lw_consumer_all_at_end(const lw_consumer *c)
     return true;
 }
 
+/* One wait on the close queue. It gets what the consumer's queue holds too: messages fetched
+ * but not read yet (a backlog) as well as the rebalance events. rd_kafka_queue_poll_callback
+ * aborts on a message (librdkafka asserts res != RD_KAFKA_OP_RES_PASS: a message is no
+ * callback); rd_kafka_consume_queue runs the callbacks and hands messages back. They are
+ * dropped unstored: the next owner reads them again. */
+static void serve_close_queue(rd_kafka_queue_t *q)
+{
+    rd_kafka_message_t *m = rd_kafka_consume_queue(q, 50);
+    if (m)
+        rd_kafka_message_destroy(m);
+}
+
 /* rd_kafka_consumer_close waits until the group is left and the stored offsets are
  * committed: with the coordinator unreachable, 46 s. The same close through a queue, served
  * (the rebalance callback runs) until it is done or the time is up. */
@@ -403,7 +415,7 @@ static bool close_group(rd_kafka_t *rk, int64_t timeout_ms)
     }
     int64_t until = lw_monotonic_ms() + timeout_ms;
     while (!error && !rd_kafka_consumer_closed(rk) && lw_monotonic_ms() < until)
-        rd_kafka_queue_poll_callback(q, 50);
+        serve_close_queue(q);
     bool closed = !error && rd_kafka_consumer_closed(rk);
     rd_kafka_queue_destroy(q);
     if (!closed)

@@ -30,14 +30,15 @@ ex_since() {
     awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
 }
 
-# Starts the one redis-server and learns the derived topics from `leakwatch topics`: those
-# derived types are written to; the compacted ones are the aggregates, the others carry
-# alerts. Sets EX_DIR, EX_TOPICS, EX_AGG_TOPICS.
+# Starts the one redis-server (extra arguments go to it: the soak turns the AOF on) and learns
+# the derived topics from `leakwatch topics`: those derived types are written to; the
+# compacted ones are the aggregates, the others carry alerts. Sets EX_DIR, EX_TOPICS,
+# EX_AGG_TOPICS. ex_init [REDIS_ARGS...]
 ex_init() {
     EX_DIR=$LW_TMP/exactness
     mkdir -p "$EX_DIR"
     : >"$EX_DIR/notes.txt"
-    lw_start_redis
+    lw_start_redis "$@"
     "$LEAKWATCH" topics | awk -F'\t' '$4 != ""' >"$EX_DIR/topics.tsv"
     mapfile -t EX_TOPICS < <(cut -f1 "$EX_DIR/topics.tsv")
     ((${#EX_TOPICS[@]} > 0)) || lw_fail "leakwatch topics lists no derived topic"
@@ -115,10 +116,11 @@ ex_check_input() {
         "(the mock drops segments beyond ~5 MB per partition: fewer events or more partitions)"
 }
 
-# A fresh broker with the four default input topics x 4 partitions, fed the stream in time
-# order by `leakwatch produce` (each event to its family's topic, keyed by entity id).
+# A fresh broker with the four default input topics x PARTITIONS (4), fed the stream in time
+# order by `leakwatch produce` (each event to its family's topic, keyed by entity id):
+# ex_four_topics VARIANT [PARTITIONS]
 ex_four_topics() {
-    ex_fresh_broker "$1" 4 crm.leads,crm.calls,crm.tasks,crm.deals
+    ex_fresh_broker "$1" "${2:-4}" crm.leads,crm.calls,crm.tasks,crm.deals
     "$LEAKWATCH" produce "$EX_DIR/stream.ndjson" --kafka.brokers "$BROKERS" 2>>"$LW_TMP/produce.log" ||
         lw_fail "leakwatch produce failed (see produce.log)"
     ex_check_input crm.leads crm.calls crm.tasks crm.deals
@@ -174,15 +176,18 @@ ex_wait_applied() {
     fi
 }
 
-# EX_KILLS moments of the stream as numbers of events applied, ascending: random shares of
-# it (bash's RANDOM, seeded by the caller) and, last, all of it (while the last deadlines
-# fire and the outbox drains). ex_moments COUNT
+# COUNT moments of the stream as numbers of events applied, ascending, into EX_MOMENTS:
+# random shares of it (bash's RANDOM, seeded by the caller) and, last, all of it (while the
+# last deadlines fire and the outbox drains). RANDOM is drawn here, in the shell itself: a
+# subshell ($(...), a pipe) reseeds it, and the moments would differ from run to run.
+# ex_moments COUNT
 ex_moments() {
-    local i
+    local i shares=()
     for ((i = 1; i < $1; i++)); do
-        echo $((EX_EVENTS * (5 + RANDOM % 91) / 100))
-    done | sort -n
-    echo "$EX_EVENTS"
+        shares+=($((EX_EVENTS * (5 + RANDOM % 91) / 100)))
+    done
+    mapfile -t EX_MOMENTS < <(printf '%s\n' "${shares[@]}" | sed '/^$/d' | sort -n)
+    EX_MOMENTS+=("$EX_EVENTS")
 }
 
 # Logs what happened during a variant and keeps it for the report.
@@ -226,7 +231,8 @@ ex_variant_kill9() {
     local i=0 pid at flags=(--batch.size 100 --outbox.claim_idle 1s)
     ex_four_topics kill9
     RANDOM=$EX_SEED
-    for at in $(ex_moments "$EX_KILLS"); do
+    ex_moments "$EX_KILLS"
+    for at in "${EX_MOMENTS[@]}"; do
         i=$((i + 1))
         ex_spawn kill9 "run$i" "${flags[@]}"
         pid=$LW_LAST_PID

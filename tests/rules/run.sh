@@ -164,7 +164,7 @@ add_cmd() {
 declare -A DEFAULTS=(
     [lead.idle_after]=30m [lead.callback_after]=15m [currency]=RUB [dedup.window]=90d
     [lead.untracked_after]=15m [timezone]=UTC [deal.stalled_after]=7d [deal.stage_limits]=''
-    [deal.no_next_step_after]=24h
+    [deal.no_next_step_after]=24h [state.retention]=400d
     [loss.nontarget]='spam=Спам;duplicate=Дубль'
     [loss.manageable]='no_answer_3_times=Не отвечает более 3-х раз;chose_competitor=Выбрал других'
     [loss.objective]='not_now=Хочет, но не сейчас;service_not_offered=Нет у нас услуги;no_need=Целевой, но нет потребности;schedule_mismatch=Не подходит график;do_not_call=Больше не звонить'
@@ -226,7 +226,8 @@ declare -A FIELDS=()
 for f in lead_id call_id task_id deal_id manager_id channel status direction stage \
     closed_reason loss_reason kind contact_name pipeline_id title due_ms amount_minor currency \
     stalled_after_ms loss_class loss_key day month no_next_step_ms phones emails \
-    dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms trace; do
+    dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms trace \
+    retention_ms position next_offset; do
     FIELDS[$f]=1
 done
 
@@ -324,6 +325,7 @@ parse_event() {
         setting_ms "$tenant" lead.idle_after && put idle_after_ms "$REPLY"
         setting_ms "$tenant" lead.callback_after && put callback_after_ms "$REPLY"
     fi
+    setting_ms "$tenant" state.retention && put retention_ms "$REPLY"
     local args=(FCALL lw_event 1 "lw:{$tenant}:outbox" "$tenant" "$id" "$type" "$t" "$fb")
     for name in "${order[@]}"; do
         args+=("$name" "${pairs[$name]}")

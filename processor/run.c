@@ -505,6 +505,12 @@ static void report_health(runner *run)
     lw_health_set(LW_HEALTH_PRODUCER, !lw_producer_fatal(run->producer));
 }
 
+static void show_progress(runner *run)
+{
+    lw_progress_tick(&run->progress, lw_consumer_assigned(run->consumer), lw_stats_g.events_in,
+                     lw_consumer_lag(run->consumer), lw_stats_g.first_event_mono_ms);
+}
+
 static void between_batches(runner *run)
 {
     int64_t now = lw_monotonic_ms();
@@ -532,8 +538,7 @@ static void between_batches(runner *run)
         move_outbox(run);
     }
     if (run->cfg->until_end)
-        lw_progress_tick(&run->progress, lw_consumer_assigned(run->consumer), lw_stats_g.events_in,
-                         lw_consumer_lag(run->consumer), lw_stats_g.first_event_mono_ms);
+        show_progress(run);
     if (run->cfg->stats_interval_ms && now >= run->next_stats_ms) {
         if (run->next_stats_ms)
             lw_stats_log(&run->redis, "periodic");
@@ -792,6 +797,8 @@ static int run_once(const lw_config *cfg, volatile int *running, bool *rebuild)
         if (lw_producer_fatal(run.producer))
             run.exit_code = LW_EXIT_RUNTIME;
         else if (cfg->until_end && reached_end(&run)) {
+            run.progress.next_ms = 0; /* the last numbers, whenever the line was drawn */
+            show_progress(&run);
             lw_info("every input partition read to its end and the outbox drained");
             break;
         }

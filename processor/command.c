@@ -112,5 +112,5 @@ void lw_command_help(const lw_command *cmd, FILE *out)
         lw_config_print_help(out);
     }
     fprintf(out, "\nExit codes: 0 done, 1 runtime error, 2 bad command line or configuration, "
-                 "3 unusable dependency.\n");
+                 "3 unusable dependency,\n4 Redis came back empty (state.rebuild).\n");
 }

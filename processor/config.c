@@ -28,15 +28,17 @@ typedef struct cfg_entry {
     cfg_type type;
     const char *def;
     const char *desc;
-    size_t offset;              /* into lw_config, or lw_tenant_settings when per_tenant */
-    bool per_tenant;            /* may be overridden under "tenants": {"<name>": {...}} */
-    int64_t min, max;           /* CFG_INT; CFG_DECIMAL in ten-thousandths */
+    size_t offset;    /* into lw_config, or lw_tenant_settings when per_tenant */
+    bool per_tenant;  /* may be overridden under "tenants": {"<name>": {...}} */
+    int64_t min, max; /* CFG_INT; CFG_DECIMAL in ten-thousandths; CFG_DURATION: a min > 0 is the
+                         least allowed */
     const char *const *choices; /* CFG_ENUM: NULL-terminated, stored as the index */
 } cfg_entry;
 
 static const char *const clock_choices[] = {"wall", "event", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_choices[] = {"logfmt", "json", NULL};
+static const char *const rebuild_choices[] = {"refuse", "replay", NULL};
 
 #define G(field) offsetof(lw_config, field), false
 #define T(field) offsetof(lw_tenant_settings, field), true
@@ -63,6 +65,10 @@ static const cfg_entry table[] = {
      G(redis_url), 0, 0, NULL},
     {"redis.timeout", CFG_DURATION, "5s", "Redis connect and command timeout", G(redis_timeout_ms),
      0, 0, NULL},
+    {"state.rebuild", CFG_ENUM, "refuse",
+     "Redis holds no state but the group ran before: refuse (stop, exit 4) or replay (rebuild "
+     "from the earliest retained offsets)",
+     G(state_rebuild), 0, 0, rebuild_choices},
     {"clock", CFG_ENUM, "wall",
      "what 'now' is for deadlines: wall (live) or event (watermark; replay, backfill, tests)",
      G(clock), 0, 0, clock_choices},
@@ -163,6 +169,10 @@ static const cfg_entry table[] = {
      "the funnel's stage order per pipeline: \"default=proposal,negotiation,contract;...\" "
      "(\\, a comma in a name; unlisted stages follow in the order first seen)",
      T(deal_stages), 0, 0, NULL},
+    {"state.retention", CFG_DURATION, "400d",
+     "how long an entity is kept after its last event (open deals and unresolved tasks: while "
+     "open)",
+     T(retention_ms), 86400000, 0, NULL},
     {"deal.no_next_step_after", CFG_DURATION, "24h",
      "an open deal with no open task this long has no next step", T(no_next_step_ms), 0, 0, NULL},
     {"loss.nontarget", CFG_STRING, "spam=Спам;duplicate=Дубль",
@@ -245,7 +255,12 @@ static void describe_expected(const cfg_entry *e, char *out, size_t outlen)
         snprintf(out, outlen, "true or false");
         break;
     case CFG_DURATION:
-        snprintf(out, outlen, "a duration like 250ms, 15s, 30m, 24h, 90d or 0");
+        if (e->min > 0) {
+            char least[32];
+            lw_duration_format(e->min, least);
+            snprintf(out, outlen, "a duration of at least %s", least);
+        } else
+            snprintf(out, outlen, "a duration like 250ms, 15s, 30m, 24h, 90d or 0");
         break;
     case CFG_DECIMAL: {
         char lo[32], hi[32];
@@ -337,7 +352,7 @@ static bool set_value(const cfg_entry *e, void *field, const char *v, const char
         ok = parse_bool(v, (bool *)field);
         break;
     case CFG_DURATION:
-        ok = lw_duration_parse(v, (int64_t *)field);
+        ok = lw_duration_parse(v, (int64_t *)field) && *(int64_t *)field >= e->min;
         break;
     case CFG_ENUM:
         ok = parse_enum(e, v, (int64_t *)field);

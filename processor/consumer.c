@@ -14,7 +14,10 @@ struct lw_consumer {
     lw_topic_size *topics; /* the input topics, learnt at each assignment */
     size_t topics_n;
     bool assigned_any;
-    int64_t start_ms; /* replay.from, or -1 */
+    int64_t start_ms;    /* replay.from, or -1 */
+    lw_resume_fn resume; /* the positions Redis holds (run.c) */
+    void *resume_ctx;
+    bool from_beginning; /* where a partition Redis has no position of starts (epoch.c) */
 };
 
 /* replay.from: the first offset at or after the start time of each assigned partition. A
@@ -35,6 +38,43 @@ static void seek_to_start_time(rd_kafka_t *rk, int64_t start_ms,
         lw_warn("replay.from: offsets for times: %s; starting from the committed offsets",
                 rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_destroy(times);
+}
+
+/* Where each newly assigned partition starts: the position Redis holds, so that state and
+ * position never drift apart (position.c); else replay.from; else the beginning (a Redis
+ * that writes positions and holds none of it lost them or never saw it: epoch.c); else,
+ * for the state of a leakwatch older than positions, the group's committed offset. */
+static void resume_assigned(lw_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    size_t n = (size_t)parts->cnt, from_redis = 0;
+    lw_partition_ref *refs = calloc(n + 1, sizeof(*refs));
+    int64_t *resume = calloc(n + 1, sizeof(*resume));
+    for (size_t i = 0; i < n; i++) {
+        refs[i] = (lw_partition_ref){parts->elems[i].topic, parts->elems[i].partition};
+        resume[i] = LW_POSITION_NONE;
+    }
+    if (c->resume)
+        c->resume(c->resume_ctx, refs, n, resume);
+    if (c->start_ms >= 0)
+        seek_to_start_time(c->rk, c->start_ms, parts);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if (resume[i] != LW_POSITION_NONE) {
+            p->offset = resume[i];
+            from_redis++;
+            lw_debug("%s[%d] resumes at offset %lld, the position Redis holds", p->topic,
+                     (int)p->partition, (long long)p->offset);
+        } else if (c->from_beginning && c->start_ms < 0)
+            p->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    lw_info("rebalance: %zu of %zu partition(s) resume at the positions Redis holds, the others "
+            "at %s",
+            from_redis, n,
+            c->start_ms >= 0    ? "replay.from"
+            : c->from_beginning ? "the beginning"
+                                : "the group's committed offsets");
+    free(refs);
+    free(resume);
 }
 
 /* Whether topic is one of the comma-separated topics.input. */
@@ -91,8 +131,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     lw_info("rebalance: %s %d partition(s) (%s)", assign ? "assigned" : "revoked", parts->cnt,
             rd_kafka_rebalance_protocol(rk));
     lw_metrics_add("leakwatch_rebalances_total", assign ? "kind=\"assign\"" : "kind=\"revoke\"", 1);
-    if (assign && c->start_ms >= 0)
-        seek_to_start_time(rk, c->start_ms, parts);
+    if (assign)
+        resume_assigned(c, parts);
     rd_kafka_error_t *error = NULL;
     if (cooperative)
         error = assign ? rd_kafka_incremental_assign(rk, parts)
@@ -189,7 +229,7 @@ static bool consumer_conf(rd_kafka_conf_t *conf, const lw_config *cfg, char *err
     return true;
 }
 
-/* The handle, its callbacks, and the subscription to topics.input. */
+/* The handle and its callbacks; lw_consumer_subscribe joins the group. */
 static bool join_group(lw_consumer *c, char *err, size_t errlen)
 {
     const lw_config *cfg = c->cfg;
@@ -211,6 +251,12 @@ static bool join_group(lw_consumer *c, char *err, size_t errlen)
         return false;
     }
     rd_kafka_poll_set_consumer(c->rk);
+    return true;
+}
+
+bool lw_consumer_subscribe(lw_consumer *c, char *err, size_t errlen)
+{
+    const lw_config *cfg = c->cfg;
     rd_kafka_topic_partition_list_t *topics = topic_list(cfg->topics_input);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
@@ -233,6 +279,51 @@ lw_consumer *lw_consumer_new(const lw_config *cfg, char *err, size_t errlen)
         return c;
     lw_consumer_close(c);
     return NULL;
+}
+
+void lw_consumer_set_resume(lw_consumer *c, lw_resume_fn fn, void *ctx, bool from_beginning)
+{
+    c->resume = fn;
+    c->resume_ctx = ctx;
+    c->from_beginning = from_beginning;
+}
+
+/* Every partition of the input topics the cluster knows; NULL with err filled if it cannot
+ * tell. */
+static rd_kafka_topic_partition_list_t *input_partitions(lw_consumer *c, char *err, size_t errlen)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(c->rk, 0, NULL, &md, 5000);
+    if (e) {
+        snprintf(err, errlen, "metadata of the input topics: %s", rd_kafka_err2str(e));
+        return NULL;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    for (int i = 0; i < md->topic_cnt; i++) {
+        if (md->topics[i].err || !subscribed(c->cfg->topics_input, md->topics[i].topic))
+            continue;
+        for (int k = 0; k < md->topics[i].partition_cnt; k++)
+            rd_kafka_topic_partition_list_add(l, md->topics[i].topic,
+                                              md->topics[i].partitions[k].id);
+    }
+    rd_kafka_metadata_destroy(md);
+    return l;
+}
+
+int lw_consumer_committed_before(lw_consumer *c, char *err, size_t errlen)
+{
+    rd_kafka_topic_partition_list_t *l = input_partitions(c, err, errlen);
+    if (!l)
+        return -1;
+    rd_kafka_resp_err_t e = l->cnt ? rd_kafka_committed(c->rk, l, 10000) : 0;
+    int committed = e ? -1 : 0;
+    if (e)
+        snprintf(err, errlen, "committed offsets of group %s: %s", c->cfg->group_id,
+                 rd_kafka_err2str(e));
+    for (int i = 0; !e && i < l->cnt; i++)
+        committed |= l->elems[i].offset >= 0;
+    rd_kafka_topic_partition_list_destroy(l);
+    return committed;
 }
 
 lw_merge *lw_consumer_merge(lw_consumer *c)

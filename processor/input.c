@@ -68,7 +68,8 @@ lw_input *lw_input_new(rd_kafka_message_t *msg, const lw_config *cfg)
         return in;
     in->time_ms = ev.time_ms;
     keep_strings(in, &ev);
-    lw_transition_argv(&ev, lw_config_tenant(cfg, ev.tenant), &in->cmd);
+    lw_read_at at = {cfg->group_id, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset + 1};
+    lw_transition_argv_at(&ev, lw_config_tenant(cfg, ev.tenant), &at, &in->cmd);
     in->bytes += in->cmd.bytes.cap;
     lw_event_free(&ev);
     return in;

@@ -69,6 +69,8 @@ static void usage(FILE *out)
         "  2  bad command line or configuration (the key is named)\n"
         "  3  a dependency is unusable (e.g. Redis older than 7.0, without Functions, or\n"
         "     refusing the user, password or db of redis.url)\n"
+        "  4  Redis holds no state (no epoch key) but the group ran before: it came back empty\n"
+        "     (state.rebuild=replay rebuilds from the earliest retained offsets instead)\n"
         "\n"
         "Settings:\n");
     lw_config_print_help(out);

@@ -46,7 +46,9 @@ typedef struct runner {
     int64_t next_tick_ms, next_drain_ms, next_stats_ms, next_tenants_ms, next_gauges_ms;
     bool want_drain;
     int exit_code; /* set when the processor must stop with an error; -1 while running */
+    bool rebuild;  /* Redis came back empty under state.rebuild=replay: stop, start again */
     uint64_t connects_seen;
+    lw_epoch epoch; /* of the state this instance works on ("" until the start checked it) */
 } runner;
 
 /* Sleeps delay_ms in short steps while running, then doubles it up to 5 s. */
@@ -73,12 +75,45 @@ static void on_delivery(void *opaque, bool ok, const char *error, void *ctx)
 
 /* ------------------------------ Redis, reconnected on demand ------------------------- */
 
-/* A new connection may be to a server that restarted empty: what this instance wrote
- * once (tenants, stream groups, partition marks) is written again. */
+/* Whether the state is still the one this instance started on: a reconnect may be to a
+ * server that came back empty (or was replaced). If not, the processor stops before its
+ * next write (exit code 4), or under state.rebuild=replay starts again to rebuild. false
+ * also when Redis did not answer (the connection is dropped: checked again at the next). */
+static bool same_epoch(runner *run)
+{
+    lw_epoch now;
+    lw_epoch_found found = lw_epoch_read(&run->redis, &now);
+    if (found == LW_EPOCH_ERROR)
+        return false;
+    if (found == LW_EPOCH_FOUND && !strcmp(now.id, run->epoch.id))
+        return true;
+    const char *what = found == LW_EPOCH_FOUND ? "another state (its epoch changed)"
+                                               : "no state of leakwatch's (its epoch is gone)";
+    if (run->cfg->state_rebuild == LW_REBUILD_REPLAY) {
+        lw_warn("redis %s:%d holds %s since this instance started: state.rebuild=replay, "
+                "starting again to rebuild it from the earliest retained offsets",
+                run->redis.host, run->redis.port, what);
+        run->rebuild = true;
+    } else {
+        lw_error("redis %s:%d holds %s since this instance started: it came back empty (no "
+                 "persistence, a wiped replica). Stopping rather than going on without the "
+                 "state; state.rebuild=replay rebuilds it from the earliest retained offsets",
+                 run->redis.host, run->redis.port, what);
+        run->exit_code = LW_EXIT_AMNESIA;
+    }
+    return false;
+}
+
+/* A new connection may be to a server that restarted empty: its epoch is checked, then what
+ * this instance wrote once (tenants, stream groups, partition marks) is written again. */
 static void after_reconnect(runner *run)
 {
     if (run->connects_seen == run->redis.connects)
         return;
+    if (run->epoch.id[0] && !same_epoch(run)) {
+        lw_redis_close(&run->redis); /* nothing more is written to it */
+        return;
+    }
     uint64_t first = run->connects_seen ? run->connects_seen : 1; /* the first is no reconnect */
     lw_metrics_add("leakwatch_redis_reconnects_total", NULL, (double)(run->redis.connects - first));
     run->connects_seen = run->redis.connects;
@@ -94,7 +129,7 @@ static void after_reconnect(runner *run)
 static bool ensure_redis(runner *run)
 {
     int64_t delay = 100;
-    while (!run->redis.ctx && *run->running) {
+    while (!run->redis.ctx && *run->running && run->exit_code < 0 && !run->rebuild) {
         if (!lw_redis_connect(&run->redis, run->running)) {
             if (run->redis.refused) /* a wrong user, password or db: not worth waiting for */
                 run->exit_code = LW_EXIT_DEPENDENCY;
@@ -112,7 +147,7 @@ static bool ensure_redis(runner *run)
     }
     if (run->redis.ctx)
         after_reconnect(run);
-    return run->redis.ctx != NULL;
+    return run->redis.ctx != NULL && run->exit_code < 0 && !run->rebuild;
 }
 
 /* Errors worth retrying the whole batch for (the batch is idempotent). */
@@ -473,6 +508,12 @@ static void report_health(runner *run)
     lw_health_set(LW_HEALTH_PRODUCER, !lw_producer_fatal(run->producer));
 }
 
+static void show_progress(runner *run)
+{
+    lw_progress_tick(&run->progress, lw_consumer_assigned(run->consumer), lw_stats_g.events_in,
+                     lw_consumer_lag(run->consumer), lw_stats_g.first_event_mono_ms);
+}
+
 static void between_batches(runner *run)
 {
     int64_t now = lw_monotonic_ms();
@@ -486,6 +527,8 @@ static void between_batches(runner *run)
     }
     if (now >= run->next_tenants_ms) {
         run->next_tenants_ms = now + 5000;
+        if (!same_epoch(run)) /* a FLUSHALL keeps the connection: no reconnect tells */
+            return;
         lw_tenants_refresh(run->tenants, &run->redis);
     }
     if (now >= run->next_tick_ms) {
@@ -498,8 +541,7 @@ static void between_batches(runner *run)
         move_outbox(run);
     }
     if (run->cfg->until_end)
-        lw_progress_tick(&run->progress, lw_consumer_assigned(run->consumer), lw_stats_g.events_in,
-                         lw_consumer_lag(run->consumer), lw_stats_g.first_event_mono_ms);
+        show_progress(run);
     if (run->cfg->stats_interval_ms && now >= run->next_stats_ms) {
         if (run->next_stats_ms)
             lw_stats_log(&run->redis, "periodic");
@@ -550,6 +592,80 @@ static bool reached_end(runner *run)
 
 /* ------------------------------ start and stop ------------------------------ */
 
+/* lw_resume_fn: the positions Redis holds for the partitions being assigned, read again
+ * until Redis answers (a partition must not start at Kafka's offset while Redis is merely
+ * away: that offset may be ahead of the state). */
+static bool resume_from_redis(void *ctx, const lw_partition_ref *parts, size_t n, int64_t *resume)
+{
+    runner *run = ctx;
+    int64_t delay = 100;
+    while (ensure_redis(run)) {
+        if (lw_positions_read(&run->redis, run->cfg->group_id, parts, n, resume))
+            return true;
+        lw_warn("redis: the input positions could not be read; retrying in %lld ms",
+                (long long)delay);
+        backoff(run, &delay);
+    }
+    return false;
+}
+
+/* What Redis holds when there is no epoch: new (written now), the state of a leakwatch
+ * older than epochs (adopted), or a Redis that came back empty while the group has run
+ * before (committed offsets): refused, or rebuilt under state.rebuild=replay. Returns -1 to
+ * go on, else the exit code. */
+static int no_epoch(runner *run, bool has_state, int64_t *delay)
+{
+    char err[512];
+    int before = has_state ? 0 : lw_consumer_committed_before(run->consumer, err, sizeof(err));
+    if (before < 0) {
+        lw_warn("%s; retrying in %lld ms", err, (long long)*delay);
+        backoff(run, delay);
+        return -1;
+    }
+    bool rebuild = before && run->cfg->state_rebuild == LW_REBUILD_REPLAY;
+    if (before && !rebuild) {
+        lw_error("redis %s:%d holds no state of leakwatch's (no epoch key " LW_KEY_EPOCH ") but "
+                 "consumer group %s has committed offsets: Redis came back empty (no "
+                 "persistence, a wiped replica). Refusing to go on without the state: start "
+                 "with state.rebuild=replay to rebuild it from the earliest retained offsets",
+                 run->redis.host, run->redis.port, run->cfg->group_id);
+        return LW_EXIT_AMNESIA;
+    }
+    if (rebuild)
+        lw_warn("redis holds no state but group %s ran before: state.rebuild=replay, rebuilding "
+                "from the earliest retained offsets",
+                run->cfg->group_id);
+    if (has_state)
+        lw_info("redis holds the state of a leakwatch older than epochs: adopted; partitions "
+                "resume at the group's committed offsets until they have a position in Redis");
+    if (!lw_epoch_write(&run->redis, has_state, &run->epoch))
+        backoff(run, delay);
+    return -1;
+}
+
+/* Finds the epoch of the state (or writes the first), before any partition is assigned. */
+static int check_epoch(runner *run)
+{
+    int64_t delay = 100;
+    while (!run->epoch.id[0]) {
+        if (!ensure_redis(run))
+            return run->exit_code >= 0 ? run->exit_code : LW_EXIT_OK;
+        lw_epoch_found found = lw_epoch_read(&run->redis, &run->epoch);
+        if (found == LW_EPOCH_ERROR)
+            backoff(run, &delay);
+        else if (found != LW_EPOCH_FOUND) {
+            int rc = no_epoch(run, found == LW_EPOCH_NONE_WITH_STATE, &delay);
+            if (rc >= 0)
+                return rc;
+        }
+        if (!*run->running)
+            return LW_EXIT_OK;
+    }
+    lw_info("redis state epoch %s", run->epoch.id);
+    lw_consumer_set_resume(run->consumer, resume_from_redis, run, !run->epoch.committed_fallback);
+    return -1;
+}
+
 static int start(runner *run)
 {
     char err[512];
@@ -573,6 +689,13 @@ static int start(runner *run)
         return strncmp(err, "config:", 7) ? LW_EXIT_RUNTIME : LW_EXIT_CONFIG;
     }
     run->merge = lw_consumer_merge(run->consumer);
+    int rc = check_epoch(run);
+    if (rc >= 0)
+        return rc;
+    if (!lw_consumer_subscribe(run->consumer, err, sizeof(err))) {
+        fprintf(stderr, "leakwatch: %s\n", err);
+        return LW_EXIT_RUNTIME;
+    }
     if (*run->cfg->http_listen) {
         run->http = lw_http_start(run->cfg, err, sizeof(err));
         if (!run->http) {
@@ -663,11 +786,12 @@ static int64_t fill_wait(const runner *run)
     }
 }
 
-int lw_run(const lw_config *cfg, volatile int *running)
+/* Starts, runs until stopped, stops; *rebuild when it stopped to rebuild the state. */
+static int run_once(const lw_config *cfg, volatile int *running, bool *rebuild)
 {
     runner run = {.cfg = cfg, .running = running, .exit_code = -1};
     int rc = start(&run);
-    while (rc < 0 && *running && run.exit_code < 0) {
+    while (rc < 0 && *running && run.exit_code < 0 && !run.rebuild) {
         lw_consumer_fill(run.consumer, fill_wait(&run), (size_t)cfg->batch_size);
         size_t n = release_batch(&run);
         if (n && !process_batch(&run, n))
@@ -676,12 +800,28 @@ int lw_run(const lw_config *cfg, volatile int *running)
         if (lw_producer_fatal(run.producer))
             run.exit_code = LW_EXIT_RUNTIME;
         else if (cfg->until_end && reached_end(&run)) {
+            run.progress.next_ms = 0; /* the last numbers, whenever the line was drawn */
+            show_progress(&run);
             lw_info("every input partition read to its end and the outbox drained");
             break;
         }
     }
     stop(&run);
+    *rebuild = run.rebuild;
     if (rc >= 0)
         return rc;
     return run.exit_code >= 0 ? run.exit_code : LW_EXIT_OK;
+}
+
+/* The processor; started again when Redis came back empty under state.rebuild=replay (the
+ * start then finds no epoch and rebuilds). */
+int lw_run(const lw_config *cfg, volatile int *running)
+{
+    for (;;) {
+        bool rebuild = false;
+        int rc = run_once(cfg, running, &rebuild);
+        if (!rebuild || !*running)
+            return rc;
+        lw_info("starting again: the state is rebuilt");
+    }
 }

@@ -6,7 +6,9 @@
  * Values arrive in Lua already normalized: ids as strings, times as Unix ms (name_ms),
  * money as integer minor units (amount_minor) with its currency. The input's trace context,
  * when it has one, is the pair "trace" (trace.c's joined form): what the event's handlers
- * emit carries it on, and it never enters a derived id. */
+ * emit carries it on, and it never enters a derived id. Every event carries the tenant's
+ * state.retention (retention_ms) and, read from Kafka, its position (position and
+ * next_offset: what Redis keeps of the state it keeps with the position). */
 #include "leakwatch/leakwatch.h"
 
 #include <string.h>
@@ -170,7 +172,24 @@ void lw_transition_set_bound(lw_argv *cmd, int64_t fire_before_ms)
     memcpy(cmd->bytes.data + cmd->offsets[BOUND_ARG], text, BOUND_WIDTH);
 }
 
+/* The position after the event (lw_event records it in the tenant's positions hash). */
+static void add_position(lw_argv *out, const lw_read_at *at)
+{
+    lw_buf field = {0};
+    lw_position_field(&field, at->group, at->topic, at->partition);
+    lw_argv_adds(out, "position");
+    lw_argv_add(out, field.data, field.len);
+    add_pair_int(out, "next_offset", at->next_offset);
+    lw_buf_free(&field);
+}
+
 void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out)
+{
+    lw_transition_argv_at(ev, ts, NULL, out);
+}
+
+void lw_transition_argv_at(const lw_event *ev, const lw_tenant_settings *ts, const lw_read_at *at,
+                           lw_argv *out)
 {
     lw_buf key = {0};
     lw_key(&key, LW_KEY_OUTBOX, ev->tenant);
@@ -217,5 +236,9 @@ void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_arg
     add_leak_settings(ev, ts, out);
     if (ev->trace[0])
         add_pair(out, "trace", ev->trace);
+    if (ts->retention_ms > 0)
+        add_pair_int(out, "retention_ms", ts->retention_ms);
+    if (at)
+        add_position(out, at);
     lw_argv_finish(out);
 }

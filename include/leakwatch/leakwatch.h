@@ -36,10 +36,11 @@
 
 /* Exit codes (also listed by `leakwatch --help`). */
 enum {
-    LW_EXIT_OK = 0,        /* clean shutdown */
-    LW_EXIT_RUNTIME = 1,   /* a fatal error while running (logged) */
-    LW_EXIT_CONFIG = 2,    /* bad command line or configuration */
-    LW_EXIT_DEPENDENCY = 3 /* a dependency is unusable (e.g. Redis without Functions) */
+    LW_EXIT_OK = 0,         /* clean shutdown */
+    LW_EXIT_RUNTIME = 1,    /* a fatal error while running (logged) */
+    LW_EXIT_CONFIG = 2,     /* bad command line or configuration */
+    LW_EXIT_DEPENDENCY = 3, /* a dependency is unusable (e.g. Redis without Functions) */
+    LW_EXIT_AMNESIA = 4     /* Redis lost leakwatch's state while the group ran before (epoch.c) */
 };
 
 /* The longest tenant id (tenants.pattern may only narrow it; tenant_policy.c). */
@@ -145,9 +146,10 @@ typedef struct lw_tenant_settings {
     char *phone_region; /* region of phone numbers written without + ("KZ", "RU") */
     int64_t dedup_window_ms;
     int64_t untracked_after_ms;
-    char *managers;             /* "id=Name;..." the dashboard's names of managers */
-    char *crm_url_template;     /* a deal's page in the CRM: "https://crm/deals/{deal_id}" */
-    int64_t leak_margin_e4;     /* leak.estimate: margin, in ten-thousandths (0.4 -> 4000) */
+    int64_t retention_ms;   /* state.retention: an entity is kept this long after its last event */
+    char *managers;         /* "id=Name;..." the dashboard's names of managers */
+    char *crm_url_template; /* a deal's page in the CRM: "https://crm/deals/{deal_id}" */
+    int64_t leak_margin_e4; /* leak.estimate: margin, in ten-thousandths (0.4 -> 4000) */
     int64_t leak_lifetime_e4;   /* lifetime purchases, in ten-thousandths */
     int64_t leak_unanswered_ms; /* a lead with no response this long is lost */
     int64_t leak_window_ms;     /* the trailing window of the observed conversion */
@@ -155,6 +157,7 @@ typedef struct lw_tenant_settings {
 } lw_tenant_settings;
 
 typedef enum { LW_CLOCK_WALL, LW_CLOCK_EVENT } lw_clock_mode;
+typedef enum { LW_REBUILD_REFUSE, LW_REBUILD_REPLAY } lw_rebuild_mode;
 
 typedef struct lw_kv {
     char *key, *value;
@@ -226,7 +229,8 @@ typedef struct lw_config {
     char *topic_of[LW_TOPIC__COUNT]; /* the output topics, set by their TOPIC row's setting */
     char *redis_url;
     int64_t redis_timeout_ms;
-    int64_t clock; /* lw_clock_mode */
+    int64_t state_rebuild; /* lw_rebuild_mode: what to do when Redis came back empty */
+    int64_t clock;         /* lw_clock_mode */
     int64_t clock_lateness_ms;
     int64_t batch_size;
     int64_t batch_timeout_ms;
@@ -482,6 +486,16 @@ bool lw_binding_parse(const char *value, size_t len, const lw_header *h, size_t 
  * input's trace context, when it has one). fire_before_ms is INT64_MIN (nothing fires)
  * until set. */
 void lw_transition_argv(const lw_event *ev, const lw_tenant_settings *ts, lw_argv *out);
+/* Where an input was read: the position after it goes into its FCALL (lw_event records it
+ * with the event, position.c reads it back on assignment). */
+typedef struct lw_read_at {
+    const char *group, *topic;
+    int32_t partition;
+    int64_t next_offset;
+} lw_read_at;
+/* The same, with the position after the event (at, or NULL for none). */
+void lw_transition_argv_at(const lw_event *ev, const lw_tenant_settings *ts, const lw_read_at *at,
+                           lw_argv *out);
 /* Sets fire_before_ms of an FCALL made by lw_transition_argv, in place: the tenant's
  * deadlines due before it fire before the event applies. */
 void lw_transition_set_bound(lw_argv *cmd, int64_t fire_before_ms);
@@ -533,6 +547,52 @@ void lw_redis_free_replies(redisReply **replies, size_t n);
 redisReply *lw_redis_command(lw_redis *r, const char *fmt, ...);
 /* The server's version as major*10000+minor*100+patch, or -1. */
 int lw_redis_version(lw_redis *r);
+
+/* ================================ position.c ============================= */
+
+#define LW_POSITION_NONE (-1) /* Redis holds no position of the partition */
+
+/* A partition of an input topic. */
+typedef struct lw_partition_ref {
+    const char *topic;
+    int32_t partition;
+} lw_partition_ref;
+
+/* The field of a partition in lw:{tenant}:positions: "<group>:<topic>:<partition>". */
+void lw_position_field(lw_buf *out, const char *group, const char *topic, int32_t partition);
+/* Where a partition resumes from the positions recorded for it in one Redis (one per
+ * tenant, LW_POSITION_NONE where none): the highest (position.c says why); NONE if none. */
+int64_t lw_position_resume(const int64_t *recorded, size_t n);
+/* resume[i] for each of the n partitions from what Redis holds for the group (every tenant
+ * of lw:tenants), LW_POSITION_NONE where it holds none. false on a Redis error. */
+bool lw_positions_read(lw_redis *r, const char *group, const lw_partition_ref *parts, size_t n,
+                       int64_t *resume);
+
+/* ================================ epoch.c ================================ */
+
+#define LW_EPOCH_ID_LEN 40
+
+/* The epoch of the state one Redis holds (lw:{:epoch}). */
+typedef struct lw_epoch {
+    char id[LW_EPOCH_ID_LEN]; /* "" while none was seen */
+    bool committed_fallback;  /* adopted from a leakwatch older than epochs: a partition with
+                                 no position resumes at Kafka's committed offset, not at the
+                                 beginning */
+} lw_epoch;
+
+typedef enum {
+    LW_EPOCH_FOUND,
+    LW_EPOCH_NONE,            /* no epoch, no state: a new Redis, or one that came back empty */
+    LW_EPOCH_NONE_WITH_STATE, /* no epoch, tenants but no positions: a leakwatch older than
+                                 epochs wrote it */
+    LW_EPOCH_ERROR,           /* Redis did not answer */
+} lw_epoch_found;
+
+/* Reads the epoch into e. */
+lw_epoch_found lw_epoch_read(lw_redis *r, lw_epoch *e);
+/* Writes a new epoch unless one is there (adopted: over the state of a leakwatch older than
+ * epochs), then reads it into e. false on a Redis error. */
+bool lw_epoch_write(lw_redis *r, bool adopted, lw_epoch *e);
 
 /* ================================ library.c ============================== */
 
@@ -653,9 +713,12 @@ typedef struct lw_topic_size {
 
 typedef struct lw_consumer lw_consumer;
 
-/* Joins the consumer group on topics.input; NULL with err filled ("config: ..." when a
+/* The consumer of the group, not yet in it; NULL with err filled ("config: ..." when a
  * setting is to blame). */
 lw_consumer *lw_consumer_new(const lw_config *cfg, char *err, size_t errlen);
+/* Joins the group on topics.input (after lw_consumer_set_resume: librdkafka 2.0.2 aborts
+ * when a consumer closes in the middle of its first join). */
+bool lw_consumer_subscribe(lw_consumer *c, char *err, size_t errlen);
 /* Its partitions' buffered inputs: released from (merge.c), their marks kept (watermark.c). */
 lw_merge *lw_consumer_merge(lw_consumer *c);
 /* The input topics and their partition counts, as learnt at the latest assignment. */
@@ -673,6 +736,16 @@ void lw_consumer_store_offsets(lw_consumer *c);
 int64_t lw_consumer_lag(lw_consumer *c);
 /* True when every assigned partition is read to its end and released. */
 bool lw_consumer_all_at_end(const lw_consumer *c);
+/* Fills resume[i] for the n partitions being assigned with the offset each resumes at
+ * (LW_POSITION_NONE: no opinion); false when it could not tell (stopping). */
+typedef bool (*lw_resume_fn)(void *ctx, const lw_partition_ref *parts, size_t n, int64_t *resume);
+/* Where newly assigned partitions start: where fn says (the positions Redis holds), else at
+ * replay.from, else at the beginning when from_beginning (Redis has held positions since its
+ * epoch), else at the group's committed offset (auto.offset.reset when none). */
+void lw_consumer_set_resume(lw_consumer *c, lw_resume_fn fn, void *ctx, bool from_beginning);
+/* Whether the group has committed an offset on some input partition: 1 yes, 0 no, -1 the
+ * cluster could not tell (err filled). */
+int lw_consumer_committed_before(lw_consumer *c, char *err, size_t errlen);
 /* Leaves the group, committing the stored offsets, and frees c (NULL: nothing). */
 void lw_consumer_close(lw_consumer *c);
 /* The same, waiting at most timeout_ms for the group to be left and the stored offsets

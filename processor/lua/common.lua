@@ -26,7 +26,7 @@ local funnel = {}   -- funnel.lua: the funnel summary
 
 -- Numbers go to redis.call as text: Redis would format a Lua number with "%.14g" itself,
 -- about 1 us an argument, three times what int() costs.
-local STATE_TTL_MS = '8640000000' -- 100 d: entity state outlives the 90-day dedup window
+local STATE_RETENTION_MS = '34560000000' -- 400 d: state.retention's default (config.c)
 local SEEN_TTL_MS = '691200000'   -- 8 d: how long an applied event id is remembered
 
 -- What runs, by kind: 'event' (an input event type -> function(ctx, fields, time_ms)),
@@ -58,6 +58,9 @@ function keys.parts(ctx, kind, k)
     return string.match(string.sub(k, #prefix + 1), keys.patterns[kind])
 end
 
+-- ctx.retention_ms: how long an entity is kept after its last event (lw_event sets the
+-- tenant's state.retention); nil while deadlines fire in lw_fire: a deadline is no event
+-- and leaves the time to live as the last event set it.
 local function new_ctx(outbox_key, tenant)
     return { tenant = tenant, prefix = keys.tenant_prefix(tenant), outbox = outbox_key, emitted = 0 }
 end
@@ -183,6 +186,17 @@ local function write_hash(k, h, writes)
     end
 end
 
+-- Keeps entity key k for the tenant's retention after this event (in wall time: Redis
+-- expires by it, so a replay of old history never expires state on the spot), or for good
+-- while kept_open (an open deal, an unresolved task: never dropped while open).
+local function retain(ctx, k, kept_open)
+    if kept_open then
+        redis.call('PERSIST', k)
+    elseif ctx.retention_ms then
+        redis.call('PEXPIRE', k, ctx.retention_ms)
+    end
+end
+
 -- Whether an event at time_ms is older than the last one applied to the entity h.
 local function is_stale(h, time_ms)
     local last = tonumber(h.updated_ms)
@@ -193,10 +207,10 @@ end
 -- last applied) only fills fields still unknown, so state never rolls back. h: the hash as
 -- read_hash read it, with updated_ms and names (read here when nil); extra: more field,
 -- value pairs written in the same HSET whatever the event's age. h is brought up to date.
--- Returns whether the event is stale, and h.
-local function apply_fields(k, fields, time_ms, names, h, extra)
+-- The entity is then retained (retain): with while_open (deals, tasks), for good while its
+-- status is open (or still unknown). Returns whether the event is stale, and h.
+local function apply_fields(ctx, k, fields, time_ms, names, h, extra, while_open)
     h = h or read_hash(k, { 'updated_ms', unpack(names) })
-    local new = h.updated_ms == nil
     local stale = is_stale(h, time_ms)
     local args = {}
     if not stale then
@@ -212,9 +226,7 @@ local function apply_fields(k, fields, time_ms, names, h, extra)
         args[#args + 1] = v
     end
     write_hash(k, h, args) -- one HSET
-    if new then
-        redis.call('PEXPIRE', k, STATE_TTL_MS) -- new: outlives the dedup window
-    end
+    retain(ctx, k, while_open and (h.status or 'open') == 'open')
     return stale, h
 end
 

@@ -160,7 +160,7 @@ function contacts.index_lead(ctx, f, h)
     local phones = {}
     for ck in pairs(known) do
         redis.call('ZADD', ck, int(created), f.lead_id)
-        redis.call('PEXPIRE', ck, STATE_TTL_MS)
+        retain(ctx, ck)
         local kind, phone = keys.parts(ctx, 'contact', ck)
         if kind == 'phone' then
             phones[#phones + 1] = phone
@@ -246,10 +246,10 @@ local function call_completed(ctx, f, t)
     redis.call('HSET', ck, 'phone', phone, 'time_ms', int(t), 'direction', f.direction,
         'status', f.status, 'manager_id', f.manager_id or '', 'window_ms', int(window),
         'month', f.month or '')
-    redis.call('PEXPIRE', ck, STATE_TTL_MS)
+    retain(ctx, ck)
     local pending = keys.calls(ctx, phone)
     redis.call('ZADD', pending, int(t), f.call_id)
-    redis.call('PEXPIRE', pending, STATE_TTL_MS)
+    retain(ctx, pending)
     local after = tonumber(f.untracked_after_ms) or 0
     if f.direction == 'inbound' and after > 0 then
         redis.call('HSET', ck, 'untracked_after_ms', int(after))

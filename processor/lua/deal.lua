@@ -174,7 +174,7 @@ local function deal_event(status)
         local open = not status_now or status_now == 'open'
         local next_set, next_after = next_step(ctx, f.deal_id, { status = status_now,
             no_next_step_ms = h.no_next_step_ms }, f.no_next_step_ms, extra)
-        apply_fields(k, f, t, DEAL_FIELDS, h, extra) -- one HSET (and the TTL when new)
+        apply_fields(ctx, k, f, t, DEAL_FIELDS, h, extra, true) -- one HSET; kept while open
         -- deadlines: one ZREM for those that go
         local gone = {}
         if not open or (restaged and limit <= 0) then

@@ -141,10 +141,10 @@ end
 local function add_stay_of_day(ctx, stage_key, day, bin, sign)
     local k = keys.funnel_stays(ctx, day, stage_key)
     add(k, bin, sign)
-    redis.call('PEXPIRE', k, STATE_TTL_MS)
+    retain(ctx, k)
     local days = keys.funnel_stay_days(ctx, stage_key)
     redis.call('ZADD', days, day, day)
-    redis.call('PEXPIRE', days, STATE_TTL_MS)
+    retain(ctx, days)
 end
 
 -- Adds (sign 1) or takes away (-1) a deal's share of its cohort's sums; returns the scope.
@@ -206,11 +206,8 @@ function funnel.update(ctx, f, t)
         writes[#writes + 1], writes[#writes + 2] = 'pipeline', f.pipeline_id
         writes[#writes + 1], writes[#writes + 2] = 'pipeline_ms', int(t)
     end
-    local new = fh.since_ms == nil
     write_hash(fk, fh, writes)
-    if new then
-        redis.call('PEXPIRE', fk, STATE_TTL_MS)
-    end
+    retain(ctx, fk) -- refreshed with every event of the deal, as the deal is
     local order = keys.funnel_order(ctx)
     if (redis.call('HGET', order, 'spec') or '') ~= (f.deal_stages or '') then
         redis.call('HSET', order, 'spec', f.deal_stages or '')
@@ -220,7 +217,7 @@ function funnel.update(ctx, f, t)
         local stage = canonical_stage(listed_stages(ctx, pipeline), f.stage)
         local moves = keys.funnel_moves(ctx, f.deal_id)
         redis.call('ZADD', moves, int(t), int(t) .. '|' .. stage)
-        redis.call('PEXPIRE', moves, STATE_TTL_MS)
+        retain(ctx, moves)
         redis.call('ZADD', keys.funnel_seen(ctx, pipeline), 'LT', int(t), stage)
     end
     local lead_id = f.lead_id or redis.call('HGET', keys.deal(ctx, f.deal_id), 'lead_id')

@@ -100,7 +100,7 @@ function lead.record_response(ctx, lead_id, time_ms, by, h)
     if #writes > 0 then
         redis.call('HSET', k, unpack(writes))
     end
-    redis.call('PEXPIRE', k, STATE_TTL_MS)
+    retain(ctx, k)
     if h.idle_fired or h.callback_fired then -- only a fired deadline made it wait
         leaks.lead_settled(ctx, lead_id)
     end
@@ -148,7 +148,7 @@ local function created(ctx, f, t)
         extra[#extra + 1] = 'responded_sent'
         extra[#extra + 1] = '1'
     end
-    apply_fields(k, f, t, LEAD_FIELDS, h, extra)
+    apply_fields(ctx, k, f, t, LEAD_FIELDS, h, extra)
     local s = lead_state_of(h)
     local args = {}
     for _, d in ipairs({ { 'lead.callback_due', callback_after, s.callback_fired },
@@ -173,7 +173,7 @@ end
 
 local function update_lead(ctx, f, t)
     local k = keys.lead(ctx, f.lead_id)
-    local _, h = apply_fields(k, f, t, LEAD_FIELDS, read_hash(k, LEAD_STATE))
+    local _, h = apply_fields(ctx, k, f, t, LEAD_FIELDS, read_hash(k, LEAD_STATE))
     channel_known(ctx, f, t)
     return h
 end
@@ -184,7 +184,7 @@ end
 
 local function status_changed(ctx, f, t)
     local k = keys.lead(ctx, f.lead_id)
-    local _, h = apply_fields(k, f, t, LEAD_FIELDS, read_hash(k, LEAD_STATE))
+    local _, h = apply_fields(ctx, k, f, t, LEAD_FIELDS, read_hash(k, LEAD_STATE))
     channel_known(ctx, f, t)
     lead.record_response(ctx, f.lead_id, t, 'lead.status_changed', h)
 end
@@ -197,7 +197,7 @@ local function closed(ctx, f, t)
     local h = read_hash(k, { 'updated_ms', 'closed_ms', unpack(CLOSE_FIELDS) })
     local closed_ms = tonumber(h.closed_ms)
     -- the earliest closing is kept
-    apply_fields(k, f, t, CLOSE_FIELDS, h, (closed_ms == nil or t < closed_ms) and
+    apply_fields(ctx, k, f, t, CLOSE_FIELDS, h, (closed_ms == nil or t < closed_ms) and
         { 'closed_ms', int(t) } or nil)
     channel_known(ctx, f, t)
     leaks.lead_settled(ctx, f.lead_id)

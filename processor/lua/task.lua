@@ -82,7 +82,7 @@ local function task_upsert(ctx, f, t)
     elseif f.due_ms and not h.due_ms then
         extra = { 'due_ms', f.due_ms }
     end
-    apply_fields(k, f, t, TASK_FIELDS, h, extra)
+    apply_fields(ctx, k, f, t, TASK_FIELDS, h, extra, true)
     local s = task_state_of(h)
     if due and s.status == 'open' then
         s.due = tonumber(old_due) -- the due time it was overdue for
@@ -98,8 +98,8 @@ local function close_task(ctx, f, t, status)
     local k = keys.task(ctx, f.task_id)
     local h = read_hash(k, TASK_STATE)
     local closing = not is_stale(h, t) and (h.status or 'open') == 'open'
-    apply_fields(k, f, t, TASK_FIELDS, h, closing and { 'status', status, 'closed_ms',
-        int(t) } or nil)
+    apply_fields(ctx, k, f, t, TASK_FIELDS, h, closing and { 'status', status,
+        'closed_ms', int(t) } or nil, true)
     if not closing then
         return
     end

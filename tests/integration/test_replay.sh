@@ -34,11 +34,11 @@ output_counts() {
         printf '%s\t%s\n' "$t" "$(lw_consume "$t" | wc -l)"
     done
 }
-# A database's state without the clock marks (named after the group): each key, its type and
-# its value in a canonical form.
+# A database's state without the clock marks and the input positions (named after the group)
+# and the epoch (random): each key, its type and its value in a canonical form.
 state_of() {
     local db=$1 k
-    for k in $(lw_redis -n "$db" --scan | grep -v '^lw:clock:' | sort); do
+    for k in $(lw_redis -n "$db" --scan | grep -v -e '^lw:clock:' -e ':positions$' -e '^lw:{:epoch}$' | sort); do
         case $(lw_redis -n "$db" type "$k") in
         string) printf '%s string %s\n' "$k" "$(lw_redis -n "$db" get "$k")" ;;
         hash) printf '%s hash %s\n' "$k" "$(lw_redis -n "$db" hgetall "$k" | paste -sd' ')" ;;

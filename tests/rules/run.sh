@@ -164,7 +164,7 @@ add_cmd() {
 declare -A DEFAULTS=(
     [lead.idle_after]=30m [lead.callback_after]=15m [currency]=RUB [dedup.window]=90d
     [lead.untracked_after]=15m [timezone]=UTC [deal.stalled_after]=7d [deal.stage_limits]='' [deal.stages]=''
-    [deal.no_next_step_after]=24h
+    [deal.no_next_step_after]=24h [state.retention]=400d
     [leak.margin]=0.4 [leak.lifetime_purchases]=1 [leak.unanswered_after]=24h
     [leak.conversion_window]=90d
     [loss.nontarget]='spam=Спам;duplicate=Дубль'
@@ -242,7 +242,8 @@ for f in lead_id call_id task_id deal_id manager_id channel status direction sta
     closed_reason loss_reason kind contact_name pipeline_id title due_ms amount_minor currency \
     stalled_after_ms loss_class loss_key day month deal_stages stalled_learn no_next_step_ms \
     phones emails dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms trace \
-    unanswered_after_ms leak_margin leak_lifetime leak_window_ms leak_currency; do
+    unanswered_after_ms leak_margin leak_lifetime leak_window_ms leak_currency \
+    retention_ms position next_offset; do
     FIELDS[$f]=1
 done
 
@@ -358,6 +359,7 @@ parse_event() {
         setting "$tenant" currency
         put leak_currency "$REPLY"
     fi
+    setting_ms "$tenant" state.retention && put retention_ms "$REPLY"
     local args=(FCALL lw_event 1 "lw:{$tenant}:outbox" "$tenant" "$id" "$type" "$t" "$fb")
     for name in "${order[@]}"; do
         args+=("$name" "${pairs[$name]}")

@@ -67,6 +67,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.redis_timeout_ms, 5000);
     assert_int_equal(cfg.clock, LW_CLOCK_WALL);
     assert_int_equal(cfg.clock_lateness_ms, 0);
+    assert_int_equal(cfg.state_rebuild, LW_REBUILD_REFUSE);
+    assert_int_equal(cfg.tenant_defaults.retention_ms, 400LL * 86400000);
     assert_int_equal(cfg.batch_size, 1000);
     assert_int_equal(cfg.batch_timeout_ms, 50);
     assert_int_equal(cfg.input_max_bytes, 1048576);
@@ -565,6 +567,19 @@ static const refusal_case refusals[] = {
      {NULL},
      {"redis.timeout", "15"}},
     {"bool maybe", NULL, {NULL}, 1, {"--until-end=maybe"}, {"until_end", "maybe"}},
+    {"state.retention 0 (every key would expire at once)",
+     NULL,
+     {NULL},
+     1,
+     {"--state.retention=0"},
+     {"state.retention", "at least 1d"}},
+    {"state.retention 12h",
+     "{\"tenants\":{\"acme\":{\"state.retention\":\"12h\"}}}",
+     {NULL},
+     0,
+     {NULL},
+     {"state.retention", "12h"}},
+    {"state.rebuild maybe", NULL, {NULL}, 1, {"--state.rebuild=maybe"}, {"state.rebuild", "maybe"}},
     {"log.level loud", NULL, {NULL}, 1, {"--log.level=loud"}, {"log.level", "loud"}},
     {"unknown flag", NULL, {NULL}, 1, {"--bach.size=5"}, {"bach.size", NULL}},
     {"flag without value", NULL, {NULL}, 1, {"--batch.size"}, {"batch.size", NULL}},

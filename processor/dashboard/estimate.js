@@ -10,7 +10,7 @@ function moneySign(amount, currency) {
   return money(amount, null) + ' ' + (CURRENCY_SIGNS[currency] || currency || '');
 }
 
-const percent = (ratio) => (Number(ratio) * 100).toFixed(2).replace(/\.?0+$/, '') + ' %';
+const ratioPercent = (ratio) => (Number(ratio) * 100).toFixed(2).replace(/\.?0+$/, '') + ' %';
 const count = (n) => money(String(n), null);
 
 // The calculator's lines: what, how it is computed, the result.
@@ -20,11 +20,11 @@ function estimateLines(e) {
     ['Incoming requests', `${count(e.leads)} leads + ${count(e.untracked)} untracked contacts`,
       count(e.incoming)],
     ['Lost on the way', `${count(e.untracked)} untracked + ${count(e.unanswered)} never answered`,
-      `${count(e.lost_leads)} (${percent(e.lost_share)})`],
+      `${count(e.lost_leads)} (${ratioPercent(e.lost_share)})`],
     ['Conversion', `${count(e.won_deals)} won ÷ ${count(e.window_leads)} leads, last ${e.window_days} d`,
-      percent(e.conversion)],
+      ratioPercent(e.conversion)],
     ['Average won deal', `over the same ${count(e.won_deals)} deals`, m(e.average_deal)],
-    ['Lost deals', `${count(e.lost_leads)} × ${percent(e.conversion)}`, e.lost_deals],
+    ['Lost deals', `${count(e.lost_leads)} × ${ratioPercent(e.conversion)}`, e.lost_deals],
     ['Lost revenue', `${e.lost_deals} × ${m(e.average_deal)}`, m(e.lost_revenue)],
     ['Lost margin a month', `${m(e.lost_revenue)} × ${e.margin} margin`, m(e.lost_margin)],
     ['Lost margin a year', `${m(e.lost_margin)} × 12`, m(e.lost_margin_per_year)],

@@ -12,6 +12,11 @@ set -euo pipefail
 source "$LW_TEST_ROOT/integration/lib.sh"
 lw_setup
 command -v chromium >/dev/null || lw_fail "chromium is not installed (deploy/install-deps.sh installs it)"
+# The page's scripts are classic scripts sharing one global scope: a name two of them declare
+# with const or let stops the second from running at all.
+twice=$(grep -hoE '^(const|let|var|function|async function) [A-Za-z_$][A-Za-z0-9_$]*' \
+    "$LW_TEST_ROOT"/../processor/dashboard/*.js | awk '{print $NF}' | sort | uniq -d)
+lw_assert_eq "" "$twice" "no top-level name declared by two dashboard scripts"
 lw_start_redis
 lw_start_broker
 # a second tenant: a duplicate (A2 has A1's phone) and an inbound call from a phone no lead has

@@ -6,7 +6,7 @@
  *   /api/loss-periods?tenant=T          the "<period>:<currency>" that have totals
  *   /api/lead-leaks?tenant=T            leads waiting for a first response, untracked contacts
  *                                       and duplicates (lw:{T}:leaks:*, kept by leaks.lua)
- *   /api/tenants                        every tenant seen (lw:tenants), sorted
+ *   /api/tenants                        every tenant seen (lw:{tenants}), sorted
  *   /api/settings?tenant=T              what the dashboard shows them by: time zone, CRM link
  *                                       template, managers' and loss reasons' names
  *   / and the dashboard's files (processor/dashboard/, embedded at build time)

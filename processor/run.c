@@ -282,7 +282,7 @@ static size_t add_flushes(runner *run, size_t ncmd, size_t *npipe)
 }
 
 /* The batch's pipeline: an FCALL per valid input (dead letters go now), a flush per tenant,
- * then the tenants not yet in lw:tenants and the clock. Returns the number of commands;
+ * then the tenants not yet in lw:{tenants} and the clock. Returns the number of commands;
  * *ncmd the FCALLs, *nflush the flushes after them, *nclock the clock's at the end. */
 static size_t build_pipeline(runner *run, size_t n, size_t *ncmd, size_t *nflush, size_t *nclock)
 {

@@ -663,7 +663,7 @@ char *lw_envelope_build(const lw_outbox_entry *e);
 
 /* ================================ tenants.c ============================== */
 
-/* The tenants this instance knows of: from its own input and from lw:tenants in Redis,
+/* The tenants this instance knows of: from its own input and from lw:{tenants} in Redis,
  * where each instance adds the ones it sees (so every instance fires every tenant's
  * deadlines and drains every tenant's outbox). */
 typedef struct lw_tenants lw_tenants;
@@ -673,13 +673,13 @@ bool lw_tenants_add(lw_tenants *t, const char *name); /* true when new */
 size_t lw_tenants_count(const lw_tenants *t);
 /* The i-th tenant (i < lw_tenants_count), in the order first seen: a name keeps its index. */
 const char *lw_tenants_name(const lw_tenants *t, size_t i);
-/* Appends SADD lw:tenants for names not yet persisted; false when there are none. */
+/* Appends SADD lw:{tenants} for names not yet persisted; false when there are none. */
 bool lw_tenants_persist_argv(lw_tenants *t, lw_argv *out);
 void lw_tenants_persisted(lw_tenants *t);
 /* The next lw_tenants_persist_argv writes every name again (after a reconnect: Redis may
  * have restarted empty). */
 void lw_tenants_rewrite(lw_tenants *t);
-/* Adds every tenant listed in lw:tenants. false on Redis I/O error. */
+/* Adds every tenant listed in lw:{tenants}. false on Redis I/O error. */
 bool lw_tenants_refresh(lw_tenants *t, lw_redis *r);
 void lw_tenants_free(lw_tenants *t); /* NULL: nothing */
 
@@ -727,7 +727,7 @@ typedef struct lw_group_clock {
 } lw_group_clock;
 
 /* Appends to cmds the commands that write the merge's changed marks to Redis
- * (lw:clock:<group>:time and :end), then the two that read every mark back; returns how
+ * (lw:clock:{<group>}:time and :end), then the two that read every mark back; returns how
  * many (at most max; the reads are the last two). */
 size_t lw_watermark_argv(const lw_merge *m, const char *group, lw_argv *cmds, size_t max);
 /* After those commands succeeded: the marks written are clean. */
@@ -736,7 +736,7 @@ void lw_watermark_written(lw_merge *m);
 void lw_watermark_rewrite(lw_merge *m);
 /* A partition this instance took over starts from its previous owner's frontier (every
  * event older was applied), so a restart that finds nothing new to read keeps the clock
- * where it was. times: the reply of HGETALL lw:clock:<group>:time. */
+ * where it was. times: the reply of HGETALL lw:clock:{<group>}:time. */
 void lw_watermark_adopt(lw_merge *m, const redisReply *times);
 /* The group's clock from the replies of the two reads. Every partition of the input topics
  * counts: one without a mark was never read and holds everything; marks of other topics (no

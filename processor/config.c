@@ -24,6 +24,7 @@ typedef struct cfg_entry {
 } cfg_entry;
 
 static const char *const clock_choices[] = {"wall", "event", NULL};
+static const char *const cluster_choices[] = {"auto", "on", "off", NULL}; /* lw_cluster_mode */
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_choices[] = {"logfmt", "json", NULL};
 
@@ -50,6 +51,9 @@ static const cfg_entry table[] = {
      "Redis 7: redis://[:password@]host:port[/db]", G(redis_url), 0, 0, NULL},
     {"redis.timeout", CFG_DURATION, "5s", "Redis connect and command timeout", G(redis_timeout_ms),
      0, 0, NULL},
+    {"redis.cluster", CFG_ENUM, "auto",
+     "Redis Cluster: auto (the server's INFO cluster decides), on (required) or off",
+     G(redis_cluster), 0, 0, cluster_choices},
     {"clock", CFG_ENUM, "wall",
      "what 'now' is for deadlines: wall (live) or event (watermark; replay, backfill, tests)",
      G(clock), 0, 0, clock_choices},

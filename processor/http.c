@@ -604,6 +604,7 @@ lw_http *lw_http_start(const lw_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     h->redis.timeout_ms = cfg->redis_timeout_ms;
+    h->redis.cluster_mode = cfg->redis_cluster;
     h->cfg = cfg;
     h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                                  on_request, h, MHD_OPTION_SOCK_ADDR, &sa,

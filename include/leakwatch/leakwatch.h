@@ -11,7 +11,8 @@
  *   merge.c      releases the inputs in event-time order across partitions
  *   dlq.c        sends what cannot be processed to the dead-letter topic
  *   redis.c      sends a batch's FCALLs in one pipelined round trip; each FCALL first
- *                fires its tenant's deadlines due before it (bounded by watermark.c)
+ *                fires its tenant's deadlines due before it (bounded by watermark.c);
+ *                on a Redis Cluster cluster.c routes each to its shard
  *   timers.c     fires due deadlines of every tenant between batches
  *   outbox.c     drains the derived events the library appended to the outbox
  *   envelope.c   wraps each one as a structured-mode CloudEvent
@@ -146,6 +147,7 @@ typedef struct lw_tenant_settings {
 } lw_tenant_settings;
 
 typedef enum { LW_CLOCK_WALL, LW_CLOCK_EVENT } lw_clock_mode;
+typedef enum { LW_CLUSTER_AUTO, LW_CLUSTER_ON, LW_CLUSTER_OFF } lw_cluster_mode;
 
 typedef struct lw_kv {
     char *key, *value;
@@ -212,7 +214,8 @@ typedef struct lw_config {
     char *topic_of[LW_TOPIC__COUNT]; /* the output topics, set by their TOPIC row's setting */
     char *redis_url;
     int64_t redis_timeout_ms;
-    int64_t clock; /* lw_clock_mode */
+    int64_t redis_cluster; /* lw_cluster_mode */
+    int64_t clock;         /* lw_clock_mode */
     int64_t clock_lateness_ms;
     int64_t batch_size;
     int64_t batch_timeout_ms;
@@ -434,8 +437,12 @@ void lw_key(lw_buf *out, const char *shape, ...) __attribute__((format(printf, 2
 typedef struct redisContext redisContext;
 typedef struct redisReply redisReply;
 
+typedef struct lw_cluster lw_cluster;
+
 typedef struct lw_redis {
-    redisContext *ctx;
+    redisContext *ctx;    /* the server of redis.url (on a cluster: the seed, for keyless reads) */
+    lw_cluster *cluster;  /* set when that server is a cluster node (redis.cluster) */
+    int64_t cluster_mode; /* lw_cluster_mode */
     char host[256];
     int port;
     char *password;
@@ -454,17 +461,52 @@ bool lw_redis_connect_once(lw_redis *r);
  * failed attempt. Returns false only when stopped. */
 bool lw_redis_connect(lw_redis *r, volatile int *running);
 void lw_redis_close(lw_redis *r);
+/* A connection to host:port with r's timeout and password (no SELECT); NULL with why. */
+redisContext *lw_redis_dial(const lw_redis *r, const char *host, int port, char *why,
+                            size_t whylen);
 /* Sends n commands in one pipelined round trip; replies[i] gets each reply (free with
  * lw_redis_free_replies). Returns false on an I/O error (the connection is dropped and
  * must be re-established; the commands may or may not have been applied). */
 bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replies);
 /* The same for commands that live in different places. */
 bool lw_redis_pipeline_of(lw_redis *r, lw_argv *const *cmds, size_t n, redisReply **replies);
+/* The same, but cmds[after..n) apply only after every one before them did: on one server
+ * the pipeline keeps that order; on a cluster they go in a second round, once every shard
+ * has answered the first, which is not sent when one of its replies is transient (false
+ * then: retry the whole). */
+bool lw_redis_pipeline_after(lw_redis *r, lw_argv *const *cmds, size_t n, size_t after,
+                             redisReply **replies);
 void lw_redis_free_replies(redisReply **replies, size_t n);
 /* One command, one round trip. NULL on I/O error. */
 redisReply *lw_redis_command(lw_redis *r, const char *fmt, ...);
 /* The server's version as major*10000+minor*100+patch, or -1. */
 int lw_redis_version(lw_redis *r);
+/* An error reply worth retrying the command for (OOM, LOADING, a redirection, ...). */
+bool lw_redis_transient_error(const char *msg);
+/* One command in RESP (a pipeline is these, back to back). */
+void lw_redis_put_command(lw_buf *out, const lw_argv *cmd);
+
+/* ================================ cluster.c ============================== */
+
+#define LW_CLUSTER_SLOTS 16384
+
+/* The slot of a key: CRC16 (XMODEM) of its hash tag (the bytes between the first '{' and
+ * the next '}', when not empty), else of the whole key, mod 16384. */
+int lw_cluster_slot(const char *key, size_t len);
+/* The argument a command is routed by (its first key), or -1 for a command with none. */
+int lw_cluster_key_index(const lw_argv *cmd);
+/* Reads the slot map through r->ctx and connects to every master; NULL with why. */
+lw_cluster *lw_cluster_open(lw_redis *r, char *why, size_t whylen);
+void lw_cluster_free(lw_cluster *c);
+/* Sends cmds[from..to) as one pipeline per shard (all written, then all read), following
+ * MOVED and ASK a few times; replies[from..to) get the replies. false on an I/O error. */
+bool lw_cluster_pipeline(lw_cluster *c, lw_argv *const *cmds, size_t from, size_t to,
+                         redisReply **replies);
+/* A keyless command to every master: the first error, else the last reply. NULL on I/O
+ * error. */
+redisReply *lw_cluster_broadcast(lw_cluster *c, const lw_argv *cmd);
+/* The masters, "host:port" each, for logs and tests. */
+size_t lw_cluster_masters(const lw_cluster *c);
 
 /* ================================ library.c ============================== */
 

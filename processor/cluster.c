@@ -338,21 +338,24 @@ static bool redirection(const redisReply *rep, bool *ask, int *slot, char *host,
     return true;
 }
 
-static bool any_moved(redisReply **replies, size_t from, size_t to)
+static const char *first_moved(redisReply **replies, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++)
         if (replies[i] && replies[i]->type == REDIS_REPLY_ERROR &&
             !strncmp(replies[i]->str, "MOVED ", 6))
-            return true;
-    return false;
+            return replies[i]->str;
+    return NULL;
 }
 
 /* Queues again each redirected command (its reply dropped) to the node named; how many. */
 static size_t queue_redirected(lw_cluster *c, lw_argv *const *cmds, size_t from, size_t to,
                                redisReply **replies)
 {
-    if (any_moved(replies, from, to))
+    const char *moved = first_moved(replies, from, to);
+    if (moved) {
+        lw_info("redis cluster: %s; the slot map is read again", moved);
         refresh_slot_map(c); /* the other slots that moved with it, at once */
+    }
     size_t n = 0;
     for (size_t i = from; i < to; i++) {
         bool ask;
@@ -365,6 +368,8 @@ static size_t queue_redirected(lw_cluster *c, lw_argv *const *cmds, size_t from,
             continue;
         if (!ask)
             c->owner[slot] = (uint16_t)k;
+        else
+            lw_debug("redis cluster: %s", replies[i]->str);
         freeReplyObject(replies[i]);
         replies[i] = NULL;
         queue(&c->nodes[k], cmds[i], i, ask);

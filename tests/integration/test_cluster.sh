@@ -4,8 +4,9 @@
 # derives on one redis-server (the reference of tests/bench/exactness_lib.sh: every alert, id
 # and data, and the last value of every aggregate key), with the tenants' state on at least
 # two shards; the same holds when a busy tenant's slot is migrated twice during the run
-# (MOVED and ASK followed) and when a master is restarted during the run (AOF on, same port
-# and nodes.conf: leakwatch reconnects and goes on).
+# (MOVED and ASK followed), when a master is restarted during the run (AOF on, same port
+# and nodes.conf: leakwatch reconnects and goes on), and with two instances in one group
+# (exactness_lib.sh's two-instances: the group's clock on one shard, the tenants on others).
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$LW_TEST_ROOT/integration/lib.sh"
@@ -17,8 +18,13 @@ ex_generate 4000 8 3
 lw_start_cluster 3
 read -r -a masters <<<"$CLUSTER_PORTS"
 
+# The reference on the one redis-server, every other variant on the cluster.
+ex_url() {
+    if [[ "$1" == reference ]]; then echo "$REDIS_URL/$(ex_db reference)"; else echo "$CLUSTER_URL"; fi
+}
+
 # Events applied on the cluster: the members of every master's applied-id sets.
-cl_applied() {
+ex_applied() {
     local port n=0
     for port in $CLUSTER_PORTS; do
         n=$((n + $(redis-cli -p "$port" eval "local n = 0
@@ -26,11 +32,6 @@ cl_applied() {
             return n" 0 'lw:*:seen:*')))
     done
     echo "$n"
-}
-
-cl_wait_applied() { # TARGET PID
-    lw_wait_for "! kill -0 $2 || (( \$(cl_applied) >= $1 ))" 120 ||
-        lw_fail "the cluster applied $(cl_applied) of the $1 events awaited within 120 s"
 }
 
 # A fresh cluster state and broker, then leakwatch --until-end on the cluster in the
@@ -57,7 +58,7 @@ ex_variant_cluster() {
     cl_wait_end cluster
     lw_assert_contains "$(cat "$LW_TMP/cluster.log")" "is a cluster of 3 masters" \
         "redis.cluster=auto found the cluster"
-    local t owners=""
+    local t port owners=""
     for t in t1 t2 t3 t4 t5 t6 t7 t8; do
         port=$(lw_cluster_owner "lw:{$t}:latest")
         lw_assert_eq 1 "$(redis-cli -p "$port" exists "lw:{$t}:latest")" \
@@ -77,11 +78,11 @@ ex_variant_cluster_migrate() {
     local from to
     from=$(lw_cluster_owner "lw:{t1}:outbox")
     for to in "${masters[@]}"; do [[ "$to" == "$from" ]] || break; done
-    cl_wait_applied $((EX_EVENTS / 3)) "$CL_PID"
+    ex_wait_applied cluster-migrate $((EX_EVENTS / 3)) "$CL_PID"
     lw_cluster_move_slot "lw:{t1}:outbox" "$to"
     local third
     for third in "${masters[@]}"; do [[ "$third" == "$from" || "$third" == "$to" ]] || break; done
-    cl_wait_applied $((EX_EVENTS * 2 / 3)) "$CL_PID"
+    ex_wait_applied cluster-migrate $((EX_EVENTS * 2 / 3)) "$CL_PID"
     lw_cluster_move_slot "lw:{t1}:outbox" "$third"
     ex_note "cluster-migrate: t1's slot moved at $((EX_EVENTS / 3)) and $((EX_EVENTS * 2 / 3)) events"
     cl_wait_end cluster-migrate
@@ -93,13 +94,18 @@ ex_variant_cluster_migrate() {
 # The second master (not the one of redis.url) restarted at half of the stream.
 ex_variant_cluster_restart() {
     cl_spawn cluster-restart
-    cl_wait_applied $((EX_EVENTS / 2)) "$CL_PID"
+    ex_wait_applied cluster-restart $((EX_EVENTS / 2)) "$CL_PID"
     lw_restart_cluster_node "${masters[1]}"
     ex_note "cluster-restart: master ${masters[1]} restarted at $((EX_EVENTS / 2)) events"
     cl_wait_end cluster-restart
 }
 
-variants=(reference cluster cluster-migrate cluster-restart)
+ex_variant_cluster_two_instances() {
+    lw_cluster_each flushall >/dev/null
+    ex_variant_two_instances
+}
+
+variants=(reference cluster cluster-migrate cluster-restart cluster-two-instances)
 for v in "${variants[@]}"; do
     ex_run "$v"
 done

@@ -493,3 +493,16 @@ ex_verdict() {
     echo "VERDICT: NOT EXACT —${differ:+ differ from the reference: $differ;}${failed:+ failed checks within: $failed}"
     return 1
 }
+
+# Runs every VARIANT, compares them with the reference (the first), prints the tables and
+# the verdict; fails the test unless every one is exact: ex_check VARIANT...
+ex_check() {
+    local v verdict
+    for v in "$@"; do
+        ex_run "$v"
+    done
+    ex_compare "$@"
+    ex_report "$@"
+    verdict=$(ex_verdict "$@") || lw_fail "$verdict (the table above)"
+    echo "$verdict"
+}

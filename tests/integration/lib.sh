@@ -130,15 +130,18 @@ lw_random_port() {
 
 # Starts redis-server on PORT (with $LW_REDIS_ARGS); succeeds once this very process answers.
 lw_try_redis_port() {
-    local port=$1 i
+    local port=$1
     lw_spawn redis redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
         --dir "$LW_TMP" --daemonize no "${LW_REDIS_ARGS[@]}"
-    local pid=$LW_LAST_PID
+    lw_redis_answers "$port" "$LW_LAST_PID" && LW_REDIS_PID=$LW_LAST_PID
+}
+
+# Waits up to 5 s for the redis-server of PID to answer on PORT (another process may hold
+# the port); stops it and fails when it does not: lw_redis_answers PORT PID
+lw_redis_answers() {
+    local port=$1 pid=$2 i
     for ((i = 0; i < 100; i++)); do
-        if redis-cli -p "$port" info server 2>/dev/null | grep -q "^process_id:$pid"; then
-            LW_REDIS_PID=$pid
-            return 0
-        fi
+        redis-cli -p "$port" info server 2>/dev/null | grep -q "^process_id:$pid" && return 0
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
@@ -303,22 +306,12 @@ lw_start_sample_day_with_http() {
 # CLUSTER_URL (the first node) and sets LW_CLUSTER_PID[port]. lw_start_cluster [N]
 declare -A LW_CLUSTER_PID=()
 lw_cluster_node_start() {
-    local port=$1 dir=$LW_TMP/cluster-$1 i
+    local port=$1 dir=$LW_TMP/cluster-$1
     mkdir -p "$dir"
     lw_spawn "cluster-$port" redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" \
         --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
         --appendonly yes --save '' --daemonize no
-    local pid=$LW_LAST_PID
-    for ((i = 0; i < 100; i++)); do
-        if redis-cli -p "$port" info server 2>/dev/null | grep -q "^process_id:$pid"; then
-            LW_CLUSTER_PID[$port]=$pid
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    lw_stop_pid "$pid"
-    return 1
+    lw_redis_answers "$port" "$LW_LAST_PID" && LW_CLUSTER_PID[$port]=$LW_LAST_PID
 }
 
 lw_cluster_ok() {

@@ -105,12 +105,5 @@ ex_variant_cluster_two_instances() {
     ex_variant_two_instances
 }
 
-variants=(reference cluster cluster-migrate cluster-restart cluster-two-instances)
-for v in "${variants[@]}"; do
-    ex_run "$v"
-done
-ex_compare "${variants[@]}"
-ex_report "${variants[@]}"
-verdict=$(ex_verdict "${variants[@]}") || lw_fail "$verdict (the table above)"
-echo "$verdict"
+ex_check reference cluster cluster-migrate cluster-restart cluster-two-instances
 lw_pass

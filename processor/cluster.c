@@ -381,6 +381,8 @@ static size_t queue_redirected(lw_cluster *c, lw_argv *const *cmds, size_t from,
 bool lw_cluster_pipeline(lw_cluster *c, lw_argv *const *cmds, size_t from, size_t to,
                          redisReply **replies)
 {
+    if (from == to)
+        return true;
     for (size_t i = from; i < to; i++) {
         replies[i] = NULL;
         queue(route(c, cmds[i]), cmds[i], i, false);

@@ -10,7 +10,7 @@
 # redis-server and leakwatch during the run into DIR (perf report -i DIR/redis.perf).
 # BENCH_CLUSTER=1 runs against a Redis Cluster of 3 masters (lib.sh: lw_start_cluster) instead
 # of one redis-server and reports each shard's CPU besides their sum (not with BENCH_PROFILE
-# or BENCH_PERF, which watch one server).
+# or BENCH_PERF, which watch one server). BENCH_TENANTS=N spreads the events over N tenants (4).
 set -euo pipefail
 N=${1:-200000}
 BATCH=${2:-1000}
@@ -40,7 +40,7 @@ fi
 # enough partitions that a third of the events (the largest family) stays under it
 lw_start_broker --partitions $((N / 45000 + 3))
 
-awk -v N="$N" -v TENANTS=4 -f "$root/tests/bench/gen_events.awk" | sort -s -k1,1 | cut -f2- \
+awk -v N="$N" -v TENANTS="${BENCH_TENANTS:-4}" -f "$root/tests/bench/gen_events.awk" | sort -s -k1,1 | cut -f2- \
     > "$LW_TMP/events.ndjson"
 t0=$(date +%s.%N)
 "$LEAKWATCH" produce "$LW_TMP/events.ndjson" --kafka.brokers "$BROKERS" 2>"$LW_TMP/produce.log"

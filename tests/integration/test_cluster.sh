@@ -98,6 +98,8 @@ ex_variant_cluster_restart() {
     lw_restart_cluster_node "${masters[1]}"
     ex_note "cluster-restart: master ${masters[1]} restarted at $((EX_EVENTS / 2)) events"
     cl_wait_end cluster-restart
+    grep -q "connection was lost; reconnecting" "$LW_TMP/cluster-restart.log" ||
+        lw_fail "leakwatch never lost the restarted master: the restart fell outside its run"
 }
 
 ex_variant_cluster_two_instances() {

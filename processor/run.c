@@ -124,12 +124,17 @@ static void after_reconnect(runner *run)
         lw_watermark_rewrite(run->merge);
 }
 
-/* Connects (with backoff) and loads the library when the connection was lost. false when
- * stopping or when this Redis cannot serve leakwatch at all (exit_code set). */
-static bool ensure_redis(runner *run)
+/* Whether the processor goes on: not stopping, no exit code, no rebuild pending. */
+static bool may_go_on(const runner *run)
 {
-    int64_t delay = 100;
-    while (!run->redis.ctx && *run->running && run->exit_code < 0 && !run->rebuild) {
+    return *run->running && run->exit_code < 0 && !run->rebuild;
+}
+
+/* One connection with the library loaded, retried with backoff; false when stopping or
+ * when this Redis cannot serve leakwatch at all (exit_code set). */
+static bool connect_with_library(runner *run, int64_t *delay)
+{
+    while (!run->redis.ctx && may_go_on(run)) {
         if (!lw_redis_connect(&run->redis, run->running)) {
             if (run->redis.refused) /* a wrong user, password or db: not worth waiting for */
                 run->exit_code = LW_EXIT_DEPENDENCY;
@@ -142,12 +147,25 @@ static bool ensure_redis(runner *run)
         }
         if (rc != LW_EXIT_OK) {
             lw_redis_close(&run->redis);
-            backoff(run, &delay);
+            backoff(run, delay);
         }
     }
-    if (run->redis.ctx)
-        after_reconnect(run);
-    return run->redis.ctx != NULL && run->exit_code < 0 && !run->rebuild;
+    return run->redis.ctx != NULL;
+}
+
+/* Connects (with backoff) and loads the library when the connection was lost, then checks
+ * that the state is still the one this instance started on. false when stopping or when
+ * this Redis cannot serve leakwatch (exit_code set). */
+static bool ensure_redis(runner *run)
+{
+    int64_t delay = 100;
+    while (connect_with_library(run, &delay)) {
+        after_reconnect(run); /* drops the connection when the epoch moved or went unread */
+        if (run->redis.ctx || !may_go_on(run))
+            break;
+        backoff(run, &delay); /* unread: e.g. a cluster node still loading its data */
+    }
+    return run->redis.ctx != NULL && may_go_on(run);
 }
 
 /* Sends the commands until Redis has them all; a lost connection or a transient error is

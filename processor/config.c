@@ -36,6 +36,7 @@ typedef struct cfg_entry {
 } cfg_entry;
 
 static const char *const clock_choices[] = {"wall", "event", NULL};
+static const char *const cluster_choices[] = {"auto", "on", "off", NULL}; /* lw_cluster_mode */
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_choices[] = {"logfmt", "json", NULL};
 static const char *const rebuild_choices[] = {"refuse", "replay", NULL};
@@ -69,6 +70,9 @@ static const cfg_entry table[] = {
      "Redis holds no state but the group ran before: refuse (stop, exit 4) or replay (rebuild "
      "from the earliest retained offsets)",
      G(state_rebuild), 0, 0, rebuild_choices},
+    {"redis.cluster", CFG_ENUM, "auto",
+     "Redis Cluster: auto (the server's INFO cluster decides), on (required) or off",
+     G(redis_cluster), 0, 0, cluster_choices},
     {"clock", CFG_ENUM, "wall",
      "what 'now' is for deadlines: wall (live) or event (watermark; replay, backfill, tests)",
      G(clock), 0, 0, clock_choices},

@@ -10,7 +10,7 @@
  *                                       (lw:{T}:est:latest), sorted by month and currency
  *   /api/lead-leaks?tenant=T            leads waiting for a first response, untracked contacts
  *                                       and duplicates (lw:{T}:leaks:*, kept by leaks.lua)
- *   /api/tenants                        every tenant seen (lw:tenants), sorted
+ *   /api/tenants                        every tenant seen (lw:{tenants}), sorted
  *   /api/settings?tenant=T              what the dashboard shows them by: time zone, CRM link
  *                                       template, managers' and loss reasons' names
  *   / and the dashboard's files (processor/dashboard/, embedded at build time)
@@ -753,6 +753,7 @@ lw_http *lw_http_start(const lw_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     h->redis.timeout_ms = cfg->redis_timeout_ms;
+    h->redis.cluster_mode = cfg->redis_cluster;
     h->cfg = cfg;
     h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                                  on_request, h, MHD_OPTION_SOCK_ADDR, &sa,

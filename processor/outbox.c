@@ -208,33 +208,40 @@ static bool claim_idle_entries(lw_outbox *o, int *sent)
     return true;
 }
 
+/* One XREADGROUP per stream, all in one round trip: on a Redis Cluster each tenant's stream
+ * is read from the shard that owns it (one command naming several would be CROSSSLOT). */
 static bool read_new_entries(lw_outbox *o, int *sent)
 {
-    lw_argv cmd = {0};
-    lw_argv_adds(&cmd, "XREADGROUP");
-    lw_argv_adds(&cmd, "GROUP");
-    lw_argv_adds(&cmd, GROUP);
-    lw_argv_adds(&cmd, o->consumer);
-    lw_argv_adds(&cmd, "COUNT");
-    lw_argv_addi(&cmd, o->cfg->outbox_batch);
-    lw_argv_adds(&cmd, "STREAMS");
+    size_t n = o->groups_ready;
+    lw_argv *cmds = calloc(n, sizeof(*cmds));
+    redisReply **rep = calloc(n, sizeof(*rep));
     lw_buf key = {0};
-    for (size_t i = 0; i < o->groups_ready; i++) {
+    for (size_t i = 0; i < n; i++) {
+        lw_argv *cmd = &cmds[i];
+        lw_argv_adds(cmd, "XREADGROUP");
+        lw_argv_adds(cmd, "GROUP");
+        lw_argv_adds(cmd, GROUP);
+        lw_argv_adds(cmd, o->consumer);
+        lw_argv_adds(cmd, "COUNT");
+        lw_argv_addi(cmd, o->cfg->outbox_batch);
+        lw_argv_adds(cmd, "STREAMS");
         lw_key(&key, LW_KEY_OUTBOX, lw_tenants_name(o->tenants, i));
-        lw_argv_add(&cmd, key.data, key.len);
+        lw_argv_add(cmd, key.data, key.len);
+        lw_argv_adds(cmd, ">");
     }
     lw_buf_free(&key);
-    for (size_t i = 0; i < o->groups_ready; i++)
-        lw_argv_adds(&cmd, ">");
-    redisReply *rep = NULL;
-    bool ok = lw_redis_pipeline(o->r, &cmd, 1, &rep);
-    lw_argv_free(&cmd);
-    if (!ok)
-        return false;
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
-        *sent += send_entries(o, rep->element[i]->element[1]);
-    freeReplyObject(rep);
-    return true;
+    bool ok = lw_redis_pipeline(o->r, cmds, n, rep);
+    for (size_t i = 0; ok && i < n; i++) {
+        if (rep[i]->type == REDIS_REPLY_ARRAY && rep[i]->elements == 1)
+            *sent += send_entries(o, rep[i]->element[0]->element[1]);
+    }
+    if (ok)
+        lw_redis_free_replies(rep, n);
+    for (size_t i = 0; i < n; i++)
+        lw_argv_free(&cmds[i]);
+    free(cmds);
+    free(rep);
+    return ok;
 }
 
 int lw_outbox_drain(lw_outbox *o)

@@ -10,12 +10,12 @@
  * suffix of them, in order: if a later write survived, every earlier one did. So the
  * highest position any tenant holds is that of the last event whose effects survived, and
  * every event before it survived as well; the lost ones are read again from there (they
- * are idempotent by id). A tenant missing from lw:tenants only makes the resume point
+ * are idempotent by id). A tenant missing from lw:{tenants} only makes the resume point
  * earlier: events read twice, never skipped.
  *
  * On a Redis Cluster each shard loses its own suffix: the resume point is then the highest
- * position within each shard, and the lowest of those across the shards
- * (lw_position_resume per shard, then the minimum). */
+ * position within each shard, and the lowest of those across the shards that hold one (a
+ * shard whose tenants saw nothing of the partition says nothing of it). */
 #include "leakwatch/leakwatch.h"
 
 #include <hiredis/hiredis.h>
@@ -27,12 +27,29 @@ void lw_position_field(lw_buf *out, const char *group, const char *topic, int32_
     lw_buf_appendf(out, "%s:%s:%d", group, topic, (int)partition);
 }
 
-int64_t lw_position_resume(const int64_t *recorded, size_t n)
+/* The highest position the tenants on one shard hold, NONE if none. */
+static int64_t highest_on_shard(const int64_t *recorded, const int *shard, size_t n, int which)
+{
+    int64_t highest = LW_POSITION_NONE;
+    for (size_t i = 0; i < n; i++)
+        if (shard[i] == which && recorded[i] > highest)
+            highest = recorded[i];
+    return highest;
+}
+
+int64_t lw_position_resume(const int64_t *recorded, const int *shard, size_t n)
 {
     int64_t resume = LW_POSITION_NONE;
-    for (size_t i = 0; i < n; i++)
-        if (recorded[i] > resume)
-            resume = recorded[i];
+    for (size_t i = 0; i < n; i++) {
+        bool first_of_shard = true;
+        for (size_t j = 0; j < i && first_of_shard; j++)
+            first_of_shard = shard[j] != shard[i];
+        if (!first_of_shard)
+            continue;
+        int64_t highest = highest_on_shard(recorded, shard, n, shard[i]);
+        if (highest != LW_POSITION_NONE && (resume == LW_POSITION_NONE || highest < resume))
+            resume = highest;
+    }
     return resume;
 }
 
@@ -64,14 +81,29 @@ static void positions_argv(lw_argv *cmd, const char *tenant, const char *group,
     lw_buf_free(&field);
 }
 
+/* The shard of each tenant's positions key: 0 on one node. */
+static void tenant_shards(lw_redis *r, const redisReply *tenants, int *shard)
+{
+    lw_buf key = {0};
+    for (size_t t = 0; t < tenants->elements; t++) {
+        shard[t] = 0;
+        if (!r->cluster)
+            continue;
+        lw_key(&key, LW_KEY_POSITIONS, tenants->element[t]->str);
+        shard[t] = lw_cluster_shard_of(r->cluster, key.data, key.len);
+    }
+    lw_buf_free(&key);
+}
+
 /* resume[i] for each partition from the tenants' HMGET replies. */
-static void resume_points(redisReply **replies, size_t ntenants, size_t n, int64_t *resume)
+static void resume_points(redisReply **replies, const int *shard, size_t ntenants, size_t n,
+                          int64_t *resume)
 {
     int64_t *recorded = calloc(ntenants + 1, sizeof(*recorded));
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < ntenants; t++)
             recorded[t] = recorded_at(replies[t], i);
-        resume[i] = lw_position_resume(recorded, ntenants);
+        resume[i] = lw_position_resume(recorded, shard, ntenants);
     }
     free(recorded);
 }
@@ -87,17 +119,20 @@ bool lw_positions_read(lw_redis *r, const char *group, const lw_partition_ref *p
     size_t nt = tenants->elements;
     lw_argv *cmds = calloc(nt + 1, sizeof(*cmds));
     redisReply **replies = calloc(nt + 1, sizeof(*replies));
+    int *shard = calloc(nt + 1, sizeof(*shard));
+    tenant_shards(r, tenants, shard);
     for (size_t t = 0; t < nt; t++)
         positions_argv(&cmds[t], tenants->element[t]->str, group, parts, n);
     bool ok = nt == 0 || lw_redis_pipeline(r, cmds, nt, replies);
     if (ok)
-        resume_points(replies, nt, n, resume);
+        resume_points(replies, shard, nt, n, resume);
     if (ok && nt)
         lw_redis_free_replies(replies, nt);
     for (size_t t = 0; t < nt; t++)
         lw_argv_free(&cmds[t]);
     free(cmds);
     free(replies);
+    free(shard);
     freeReplyObject(tenants);
     return ok;
 }

@@ -1,8 +1,10 @@
-/* redis.c — the Redis connection: URL, connect with backoff, pipelined round trips. */
+/* redis.c — the Redis connection: URL, connect with backoff, pipelined round trips. On a
+ * Redis Cluster (redis.cluster) the commands go through cluster.c, to their shards. */
 #include "leakwatch/leakwatch.h"
 
 #include <hiredis/hiredis.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 static int hex_value(char c)
@@ -119,53 +121,96 @@ static bool refusal(const char *msg)
     return true;
 }
 
-/* One handshake command; false with a reason when the server refuses it (r->refused when it
+/* One handshake command; false with a reason when the server refuses it (*refused when it
  * always will). */
-static bool handshake_step(lw_redis *r, redisReply *rep, const char *what, char *why, size_t whylen)
+static bool handshake_step(redisReply *rep, const char *what, bool *refused, char *why,
+                           size_t whylen)
 {
     bool ok = rep && rep->type != REDIS_REPLY_ERROR;
     snprintf(why, whylen, "%s: %s", what, rep && rep->str ? rep->str : "no reply");
-    r->refused = rep && rep->type == REDIS_REPLY_ERROR && refusal(rep->str);
+    *refused = rep && rep->type == REDIS_REPLY_ERROR && refusal(rep->str);
     freeReplyObject(rep);
     return ok;
 }
 
-/* AUTH [user] password (Redis 6 ACL users, or requirepass), or a PING, and SELECT. */
-static bool handshake(lw_redis *r, char *why, size_t whylen)
+/* AUTH [user] password (Redis 6 ACL users, or requirepass), or a PING, and SELECT when db is
+ * not 0. */
+static bool handshake(redisContext *ctx, const lw_redis *r, int db, bool *refused, char *why,
+                      size_t whylen)
 {
     if (r->password && r->user &&
-        !handshake_step(r, redisCommand(r->ctx, "AUTH %s %s", r->user, r->password),
-                        "AUTH (user and password)", why, whylen))
+        !handshake_step(redisCommand(ctx, "AUTH %s %s", r->user, r->password),
+                        "AUTH (user and password)", refused, why, whylen))
         return false;
     if (r->password && !r->user &&
-        !handshake_step(r, redisCommand(r->ctx, "AUTH %s", r->password), "AUTH (password)", why,
+        !handshake_step(redisCommand(ctx, "AUTH %s", r->password), "AUTH (password)", refused, why,
                         whylen))
         return false;
     /* without a password, a server that wants one says so now (NOAUTH), not at each command */
-    if (!r->password && !handshake_step(r, redisCommand(r->ctx, "PING"), "PING", why, whylen))
+    if (!r->password && !handshake_step(redisCommand(ctx, "PING"), "PING", refused, why, whylen))
         return false;
-    if (r->db &&
-        !handshake_step(r, redisCommand(r->ctx, "SELECT %d", r->db), "SELECT", why, whylen))
+    if (db && !handshake_step(redisCommand(ctx, "SELECT %d", db), "SELECT", refused, why, whylen))
         return false;
     return true;
 }
 
-static bool try_connect(lw_redis *r, char *why, size_t whylen)
+static redisContext *dial(const lw_redis *r, const char *host, int port, int db, bool *refused,
+                          char *why, size_t whylen)
 {
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
-    r->refused = false;
-    r->ctx = redisConnectWithTimeout(r->host, r->port, tv);
-    if (!r->ctx || r->ctx->err) {
-        snprintf(why, whylen, "%s", r->ctx ? r->ctx->errstr : "out of memory");
-        lw_redis_close(r);
-        return false;
+    *refused = false;
+    redisContext *ctx = redisConnectWithTimeout(host, port, tv);
+    if (!ctx || ctx->err) {
+        snprintf(why, whylen, "%s", ctx ? ctx->errstr : "out of memory");
+        if (ctx)
+            redisFree(ctx);
+        return NULL;
     }
-    redisSetTimeout(r->ctx, tv);
-    if (!handshake(r, why, whylen)) {
-        lw_redis_close(r);
-        return false;
+    redisSetTimeout(ctx, tv);
+    if (!handshake(ctx, r, db, refused, why, whylen)) {
+        redisFree(ctx);
+        return NULL;
     }
-    return true;
+    return ctx;
+}
+
+redisContext *lw_redis_dial(const lw_redis *r, const char *host, int port, char *why, size_t whylen)
+{
+    bool refused;
+    return dial(r, host, port, 0, &refused, why, whylen); /* a cluster has db 0 only */
+}
+
+/* Whether the server is a cluster node: INFO cluster's cluster_enabled. */
+static bool cluster_enabled(redisContext *ctx)
+{
+    redisReply *rep = redisCommand(ctx, "INFO cluster");
+    bool on = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_enabled:1");
+    freeReplyObject(rep);
+    return on;
+}
+
+/* redis.cluster: auto follows the server, on requires a cluster, off never asks. */
+static bool open_cluster(lw_redis *r, char *why, size_t whylen)
+{
+    if (r->cluster_mode == LW_CLUSTER_OFF)
+        return true;
+    if (!cluster_enabled(r->ctx)) {
+        snprintf(why, whylen, "redis.cluster=on but the server is not a cluster node");
+        return r->cluster_mode == LW_CLUSTER_AUTO;
+    }
+    r->cluster = lw_cluster_open(r, why, whylen);
+    if (r->cluster && r->connects == 0)
+        lw_info("redis %s:%d is a cluster of %zu masters", r->host, r->port,
+                lw_cluster_masters(r->cluster));
+    return r->cluster != NULL;
+}
+
+static bool try_connect(lw_redis *r, char *why, size_t whylen)
+{
+    r->ctx = dial(r, r->host, r->port, r->db, &r->refused, why, whylen);
+    if (r->ctx && !open_cluster(r, why, whylen))
+        lw_redis_close(r);
+    return r->ctx != NULL;
 }
 
 bool lw_redis_connect_once(lw_redis *r)
@@ -207,6 +252,8 @@ bool lw_redis_connect(lw_redis *r, volatile int *running)
 
 void lw_redis_close(lw_redis *r)
 {
+    lw_cluster_free(r->cluster);
+    r->cluster = NULL;
     if (r->ctx)
         redisFree(r->ctx);
     r->ctx = NULL;
@@ -251,7 +298,7 @@ static void put_count(lw_buf *out, char prefix, size_t n)
 
 /* One command in RESP. A batch's commands are written here and handed to hiredis at once:
  * its own formatting (an sdscatfmt per argument) was a tenth of the processor's work. */
-static void put_command(lw_buf *out, const lw_argv *cmd)
+void lw_redis_put_command(lw_buf *out, const lw_argv *cmd)
 {
     put_count(out, '*', cmd->n);
     for (size_t i = 0; i < cmd->n; i++) {
@@ -290,28 +337,69 @@ static bool send_pipeline(lw_redis *r, const lw_buf *resp, size_t n, redisReply 
     return read_replies(r, n, replies);
 }
 
-bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replies)
+static bool single_pipeline(lw_redis *r, lw_argv *const *cmds, size_t n, redisReply **replies)
 {
-    if (!r->ctx)
-        return false;
     lw_buf resp = {0};
     for (size_t i = 0; i < n; i++)
-        put_command(&resp, &cmds[i]);
+        lw_redis_put_command(&resp, cmds[i]);
     bool ok = send_pipeline(r, &resp, n, replies);
     lw_buf_free(&resp);
     return ok;
+}
+
+static bool cluster_pipeline(lw_redis *r, lw_argv *const *cmds, size_t from, size_t to,
+                             redisReply **replies)
+{
+    if (lw_cluster_pipeline(r->cluster, cmds, from, to, replies))
+        return true;
+    lw_warn("redis cluster: a node's connection was lost; reconnecting");
+    lw_redis_close(r);
+    return false;
 }
 
 bool lw_redis_pipeline_of(lw_redis *r, lw_argv *const *cmds, size_t n, redisReply **replies)
 {
     if (!r->ctx)
         return false;
-    lw_buf resp = {0};
+    return r->cluster ? cluster_pipeline(r, cmds, 0, n, replies)
+                      : single_pipeline(r, cmds, n, replies);
+}
+
+bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replies)
+{
+    lw_argv **of = malloc((n ? n : 1) * sizeof(*of));
     for (size_t i = 0; i < n; i++)
-        put_command(&resp, cmds[i]);
-    bool ok = send_pipeline(r, &resp, n, replies);
-    lw_buf_free(&resp);
+        of[i] = &cmds[i];
+    bool ok = lw_redis_pipeline_of(r, of, n, replies);
+    free(of);
     return ok;
+}
+
+static const char *first_transient(redisReply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (replies[i]->type == REDIS_REPLY_ERROR && lw_redis_transient_error(replies[i]->str))
+            return replies[i]->str;
+    return NULL;
+}
+
+bool lw_redis_pipeline_after(lw_redis *r, lw_argv *const *cmds, size_t n, size_t after,
+                             redisReply **replies)
+{
+    if (!r->ctx || !r->cluster)
+        return lw_redis_pipeline_of(r, cmds, n, replies); /* one connection keeps the order */
+    if (!cluster_pipeline(r, cmds, 0, after, replies))
+        return false;
+    const char *transient = first_transient(replies, after);
+    if (transient) {
+        lw_warn("redis cluster: %s; what depends on this batch is not sent", transient);
+        lw_redis_free_replies(replies, after);
+        return false;
+    }
+    if (cluster_pipeline(r, cmds, after, n, replies))
+        return true;
+    lw_redis_free_replies(replies, after);
+    return false;
 }
 
 void lw_redis_free_replies(redisReply **replies, size_t n)
@@ -322,21 +410,70 @@ void lw_redis_free_replies(redisReply **replies, size_t n)
     }
 }
 
+/* The argv of one command in RESP ("*<n>\r\n" then "$<len>\r\n<bytes>\r\n" each), as hiredis
+ * formats it. */
+static void argv_of_resp(const char *resp, lw_argv *out)
+{
+    char *p;
+    long n = strtol(resp + 1, &p, 10);
+    for (long i = 0; i < n; i++) {
+        size_t len = strtoul(p + 3, &p, 10); /* past "\r\n$" */
+        lw_argv_add(out, p + 2, len);
+        p += 2 + len;
+    }
+}
+
+/* One command on a cluster: to its key's shard; FUNCTION to every master; other keyless
+ * ones to the seed. */
+static redisReply *cluster_command(lw_redis *r, const char *fmt, va_list ap)
+{
+    char *resp = NULL;
+    if (redisvFormatCommand(&resp, fmt, ap) < 0)
+        return NULL;
+    lw_argv cmd = {0};
+    argv_of_resp(resp, &cmd);
+    redisFreeCommand(resp);
+    redisReply *reply = NULL;
+    lw_argv *one = &cmd;
+    if (lw_cluster_key_index(&cmd) >= 0)
+        cluster_pipeline(r, &one, 0, 1, &reply);
+    else if (cmd.n > 0 && cmd.lens[0] == 8 && !strncasecmp(cmd.bytes.data, "FUNCTION", 8))
+        reply = lw_cluster_broadcast(r->cluster, &cmd);
+    else {
+        lw_argv_finish(&cmd);
+        reply = redisCommandArgv(r->ctx, (int)cmd.n, cmd.ptrs, cmd.lens);
+    }
+    lw_argv_free(&cmd);
+    return reply;
+}
+
 redisReply *lw_redis_command(lw_redis *r, const char *fmt, ...)
 {
     if (!r->ctx)
         return NULL;
     va_list ap;
     va_start(ap, fmt);
-    redisReply *reply = redisvCommand(r->ctx, fmt, ap);
+    redisReply *reply = r->cluster ? cluster_command(r, fmt, ap) : redisvCommand(r->ctx, fmt, ap);
     va_end(ap);
-    r->round_trips++;
-    if (!reply) {
+    r->round_trips += !r->cluster; /* cluster.c counts its own */
+    if (!reply && r->ctx) {
         lw_warn("redis %s:%d: connection lost (%s); reconnecting", r->host, r->port,
                 r->ctx->errstr);
         lw_redis_close(r);
     }
     return reply;
+}
+
+bool lw_redis_transient_error(const char *msg)
+{
+    static const char *const prefixes[] = {"OOM",        "LOADING",  "BUSY",        "READONLY",
+                                           "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT",
+                                           "MOVED",      "ASK"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (!strncmp(msg, prefixes[i], strlen(prefixes[i])))
+            return true;
+    /* a Redis restarted empty; a script that met a key its slot's migration moved already */
+    return strstr(msg, "Function not found") || strstr(msg, "non local key");
 }
 
 int lw_redis_version(lw_redis *r)

@@ -124,12 +124,17 @@ static void after_reconnect(runner *run)
         lw_watermark_rewrite(run->merge);
 }
 
-/* Connects (with backoff) and loads the library when the connection was lost. false when
- * stopping or when this Redis cannot serve leakwatch at all (exit_code set). */
-static bool ensure_redis(runner *run)
+/* Whether the processor goes on: not stopping, no exit code, no rebuild pending. */
+static bool may_go_on(const runner *run)
 {
-    int64_t delay = 100;
-    while (!run->redis.ctx && *run->running && run->exit_code < 0 && !run->rebuild) {
+    return *run->running && run->exit_code < 0 && !run->rebuild;
+}
+
+/* One connection with the library loaded, retried with backoff; false when stopping or
+ * when this Redis cannot serve leakwatch at all (exit_code set). */
+static bool connect_with_library(runner *run, int64_t *delay)
+{
+    while (!run->redis.ctx && may_go_on(run)) {
         if (!lw_redis_connect(&run->redis, run->running)) {
             if (run->redis.refused) /* a wrong user, password or db: not worth waiting for */
                 run->exit_code = LW_EXIT_DEPENDENCY;
@@ -142,38 +147,41 @@ static bool ensure_redis(runner *run)
         }
         if (rc != LW_EXIT_OK) {
             lw_redis_close(&run->redis);
-            backoff(run, &delay);
+            backoff(run, delay);
         }
     }
-    if (run->redis.ctx)
-        after_reconnect(run);
-    return run->redis.ctx != NULL && run->exit_code < 0 && !run->rebuild;
+    return run->redis.ctx != NULL;
 }
 
-/* Errors worth retrying the whole batch for (the batch is idempotent). */
-static bool transient_error(const char *msg)
+/* Connects (with backoff) and loads the library when the connection was lost, then checks
+ * that the state is still the one this instance started on. false when stopping or when
+ * this Redis cannot serve leakwatch (exit_code set). */
+static bool ensure_redis(runner *run)
 {
-    static const char *const prefixes[] = {"OOM",        "LOADING",  "BUSY",        "READONLY",
-                                           "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT"};
-    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-        if (!strncmp(msg, prefixes[i], strlen(prefixes[i])))
-            return true;
-    return strstr(msg, "Function not found") != NULL; /* a Redis restarted empty */
+    int64_t delay = 100;
+    while (connect_with_library(run, &delay)) {
+        after_reconnect(run); /* drops the connection when the epoch moved or went unread */
+        if (run->redis.ctx || !may_go_on(run))
+            break;
+        backoff(run, &delay); /* unread: e.g. a cluster node still loading its data */
+    }
+    return run->redis.ctx != NULL && may_go_on(run);
 }
 
 /* Sends the commands until Redis has them all; a lost connection or a transient error is
- * retried with backoff. false only when stopping. */
-static bool pipeline_until_applied(runner *run, size_t n)
+ * retried with backoff. pipe[after..n) (the clock's marks) apply only once every command
+ * before them did, on every shard of a cluster. false only when stopping. */
+static bool pipeline_until_applied(runner *run, size_t n, size_t after)
 {
     int64_t delay = 100;
     for (;;) {
         if (!ensure_redis(run))
             return false;
-        if (lw_redis_pipeline_of(&run->redis, run->pipe, n, run->replies)) {
+        if (lw_redis_pipeline_after(&run->redis, run->pipe, n, after, run->replies)) {
             const char *transient = NULL;
             for (size_t i = 0; i < n && !transient; i++)
                 if (run->replies[i]->type == REDIS_REPLY_ERROR &&
-                    transient_error(run->replies[i]->str))
+                    lw_redis_transient_error(run->replies[i]->str))
                     transient = run->replies[i]->str;
             if (!transient)
                 return true;
@@ -320,7 +328,7 @@ static size_t add_flushes(runner *run, size_t ncmd, size_t *npipe)
 }
 
 /* The batch's pipeline: an FCALL per valid input (dead letters go now), a flush per tenant,
- * then the tenants not yet in lw:tenants and the clock. Returns the number of commands;
+ * then the tenants not yet in lw:{tenants} and the clock. Returns the number of commands;
  * *ncmd the FCALLs, *nflush the flushes after them, *nclock the clock's at the end. */
 static size_t build_pipeline(runner *run, size_t n, size_t *ncmd, size_t *nflush, size_t *nclock)
 {
@@ -407,7 +415,7 @@ static bool process_batch(runner *run, size_t n)
     lw_metrics_observe("leakwatch_batch_size", (double)n);
 
     size_t ncmd, nflush, nclock, total = build_pipeline(run, n, &ncmd, &nflush, &nclock);
-    bool durable = pipeline_until_applied(run, total);
+    bool durable = pipeline_until_applied(run, total, total - nclock);
     if (durable) {
         if (total > ncmd + nflush + nclock)
             lw_tenants_persisted(run->tenants);
@@ -675,6 +683,7 @@ static int start(runner *run)
         return LW_EXIT_CONFIG;
     }
     run->redis.timeout_ms = run->cfg->redis_timeout_ms;
+    run->redis.cluster_mode = run->cfg->redis_cluster;
     /* Kafka settings are checked before waiting for Redis: a typo is refused at once. */
     run->producer = lw_producer_new(run->cfg, on_delivery, run, err, sizeof(err));
     if (!run->producer) {

@@ -1,4 +1,4 @@
-/* tenants.c — the set of tenants known to this instance, shared through lw:tenants. */
+/* tenants.c — the set of tenants known to this instance, shared through lw:{tenants}. */
 #include "leakwatch/leakwatch.h"
 
 #include <hiredis/hiredis.h>
@@ -7,7 +7,7 @@
 struct lw_tenants {
     char **names; /* in the order first seen */
     size_t n, cap;
-    size_t persisted; /* names[0..persisted) are known to be in lw:tenants */
+    size_t persisted; /* names[0..persisted) are known to be in lw:{tenants} */
 };
 
 lw_tenants *lw_tenants_new(void)

@@ -2,9 +2,9 @@
  * partitions it owns to Redis, after the events they describe (in the same pipeline, so a
  * mark is never ahead of the state); every instance reads all of them, so one consumer group
  * agrees on one watermark:
- *   lw:clock:<group>:time  "<topic>:<partition>" -> its frontier: no event of it not applied
+ *   lw:clock:{<group>}:time  "<topic>:<partition>" -> its frontier: no event of it not applied
  *                          yet is older (ms; -1: nothing read yet)
- *   lw:clock:<group>:end   "<topic>:<partition>" -> 1 when read to its end and applied
+ *   lw:clock:{<group>}:end   "<topic>:<partition>" -> 1 when read to its end and applied
  * The lowest frontier of the partitions other instances own bounds what this one may do:
  * deadlines fire only before it, and events apply at most input.max_lead after it. */
 #include "leakwatch/leakwatch.h"

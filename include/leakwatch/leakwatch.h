@@ -11,7 +11,8 @@
  *   merge.c      releases the inputs in event-time order across partitions
  *   dlq.c        sends what cannot be processed to the dead-letter topic
  *   redis.c      sends a batch's FCALLs in one pipelined round trip; each FCALL first
- *                fires its tenant's deadlines due before it (bounded by watermark.c)
+ *                fires its tenant's deadlines due before it (bounded by watermark.c);
+ *                on a Redis Cluster cluster.c routes each to its shard
  *   timers.c     fires due deadlines of every tenant between batches
  *   outbox.c     drains the derived events the library appended to the outbox
  *   envelope.c   wraps each one as a structured-mode CloudEvent
@@ -158,6 +159,7 @@ typedef struct lw_tenant_settings {
 
 typedef enum { LW_CLOCK_WALL, LW_CLOCK_EVENT } lw_clock_mode;
 typedef enum { LW_REBUILD_REFUSE, LW_REBUILD_REPLAY } lw_rebuild_mode;
+typedef enum { LW_CLUSTER_AUTO, LW_CLUSTER_ON, LW_CLUSTER_OFF } lw_cluster_mode;
 
 typedef struct lw_kv {
     char *key, *value;
@@ -230,6 +232,7 @@ typedef struct lw_config {
     char *redis_url;
     int64_t redis_timeout_ms;
     int64_t state_rebuild; /* lw_rebuild_mode: what to do when Redis came back empty */
+    int64_t redis_cluster; /* lw_cluster_mode */
     int64_t clock;         /* lw_clock_mode */
     int64_t clock_lateness_ms;
     int64_t batch_size;
@@ -511,8 +514,12 @@ void lw_key(lw_buf *out, const char *shape, ...) __attribute__((format(printf, 2
 typedef struct redisContext redisContext;
 typedef struct redisReply redisReply;
 
+typedef struct lw_cluster lw_cluster;
+
 typedef struct lw_redis {
-    redisContext *ctx;
+    redisContext *ctx;    /* the server of redis.url (on a cluster: the seed, for keyless reads) */
+    lw_cluster *cluster;  /* set when that server is a cluster node (redis.cluster) */
+    int64_t cluster_mode; /* lw_cluster_mode */
     char host[256];
     int port;
     char *user;     /* an ACL user (AUTH user password); NULL: AUTH password, or none */
@@ -536,17 +543,54 @@ bool lw_redis_connect_once(lw_redis *r);
  * or db (r->refused, logged): retrying would not mend the configuration. */
 bool lw_redis_connect(lw_redis *r, volatile int *running);
 void lw_redis_close(lw_redis *r);
+/* A connection to host:port with r's timeout and password (no SELECT); NULL with why. */
+redisContext *lw_redis_dial(const lw_redis *r, const char *host, int port, char *why,
+                            size_t whylen);
 /* Sends n commands in one pipelined round trip; replies[i] gets each reply (free with
  * lw_redis_free_replies). Returns false on an I/O error (the connection is dropped and
  * must be re-established; the commands may or may not have been applied). */
 bool lw_redis_pipeline(lw_redis *r, lw_argv *cmds, size_t n, redisReply **replies);
 /* The same for commands that live in different places. */
 bool lw_redis_pipeline_of(lw_redis *r, lw_argv *const *cmds, size_t n, redisReply **replies);
+/* The same, but cmds[after..n) apply only after every one before them did: on one server
+ * the pipeline keeps that order; on a cluster they go in a second round, once every shard
+ * has answered the first, which is not sent when one of its replies is transient (false
+ * then: retry the whole). */
+bool lw_redis_pipeline_after(lw_redis *r, lw_argv *const *cmds, size_t n, size_t after,
+                             redisReply **replies);
 void lw_redis_free_replies(redisReply **replies, size_t n);
 /* One command, one round trip. NULL on I/O error. */
 redisReply *lw_redis_command(lw_redis *r, const char *fmt, ...);
 /* The server's version as major*10000+minor*100+patch, or -1. */
 int lw_redis_version(lw_redis *r);
+/* An error reply worth retrying the command for (OOM, LOADING, a redirection, ...). */
+bool lw_redis_transient_error(const char *msg);
+/* One command in RESP (a pipeline is these, back to back). */
+void lw_redis_put_command(lw_buf *out, const lw_argv *cmd);
+
+/* ================================ cluster.c ============================== */
+
+#define LW_CLUSTER_SLOTS 16384
+
+/* The slot of a key: CRC16 (XMODEM) of its hash tag (the bytes between the first '{' and
+ * the next '}', when not empty), else of the whole key, mod 16384. */
+int lw_cluster_slot(const char *key, size_t len);
+/* The argument a command is routed by (its first key), or -1 for a command with none. */
+int lw_cluster_key_index(const lw_argv *cmd);
+/* Reads the slot map through r->ctx and connects to every master; NULL with why. */
+lw_cluster *lw_cluster_open(lw_redis *r, char *why, size_t whylen);
+void lw_cluster_free(lw_cluster *c);
+/* Sends cmds[from..to) as one pipeline per shard (all written, then all read), following
+ * MOVED and ASK a few times; replies[from..to) get the replies. false on an I/O error. */
+bool lw_cluster_pipeline(lw_cluster *c, lw_argv *const *cmds, size_t from, size_t to,
+                         redisReply **replies);
+/* A keyless command to every master: the first error, else the last reply. NULL on I/O
+ * error. */
+redisReply *lw_cluster_broadcast(lw_cluster *c, const lw_argv *cmd);
+/* The shard (master node index) that owns key's slot by the map last read, -1 if none. */
+int lw_cluster_shard_of(const lw_cluster *c, const char *key, size_t len);
+/* The masters, "host:port" each, for logs and tests. */
+size_t lw_cluster_masters(const lw_cluster *c);
 
 /* ================================ position.c ============================= */
 
@@ -560,9 +604,11 @@ typedef struct lw_partition_ref {
 
 /* The field of a partition in lw:{tenant}:positions: "<group>:<topic>:<partition>". */
 void lw_position_field(lw_buf *out, const char *group, const char *topic, int32_t partition);
-/* Where a partition resumes from the positions recorded for it in one Redis (one per
- * tenant, LW_POSITION_NONE where none): the highest (position.c says why); NONE if none. */
-int64_t lw_position_resume(const int64_t *recorded, size_t n);
+/* Where a partition resumes from the positions recorded for it (one per tenant,
+ * LW_POSITION_NONE where none; shard[i] the Redis Cluster shard of tenant i, all 0 on one
+ * node): the highest within each shard, the lowest of those across the shards that hold
+ * one (position.c says why); NONE if none. */
+int64_t lw_position_resume(const int64_t *recorded, const int *shard, size_t n);
 /* resume[i] for each of the n partitions from what Redis holds for the group (every tenant
  * of lw:tenants), LW_POSITION_NONE where it holds none. false on a Redis error. */
 bool lw_positions_read(lw_redis *r, const char *group, const lw_partition_ref *parts, size_t n,
@@ -804,7 +850,7 @@ char *lw_envelope_build(const lw_outbox_entry *e);
 
 /* ================================ tenants.c ============================== */
 
-/* The tenants this instance knows of: from its own input and from lw:tenants in Redis,
+/* The tenants this instance knows of: from its own input and from lw:{tenants} in Redis,
  * where each instance adds the ones it sees (so every instance fires every tenant's
  * deadlines and drains every tenant's outbox). */
 typedef struct lw_tenants lw_tenants;
@@ -814,13 +860,13 @@ bool lw_tenants_add(lw_tenants *t, const char *name); /* true when new */
 size_t lw_tenants_count(const lw_tenants *t);
 /* The i-th tenant (i < lw_tenants_count), in the order first seen: a name keeps its index. */
 const char *lw_tenants_name(const lw_tenants *t, size_t i);
-/* Appends SADD lw:tenants for names not yet persisted; false when there are none. */
+/* Appends SADD lw:{tenants} for names not yet persisted; false when there are none. */
 bool lw_tenants_persist_argv(lw_tenants *t, lw_argv *out);
 void lw_tenants_persisted(lw_tenants *t);
 /* The next lw_tenants_persist_argv writes every name again (after a reconnect: Redis may
  * have restarted empty). */
 void lw_tenants_rewrite(lw_tenants *t);
-/* Adds every tenant listed in lw:tenants. false on Redis I/O error. */
+/* Adds every tenant listed in lw:{tenants}. false on Redis I/O error. */
 bool lw_tenants_refresh(lw_tenants *t, lw_redis *r);
 void lw_tenants_free(lw_tenants *t); /* NULL: nothing */
 
@@ -868,7 +914,7 @@ typedef struct lw_group_clock {
 } lw_group_clock;
 
 /* Appends to cmds the commands that write the merge's changed marks to Redis
- * (lw:clock:<group>:time and :end), then the two that read every mark back; returns how
+ * (lw:clock:{<group>}:time and :end), then the two that read every mark back; returns how
  * many (at most max; the reads are the last two). */
 size_t lw_watermark_argv(const lw_merge *m, const char *group, lw_argv *cmds, size_t max);
 /* After those commands succeeded: the marks written are clean. */
@@ -877,7 +923,7 @@ void lw_watermark_written(lw_merge *m);
 void lw_watermark_rewrite(lw_merge *m);
 /* A partition this instance took over starts from its previous owner's frontier (every
  * event older was applied), so a restart that finds nothing new to read keeps the clock
- * where it was. times: the reply of HGETALL lw:clock:<group>:time. */
+ * where it was. times: the reply of HGETALL lw:clock:{<group>}:time. */
 void lw_watermark_adopt(lw_merge *m, const redisReply *times);
 /* The group's clock from the replies of the two reads. Every partition of the input topics
  * counts: one without a mark was never read and holds everything; marks of other topics (no

@@ -8,6 +8,9 @@
 # command goes to SLOWLOG, which costs Redis a little itself) and the commands the library
 # ran per input event (INFO commandstats). BENCH_PERF=DIR records perf profiles of
 # redis-server and leakwatch during the run into DIR (perf report -i DIR/redis.perf).
+# BENCH_CLUSTER=1 runs against a Redis Cluster of 3 masters (lib.sh: lw_start_cluster) instead
+# of one redis-server and reports each shard's CPU besides their sum (not with BENCH_PROFILE
+# or BENCH_PERF, which watch one server). BENCH_TENANTS=N spreads the events over N tenants (4).
 set -euo pipefail
 N=${1:-200000}
 BATCH=${2:-1000}
@@ -17,7 +20,18 @@ export LW_TEST_ROOT=$root/tests
 # shellcheck source=../integration/lib.sh
 source "$root/tests/integration/lib.sh"
 lw_setup
-lw_start_redis
+if [[ -n ${BENCH_CLUSTER:-} ]]; then
+    lw_start_cluster 3
+    REDIS_URL=$CLUSTER_URL
+    redis_ports=$CLUSTER_PORTS
+else
+    lw_start_redis
+    redis_ports=$REDIS_PORT
+fi
+# CPU seconds of one server (INFO cpu); taken before and after: a cluster node spends some
+# on its bus and cron whatever leakwatch does
+server_cpu() { redis-cli -p "$1" INFO cpu | awk -F: '/used_cpu_(user|sys):/ { s += $2 } END { printf "%.2f", s }'; }
+declare -A cpu_before=()
 if [[ -n ${BENCH_PROFILE:-} ]]; then
     lw_redis CONFIG SET slowlog-log-slower-than 0 >/dev/null
     lw_redis CONFIG SET slowlog-max-len $((N * 50)) >/dev/null # the commands inside calls too
@@ -26,10 +40,11 @@ fi
 # enough partitions that a third of the events (the largest family) stays under it
 lw_start_broker --partitions $((N / 45000 + 3))
 
-awk -v N="$N" -v TENANTS=4 -f "$root/tests/bench/gen_events.awk" | sort -s -k1,1 | cut -f2- \
+awk -v N="$N" -v TENANTS="${BENCH_TENANTS:-4}" -f "$root/tests/bench/gen_events.awk" | sort -s -k1,1 | cut -f2- \
     > "$LW_TMP/events.ndjson"
 t0=$(date +%s.%N)
 "$LEAKWATCH" produce "$LW_TMP/events.ndjson" --kafka.brokers "$BROKERS" 2>"$LW_TMP/produce.log"
+for port in $redis_ports; do cpu_before[$port]=$(server_cpu "$port"); done
 t1=$(date +%s.%N)
 calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
 echo "produced $N events in $(calc "$t1 - $t0" 2) s"
@@ -55,7 +70,12 @@ wait "$pid"
 t2=$(date +%s.%N)
 for p in "${perf_pids[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; } # utime+stime, USER_HZ 100
-redis_cpu=$(lw_redis INFO cpu | awk -F: '/used_cpu_(user|sys):/ { s += $2 } END { printf "%.2f", s }')
+redis_cpu=0 shards=""
+for port in $redis_ports; do
+    used=$(calc "$(server_cpu "$port") - ${cpu_before[$port]}" 2)
+    redis_cpu=$(calc "$redis_cpu + $used" 2)
+    shards+="${shards:+, }$port $used s ($(calc "$used * 1000000 / $N" 1) us/event)"
+done
 
 stats=$(grep 'stats (exit)' "$LW_TMP/run.log" | tail -1)
 field() { sed -n "s/.* $1=\([^ \"]*\).*/\1/p" <<<"$stats"; }
@@ -67,6 +87,7 @@ echo "after first message:    $(field rate_after_first)"
 echo "redis round trips:      $(field redis_round_trips) ($(field per_event) per event)"
 echo "derived events out:     $(field derived_out), timers fired: $(field timers_fired)"
 echo "CPU seconds:            leakwatch $(field cpu_s), redis-server $redis_cpu, broker $(cpu_of "$LW_BROKER_PID") (all run on this machine)"
+echo "redis CPU per event:    $(calc "$redis_cpu * 1000000 / $N" 1) us (the run only; per server: $shards)"
 echo "peak RSS:               $(field peak_rss_kb) kB"
 echo "RSS over the run (kB):  $(awk '{ v[NR] = $1 } END { for (i = 1; i <= 10; i++) printf "%s ", v[int((i - 1) * NR / 10) + 1] }' "$LW_TMP/rss")"
 echo "RSS samples (kB):       $(sort -n "$LW_TMP/rss" | head -1) min, $(sort -n "$LW_TMP/rss" | tail -1) max, last $(tail -1 "$LW_TMP/rss") over $(wc -l < "$LW_TMP/rss") samples"

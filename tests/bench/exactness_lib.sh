@@ -72,6 +72,12 @@ ex_db() {
     lw_fail "no variant $1"
 }
 
+# The Redis URL of VARIANT: its database of the one redis-server (a test may redefine this,
+# and ex_applied with it: tests/integration/test_cluster.sh runs variants on a cluster).
+ex_url() {
+    echo "$REDIS_URL/$(ex_db "$1")"
+}
+
 # Stops the running broker, if any, and starts a fresh one for VARIANT whose topics are
 # INPUTS (a comma list, "name:partitions" allowed), the dead letters and every derived
 # topic, each with PARTITIONS partitions: ex_fresh_broker VARIANT PARTITIONS INPUTS
@@ -132,7 +138,7 @@ ex_until_end() {
     local variant=$1
     shift
     echo "=== $variant: until the end $* ===" >>"$LW_TMP/leakwatch.log"
-    lw_leakwatch_until_end --group.id "ex-$variant" --redis.url "$REDIS_URL/$(ex_db "$variant")" "$@"
+    lw_leakwatch_until_end --group.id "ex-$variant" --redis.url "$(ex_url "$variant")" "$@"
 }
 
 # Starts `leakwatch run` (event clock) for VARIANT in the background, logging to
@@ -145,7 +151,7 @@ ex_spawn() {
     EX_HTTP[$name]=127.0.0.1:$(lw_random_port)
     # shellcheck disable=SC2086 # LW_KAFKA_TEST_ARGS is a list of flags
     lw_spawn "$variant-$name" "$LEAKWATCH" run --kafka.brokers "$BROKERS" \
-        --redis.url "$REDIS_URL/$(ex_db "$variant")" --group.id "ex-$variant" --clock event \
+        --redis.url "$(ex_url "$variant")" --group.id "ex-$variant" --clock event \
         --http.listen "${EX_HTTP[$name]}" $LW_KAFKA_TEST_ARGS "$@"
 }
 
@@ -492,4 +498,17 @@ ex_verdict() {
     fi
     echo "VERDICT: NOT EXACT —${differ:+ differ from the reference: $differ;}${failed:+ failed checks within: $failed}"
     return 1
+}
+
+# Runs every VARIANT, compares them with the reference (the first), prints the tables and
+# the verdict; fails the test unless every one is exact: ex_check VARIANT...
+ex_check() {
+    local v verdict
+    for v in "$@"; do
+        ex_run "$v"
+    done
+    ex_compare "$@"
+    ex_report "$@"
+    verdict=$(ex_verdict "$@") || lw_fail "$verdict (the table above)"
+    echo "$verdict"
 }

@@ -134,16 +134,19 @@ LW_REDIS_CLI_ARGS=()
 
 # Starts redis-server on PORT (with $LW_REDIS_ARGS); succeeds once this very process answers.
 lw_try_redis_port() {
-    local port=$1 i
+    local port=$1
     lw_spawn redis redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
         --dir "$LW_TMP" --daemonize no "${LW_REDIS_ARGS[@]}"
-    local pid=$LW_LAST_PID
+    lw_redis_answers "$port" "$LW_LAST_PID" && LW_REDIS_PID=$LW_LAST_PID
+}
+
+# Waits up to 5 s for the redis-server of PID to answer on PORT (another process may hold
+# the port); stops it and fails when it does not: lw_redis_answers PORT PID
+lw_redis_answers() {
+    local port=$1 pid=$2 i
     for ((i = 0; i < 100; i++)); do
-        if redis-cli -p "$port" "${LW_REDIS_CLI_ARGS[@]}" info server 2>/dev/null |
-            grep -q "^process_id:$pid"; then
-            LW_REDIS_PID=$pid
-            return 0
-        fi
+        redis-cli -p "$port" "${LW_REDIS_CLI_ARGS[@]}" info server 2>/dev/null |
+            grep -q "^process_id:$pid" && return 0
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
@@ -310,4 +313,109 @@ lw_browser() {
         --disable-background-networking --disable-component-update --disable-sync \
         --disable-dev-shm-usage --user-data-dir="$LW_TMP/chrome-$1" \
         --virtual-time-budget=10000 "${@:2}" 2>>"$LW_TMP/chromium.log"
+}
+
+# ---------------------------------------------------------------- a Redis Cluster
+
+# Starts a Redis Cluster of N masters (3 by default, no replicas) on consecutive free ports
+# below 45 000 (a node's bus port is its port + 10 000), each with AOF on and its own dir
+# ($LW_TMP/cluster-<port>: nodes.conf and the AOF), joined by `redis-cli --cluster create`;
+# waits for cluster_state:ok on every node. Exports CLUSTER_PORTS (space separated),
+# CLUSTER_URL (the first node) and sets LW_CLUSTER_PID[port]. lw_start_cluster [N]
+declare -A LW_CLUSTER_PID=()
+lw_cluster_node_start() {
+    local port=$1 dir=$LW_TMP/cluster-$1
+    mkdir -p "$dir"
+    lw_spawn "cluster-$port" redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" \
+        --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
+        --appendonly yes --save '' --daemonize no
+    lw_redis_answers "$port" "$LW_LAST_PID" && LW_CLUSTER_PID[$port]=$LW_LAST_PID
+}
+
+lw_cluster_ok() {
+    local port
+    for port in $CLUSTER_PORTS; do
+        redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+    done
+}
+
+lw_start_cluster() {
+    local n=${1:-3} base port ok attempt
+    for attempt in {1..10}; do
+        base=$((20000 + (RANDOM * 32768 + RANDOM) % 25000))
+        ok=1
+        CLUSTER_PORTS=""
+        for ((port = base; port < base + n; port++)); do
+            if lw_cluster_node_start "$port"; then
+                CLUSTER_PORTS+="${CLUSTER_PORTS:+ }$port"
+            else
+                ok=0 && break
+            fi
+        done
+        ((ok)) && break
+        for port in $CLUSTER_PORTS; do lw_stop_pid "${LW_CLUSTER_PID[$port]}"; done
+    done
+    ((ok)) || lw_fail "could not start $n cluster nodes on free ports"
+    # shellcheck disable=SC2046 # one argument a node
+    redis-cli --cluster create $(printf '127.0.0.1:%s ' $CLUSTER_PORTS) --cluster-replicas 0 \
+        --cluster-yes >"$LW_TMP/cluster-create.log" 2>&1 || lw_fail "redis-cli --cluster create failed"
+    export CLUSTER_PORTS CLUSTER_URL=redis://127.0.0.1:${CLUSTER_PORTS%% *}
+    lw_wait_for lw_cluster_ok 30 || lw_fail "the cluster on $CLUSTER_PORTS did not reach cluster_state:ok"
+    lw_log "redis cluster on $CLUSTER_PORTS"
+}
+
+# Restarts one node of the cluster on its port, with its nodes.conf and AOF; waits for
+# cluster_state:ok again. lw_restart_cluster_node PORT
+lw_restart_cluster_node() {
+    lw_stop_pid "${LW_CLUSTER_PID[$1]}"
+    lw_wait_for "lw_cluster_node_start $1" 10 || lw_fail "cluster node $1 did not restart"
+    lw_wait_for lw_cluster_ok 30 || lw_fail "the cluster is not ok after restarting $1"
+}
+
+# The cluster node (port) serving KEY's slot: lw_cluster_owner KEY
+lw_cluster_owner() {
+    local slot port
+    slot=$(redis-cli -p "${CLUSTER_PORTS%% *}" cluster keyslot "$1")
+    for port in $CLUSTER_PORTS; do
+        redis-cli -p "$port" cluster nodes | awk -v s="$slot" -v p="$port" '
+            $3 ~ /myself/ { for (i = 9; i <= NF; i++) { split($i, r, "-"); if (r[2] == "") r[2] = r[1]
+                if (r[1] !~ /\[/ && s >= r[1] && s <= r[2]) { print p; exit } } }'
+    done
+}
+
+# Runs redis-cli on every master: lw_cluster_each CMD [ARGS...]
+lw_cluster_each() {
+    local port
+    for port in $CLUSTER_PORTS; do
+        redis-cli -p "$port" "$@"
+    done
+}
+
+# Moves the slot of KEY from its master to the master on port TO (the Redis Cluster
+# specification's resharding: IMPORTING on the target, MIGRATING on the source, the keys
+# with MIGRATE, then SETSLOT NODE everywhere). leakwatch's scripts declare one key (the
+# outbox) and reach the tenant's others from it: a script running on the source while some
+# of its slot's keys are gone would fail halfway. So the source lists the slot's keys, turns
+# MIGRATING and migrates them all in one script, atomically; afterwards its commands are
+# ASKed to the target, which has every key. lw_cluster_move_slot KEY TO
+lw_cluster_move_slot() {
+    local key=$1 to=$2 from slot from_id to_id port
+    from=$(lw_cluster_owner "$key")
+    [[ "$from" != "$to" ]] || return 0
+    slot=$(redis-cli -p "$from" cluster keyslot "$key")
+    from_id=$(redis-cli -p "$from" cluster myid)
+    to_id=$(redis-cli -p "$to" cluster myid)
+    redis-cli -p "$to" cluster setslot "$slot" importing "$from_id" >/dev/null
+    redis-cli -p "$from" eval "
+        local keys = redis.call('CLUSTER', 'GETKEYSINSLOT', ARGV[1], 1000000)
+        redis.call('CLUSTER', 'SETSLOT', ARGV[1], 'MIGRATING', ARGV[2])
+        if #keys > 0 then
+            redis.call('MIGRATE', '127.0.0.1', ARGV[3], '', 0, 5000, 'KEYS', unpack(keys))
+        end
+        return #keys" 0 "$slot" "$to_id" "$to" >"$LW_TMP/migrate.out" ||
+        lw_fail "migrating slot $slot: $(cat "$LW_TMP/migrate.out")"
+    for port in "$to" "$from" $CLUSTER_PORTS; do
+        redis-cli -p "$port" cluster setslot "$slot" node "$to_id" >/dev/null
+    done
+    lw_log "slot $slot ($key, $(cat "$LW_TMP/migrate.out") keys) moved from $from to $to"
 }

@@ -31,15 +31,15 @@ static void test_key_shapes(void **state)
     lw_buf_free(&b);
 }
 
-/* Keys that are not a tenant's carry no hash tag. */
+/* Keys that are not a tenant's carry a hash tag of their own (one slot on a cluster). */
 static void test_group_keys(void **state)
 {
     (void)state;
     lw_buf b = {0};
     lw_key(&b, LW_KEY_TENANTS);
-    assert_string_equal(b.data, "lw:tenants");
+    assert_string_equal(b.data, "lw:{tenants}");
     lw_key(&b, LW_KEY_CLOCK, "leakwatch", "time");
-    assert_string_equal(b.data, "lw:clock:leakwatch:time");
+    assert_string_equal(b.data, "lw:clock:{leakwatch}:time");
     lw_buf_free(&b);
 }
 

@@ -1,4 +1,4 @@
-/* test_tenants.c — processor/tenants.c: the known tenants and what is written to lw:tenants. */
+/* test_tenants.c — processor/tenants.c: the known tenants and what is written to lw:{tenants}. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,20 +49,20 @@ static void test_persist(void **state)
     lw_tenants_add(t, "globex");
     assert_true(lw_tenants_persist_argv(t, &cmd));
     lw_argv_finish(&cmd);
-    assert_cmd(&cmd, "SADD lw:tenants acme globex");
+    assert_cmd(&cmd, "SADD lw:{tenants} acme globex");
     lw_tenants_persisted(t);
     assert_false(lw_tenants_persist_argv(t, &cmd));
 
     lw_tenants_add(t, "initech");
     assert_true(lw_tenants_persist_argv(t, &cmd));
     lw_argv_finish(&cmd);
-    assert_cmd(&cmd, "SADD lw:tenants initech");
+    assert_cmd(&cmd, "SADD lw:{tenants} initech");
     lw_tenants_persisted(t);
 
     lw_tenants_rewrite(t);
     assert_true(lw_tenants_persist_argv(t, &cmd));
     lw_argv_finish(&cmd);
-    assert_cmd(&cmd, "SADD lw:tenants acme globex initech");
+    assert_cmd(&cmd, "SADD lw:{tenants} acme globex initech");
     lw_argv_free(&cmd);
     lw_tenants_free(t);
 }

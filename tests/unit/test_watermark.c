@@ -248,11 +248,11 @@ static void test_marks_written(void **state)
     size_t n = lw_watermark_argv(&m, "g", cmds, 8);
     assert_int_equal(n, 5);
     const char *const want[5][6] = {
-        {"HSETNX", "lw:clock:g:time", "crm.calls:4", "-1", NULL},
-        {"HSET", "lw:clock:g:end", "crm.calls:3", "0", "crm.calls:4", "0"},
-        {"HSET", "lw:clock:g:time", "crm.calls:3", "1795338000000", NULL},
-        {"HGETALL", "lw:clock:g:time", NULL},
-        {"HGETALL", "lw:clock:g:end", NULL},
+        {"HSETNX", "lw:clock:{g}:time", "crm.calls:4", "-1", NULL},
+        {"HSET", "lw:clock:{g}:end", "crm.calls:3", "0", "crm.calls:4", "0"},
+        {"HSET", "lw:clock:{g}:time", "crm.calls:3", "1795338000000", NULL},
+        {"HGETALL", "lw:clock:{g}:time", NULL},
+        {"HGETALL", "lw:clock:{g}:end", NULL},
     };
     for (size_t i = 0; i < n; i++) {
         lw_argv_finish(&cmds[i]);

@@ -41,7 +41,8 @@ state_of() {
     for k in $(lw_redis -n "$db" --scan | grep -v -e '^lw:clock:' -e ':positions$' -e '^lw:{:epoch}$' | sort); do
         case $(lw_redis -n "$db" type "$k") in
         string) printf '%s string %s\n' "$k" "$(lw_redis -n "$db" get "$k")" ;;
-        hash) printf '%s hash %s\n' "$k" "$(lw_redis -n "$db" hgetall "$k" | paste -sd' ')" ;;
+        hash) # by field: the order fields were first written in depends on batching
+            printf '%s hash %s\n' "$k" "$(lw_redis -n "$db" hgetall "$k" | paste -d' ' - - | sort | paste -sd' ')" ;;
         set) printf '%s set %s\n' "$k" "$(lw_redis -n "$db" smembers "$k" | sort | paste -sd' ')" ;;
         zset) printf '%s zset %s\n' "$k" "$(lw_redis -n "$db" zrange "$k" 0 -1 withscores | paste -sd' ')" ;;
         list) printf '%s list %s\n' "$k" "$(lw_redis -n "$db" lrange "$k" 0 -1 | paste -sd' ')" ;;

@@ -182,7 +182,7 @@ local function resync(ctx, deal_id, fh, time_ms)
     if after_text == (fh.share or '') then
         return
     end
-    if fh.share then
+    if fh.share and fh.share ~= '' then -- '': no share (a non-target loss)
         publish_later(ctx, 'funnel.summary', add_share(ctx, cjson.decode(fh.share), -1), time_ms)
     end
     if after then

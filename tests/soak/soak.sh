@@ -11,9 +11,11 @@
 #              for 5-15 s and leaving it (rebalances); a run until the end last.
 # Then, against the reference: per derived topic the events lost and invented by id and by
 # content, whether every final aggregate is identical, how many times each derived id was
-# written (a deadline must fire once), and the time each fault took to recover from (its
-# end to the next event applied, or to the outbox drained when nothing was left to apply).
-# Exits 0 only when nothing was lost, invented or differs and every id was written once.
+# written, and the time each fault took to recover from (its end to the next event applied,
+# or to the outbox drained when nothing was left to apply). Exits 0 only when nothing was
+# lost, invented or differs, no id carries two data, no deadline fired under two ids and
+# every fault was recovered from. An id written again with the same data is reported, not a
+# failure (PRODUCT.md §6: at-least-once out; downstream drops repeats by id).
 #   tests/soak/soak.sh
 # Environment: SOAK_EVENTS (200000), SOAK_KILLS (100), SOAK_OUTAGES (3),
 # SOAK_REDIS_RESTARTS (3), SOAK_JOINS (3), SOAK_SEED (11: the moments and lengths of the
@@ -280,7 +282,8 @@ soak_losses() {
 # alert type: ids written once, more than once, and the most times one id was written.
 soak_fired() {
     echo
-    echo "times each derived id was written (a deadline must fire once):"
+    echo "times each derived id was written (repeats with the same data are allowed: at-least-once out;"
+    echo "two data under one id, or a deadline under two ids, fail the checks above):"
     printf '  %-24s %9s %9s %9s %6s\n' type ids once "more" max
     awk -F'\t' -v agg="$EX_AGG_TOPICS" '$1 != "crm.dlq" && index(agg, " " $1 " ") == 0 { c[$4 FS $7]++ }
         END {
@@ -300,19 +303,22 @@ soak_recoveries() {
         "$EX_DIR/recovery.tsv" | LC_ALL=C sort
 }
 
-# Succeeds when nothing differs from the reference, every check within is 0, every id was
-# written once and every fault was recovered from.
+# Succeeds when nothing differs from the reference, every check within is 0 (no id with two
+# data, no deadline under two ids) and every fault was recovered from. Repeats of an id with
+# the same data are counted, and allowed.
 soak_verdict() {
     local more stuck
     more=$(awk -F'\t' -v agg="$EX_AGG_TOPICS" '$1 != "crm.dlq" && index(agg, " " $1 " ") == 0 { c[$4 FS $7]++ }
         END { for (k in c) if (c[k] > 1) m++; print m + 0 }' "$EX_DIR/soak.records")
     stuck=$(awk -F'\t' '$2 == "-"' "$EX_DIR/recovery.tsv" | wc -l)
     echo
-    if ex_verdict reference soak && ((more == 0 && stuck == 0)); then
-        echo "SOAK: TARGET MET — 0 lost, 0 invented, 0 differing aggregates, every id written once"
+    if ex_verdict reference soak && ((stuck == 0)); then
+        echo "SOAK: TARGET MET — 0 lost, 0 invented, 0 differing aggregates, no id with two data," \
+            "no deadline under two ids; $more ids written again with the same data (allowed)"
         return 0
     fi
-    echo "SOAK: TARGET NOT MET — $more ids written more than once, $stuck faults not recovered from"
+    echo "SOAK: TARGET NOT MET — $stuck faults not recovered from; $more ids written again" \
+        "with the same data (allowed)"
     return 1
 }
 

@@ -47,9 +47,11 @@ lw_assert_eq 0.13 "$(jq -c '.drops[0].share' <<<"$summary")" "13 % lost before �
 lw_assert_eq 63 "$(jq -c '(.drops[1].share + .drops[2].share) * 100 | round' <<<"$summary")" \
     "a further 63 % before Договор, счёт"
 lw_assert_eq 0.11 "$(jq -c '.money_conversion' <<<"$summary")" "11 % won"
-last=$(lw_consume crm.agg.funnel | jq -c 'select(.type == "funnel.summary")' | tail -1)
-lw_assert_eq "$(jq -Sc . <<<"$summary")" "$(jq -Sc .data <<<"$last")" \
-    "the API serves what crm.agg.funnel last got"
+# the API reads the state; the topic gets it once the outbox has delivered it
+last_published() { lw_consume crm.agg.funnel | jq -c 'select(.type == "funnel.summary")' | tail -1; }
+want=$(jq -Sc . <<<"$summary")
+lw_wait_for '[ "$(last_published | jq -Sc .data)" = "$want" ]' 30 || true
+lw_assert_eq "$want" "$(last_published | jq -Sc .data)" "the API serves what crm.agg.funnel last got"
 for bad in "tenant=" "tenant=%7Bx%7D" "tenant=default&period=2026-11-22" \
     "tenant=default&period=nov" "tenant=default&pipeline="; do
     lw_assert_eq 400 "$(curl -s -o /dev/null -w '%{http_code}' "$base/api/funnel?$bad")" "400 for $bad"

@@ -123,9 +123,21 @@ lw_spawn() {
     lw_track_pid "$LW_LAST_PID"
 }
 
-# A random port in 20000-60000.
+# A random port nothing listens on, below the kernel's ephemeral range: a port inside it
+# can be taken by any outgoing connection between the pick and the bind (that made a
+# test's http.listen fail with "Address already in use"). Below 55 535 too, so that a
+# cluster node's bus port (port + 10 000) fits.
 lw_random_port() {
-    echo $((20000 + (RANDOM * 32768 + RANDOM) % 40001))
+    local low=32768 high port i
+    read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    high=$((low > 55535 ? 55535 : low - 1))
+    ((high > 12000)) || high=55535
+    for ((i = 0; i < 50; i++)); do
+        port=$((10000 + (RANDOM * 32768 + RANDOM) % (high - 10000)))
+        # a connect that succeeds means something listens there already
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+    done
+    echo "$port"
 }
 
 # What redis-cli needs to be let in (a test of a Redis with a password sets it, e.g.

@@ -92,6 +92,11 @@ static const cfg_entry table[] = {
      "clock=wall: how long a partition with nothing buffered holds the event-time merge; "
      "an older event read later is late (clock=event: until it delivers)",
      G(input.max_idle_ms), 0, 0, NULL},
+    {"input.end_grace", CFG_DURATION, "500ms",
+     "clock=event: how long a partition read to its end still holds back an event buffered "
+     "after it (a live feed's next message may be older), and how long no input at all "
+     "must arrive before the input counts as ended (0: a partition at its end holds nothing)",
+     G(input.end_grace_ms), 0, 0, NULL},
     {"input.max_lead", CFG_DURATION, "0",
      "how far this instance may apply events ahead of the partitions other instances own "
      "(0: in lockstep, exact across instances)",

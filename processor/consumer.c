@@ -273,6 +273,8 @@ lw_consumer *lw_consumer_new(const lw_config *cfg, char *err, size_t errlen)
     lw_consumer *c = calloc(1, sizeof(*c));
     c->cfg = cfg;
     c->start_ms = -1;
+    /* the wall clock waits at most input.max_idle for any partition: no grace on top */
+    c->merge.end_grace_ms = cfg->clock == LW_CLOCK_EVENT ? cfg->input.end_grace_ms : 0;
     if (*cfg->replay_from)
         lw_rfc3339_parse(cfg->replay_from, &c->start_ms);
     if (join_group(c, err, errlen))
@@ -355,7 +357,7 @@ static bool take(lw_consumer *c, rd_kafka_message_t *m)
     lw_merge_part *p = part_of(c, m);
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (p)
-            lw_merge_eof(p);
+            lw_merge_eof(&c->merge, p, lw_monotonic_ms());
     } else if (m->err) {
         lw_warn("consume: %s", rd_kafka_message_errstr(m));
     } else if (!p) {
@@ -367,7 +369,7 @@ static bool take(lw_consumer *c, rd_kafka_message_t *m)
         if (p->n == 0)
             p->next_offset = m->offset + 1;
     } else {
-        lw_merge_push(&c->merge, p, lw_input_new(m, c->cfg));
+        lw_merge_push(&c->merge, p, lw_input_new(m, c->cfg), lw_monotonic_ms());
         return true;
     }
     rd_kafka_message_destroy(m);

@@ -7,7 +7,13 @@
  * Each partition also has a frontier: no event of it that is not applied yet is older. The
  * lowest frontier of the group is the watermark (watermark.c); deadlines before it may fire.
  * Within a partition events are assumed in time order; one older than what the merge
- * applied already is late: it is applied (as stale where PRODUCT.md §1 says so) and counted. */
+ * applied already is late: it is applied (as stale where PRODUCT.md §1 says so) and counted.
+ *
+ * A partition read to its end may only be between two messages of a live feed: its next
+ * one, sent a moment after another partition's, may be older. So it holds a head until the
+ * head has been buffered for the end grace (what Kafka Streams' max.task.idle.ms does), and
+ * once passed its frontier is that head's time. It counts as ended (for the watermark and
+ * --until-end) only when no partition at all buffered anything for the grace. */
 #include "leakwatch/leakwatch.h"
 
 #include <librdkafka/rdkafka.h>
@@ -60,7 +66,7 @@ void lw_merge_remove(lw_merge *m, const char *topic, int32_t partition)
     *p = m->parts[--m->n];
 }
 
-void lw_merge_push(lw_merge *m, lw_merge_part *p, lw_input *in)
+void lw_merge_push(lw_merge *m, lw_merge_part *p, lw_input *in, int64_t now_mono)
 {
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 64;
@@ -76,23 +82,43 @@ void lw_merge_push(lw_merge *m, lw_merge_part *p, lw_input *in)
     }
     if (p->eof || p->n == 0)
         p->mark_dirty = true; /* a new head: its frontier may move */
+    in->received_mono = now_mono;
     p->queue[(p->head + p->n) % p->cap] = in;
     p->n++;
     p->bytes += in->bytes;
     m->bytes += in->bytes;
+    m->last_input_mono = now_mono;
     p->eof = false;
+    lw_merge_settle(m, now_mono); /* nothing has ended now */
 }
 
-void lw_merge_eof(lw_merge_part *p)
+void lw_merge_eof(lw_merge *m, lw_merge_part *p, int64_t now_mono)
 {
     if (!p->eof)
         p->mark_dirty = true;
     p->eof = true;
+    lw_merge_settle(m, now_mono);
 }
 
 bool lw_merge_at_end(const lw_merge_part *p)
 {
-    return p->eof && p->n == 0;
+    return p->ended;
+}
+
+static bool quiet_end(const lw_merge *m, const lw_merge_part *p, int64_t now_mono)
+{
+    return p->eof && p->n == 0 && now_mono - m->last_input_mono >= m->end_grace_ms;
+}
+
+void lw_merge_settle(lw_merge *m, int64_t now_mono)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        lw_merge_part *p = &m->parts[i];
+        bool ended = quiet_end(m, p, now_mono);
+        if (ended != p->ended)
+            p->mark_dirty = true;
+        p->ended = ended;
+    }
 }
 
 /* The time of the first event buffered, or -1 (rejects have none). */
@@ -132,6 +158,25 @@ static bool holds(const lw_merge_part *p, int64_t max_idle_ms, int64_t now_mono)
     return max_idle_ms < 0 || now_mono - p->held_since_mono < max_idle_ms;
 }
 
+/* Read to its end, nothing buffered, not ended yet: it holds a head for the grace. */
+static bool waits_at_end(const lw_merge_part *p)
+{
+    return p->eof && p->n == 0 && !p->ended;
+}
+
+/* A head at t waited the grace: what the partitions read to their end send later that is
+ * older than t is late. */
+static void pass_ends(lw_merge *m, int64_t t)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        lw_merge_part *p = &m->parts[i];
+        if (waits_at_end(p) && p->frontier_ms < t) {
+            p->frontier_ms = t;
+            p->mark_dirty = true;
+        }
+    }
+}
+
 static lw_input *take_head(lw_merge *m, lw_merge_part *p, int64_t now_mono)
 {
     lw_input *in = queue_at(p, 0);
@@ -139,8 +184,10 @@ static lw_input *take_head(lw_merge *m, lw_merge_part *p, int64_t now_mono)
     p->n--;
     p->bytes -= in->bytes;
     m->bytes -= in->bytes;
-    if (p->n == 0)
+    if (p->n == 0) {
         p->held_since_mono = now_mono;
+        p->ended = quiet_end(m, p, now_mono);
+    }
     p->next_offset = in->offset + 1;
     p->mark_dirty = true;
     if (in->why.reason == LW_REJECT_NONE) {
@@ -158,8 +205,9 @@ lw_merge_state lw_merge_pop(lw_merge *m, int64_t limit_ms, int64_t max_idle_ms, 
                             lw_input **out)
 {
     *out = NULL;
+    lw_merge_settle(m, now_mono);
     lw_merge_part *next = NULL;
-    int64_t held_to = INT64_MAX;
+    int64_t held_to = INT64_MAX, end_to = INT64_MAX;
     for (size_t i = 0; i < m->n; i++) {
         lw_merge_part *p = &m->parts[i];
         if (p->n > 0 && queue_at(p, 0)->why.reason != LW_REJECT_NONE) {
@@ -168,6 +216,8 @@ lw_merge_state lw_merge_pop(lw_merge *m, int64_t limit_ms, int64_t max_idle_ms, 
         }
         if (holds(p, max_idle_ms, now_mono) && p->frontier_ms < held_to)
             held_to = p->frontier_ms;
+        if (waits_at_end(p) && p->frontier_ms < end_to)
+            end_to = p->frontier_ms;
         if (p->n > 0 && (!next || before(p, next)))
             next = p;
     }
@@ -180,6 +230,11 @@ lw_merge_state lw_merge_pop(lw_merge *m, int64_t limit_ms, int64_t max_idle_ms, 
         return LW_MERGE_HELD;
     if (t > limit_ms)
         return LW_MERGE_AHEAD;
+    if (t >= end_to) {
+        if (now_mono - queue_at(next, 0)->received_mono < m->end_grace_ms)
+            return LW_MERGE_HELD;
+        pass_ends(m, t);
+    }
     *out = take_head(m, next, now_mono);
     return LW_MERGE_READY;
 }

@@ -170,6 +170,7 @@ typedef struct lw_input_settings {
     int64_t buffer_bytes; /* buffered input, all partitions together */
     int64_t max_idle_ms;  /* clock=wall: how long an empty partition holds the merge */
     int64_t max_lead_ms;  /* how far events may be applied ahead of other instances */
+    int64_t end_grace_ms; /* clock=event: how long a partition at its end holds a head */
 } lw_input_settings;
 
 /* The derived event types and the output topics they go to, in one table: a TOPIC row is a
@@ -688,8 +689,9 @@ typedef struct lw_input {
     lw_reject why;   /* why.reason != LW_REJECT_NONE: a dead letter, nothing else set */
     int64_t time_ms; /* event time */
     char *id, *type, *tenant;
-    lw_argv cmd;  /* FCALL lw_event (transition.c) */
-    size_t bytes; /* what it takes in memory, for the buffer's bound */
+    lw_argv cmd;           /* FCALL lw_event (transition.c) */
+    size_t bytes;          /* what it takes in memory, for the buffer's bound */
+    int64_t received_mono; /* when it was buffered (merge.c: the end grace) */
 } lw_input;
 
 /* Parses and validates msg and builds its FCALL; never NULL (a bad message is a reject). */
@@ -706,6 +708,7 @@ typedef struct lw_merge_part {
     size_t head, n, cap;
     size_t bytes;
     bool eof;                /* read to its end, nothing read since */
+    bool ended;              /* eof, nothing buffered, and the input quiet for the grace */
     bool paused;             /* consumer.c: its buffer is full */
     int64_t frontier_ms;     /* the latest event time released (-1: none yet) */
     int64_t held_since_mono; /* since when it is empty */
@@ -717,9 +720,11 @@ typedef struct lw_merge_part {
 typedef struct lw_merge {
     lw_merge_part *parts;
     size_t n, cap;
-    size_t bytes;       /* buffered, all partitions */
-    int64_t applied_ms; /* the latest event time released */
-    uint64_t late;      /* events released older than applied_ms */
+    size_t bytes;            /* buffered, all partitions */
+    int64_t applied_ms;      /* the latest event time released */
+    uint64_t late;           /* events released older than applied_ms */
+    int64_t end_grace_ms;    /* input.end_grace (0: a partition at its end holds nothing) */
+    int64_t last_input_mono; /* when any partition last buffered an input */
 } lw_merge;
 
 typedef enum {
@@ -733,16 +738,22 @@ lw_merge_part *lw_merge_add(lw_merge *m, const char *topic, int32_t partition, i
 lw_merge_part *lw_merge_find(lw_merge *m, const char *topic, int32_t partition);
 /* Frees what the partition has buffered (its new owner reads it again). */
 void lw_merge_remove(lw_merge *m, const char *topic, int32_t partition);
-void lw_merge_push(lw_merge *m, lw_merge_part *p, lw_input *in);
-void lw_merge_eof(lw_merge_part *p);
-/* Read to its end and nothing buffered. */
+void lw_merge_push(lw_merge *m, lw_merge_part *p, lw_input *in, int64_t now_mono);
+void lw_merge_eof(lw_merge *m, lw_merge_part *p, int64_t now_mono);
+/* Read to its end, nothing buffered, and no input at all for end_grace_ms: the input has
+ * stopped, not merely paused between two messages of a live feed (what the watermark and
+ * --until-end count as ended). As of the last lw_merge_settle. */
 bool lw_merge_at_end(const lw_merge_part *p);
+/* Brings every partition's "ended" up to now_mono (lw_merge_pop does it first). */
+void lw_merge_settle(lw_merge *m, int64_t now_mono);
 /* No event of p not released yet is older than this (assuming time order within p); -1
  * while nothing was read. */
 int64_t lw_merge_frontier(const lw_merge_part *p);
 /* The next input in order: (time, id, topic, partition) over the heads, a reject as soon as
  * it is a head. Events later than limit_ms wait; an empty partition holds the merge, unless
- * it has been empty for max_idle_ms (-1: it holds for ever). */
+ * it has been empty for max_idle_ms (-1: it holds for ever). One read to its end but not
+ * ended holds a head until the head was buffered end_grace_ms ago, and then moves its
+ * frontier to that head: what it sends later that is older is late. */
 lw_merge_state lw_merge_pop(lw_merge *m, int64_t limit_ms, int64_t max_idle_ms, int64_t now_mono,
                             lw_input **out);
 /* Whether some partition's mark changed since it was written (watermark.c). */

@@ -55,12 +55,12 @@ static void test_heads_in_time_then_id_order(void **state)
     lw_merge m = {0};
     lw_merge_part *a = lw_merge_add(&m, "crm.leads", 0, 0);
     lw_merge_part *b = lw_merge_add(&m, "crm.calls", 1, 0);
-    lw_merge_push(&m, a, event(T0 + 10, "a1", 0));
-    lw_merge_push(&m, a, event(T0 + 30, "a2", 1));
-    lw_merge_push(&m, b, event(T0 + 20, "b1", 0));
-    lw_merge_push(&m, b, event(T0 + 30, "a0", 1)); /* ties a2 on time, wins on id */
-    lw_merge_eof(a);
-    lw_merge_eof(b);
+    lw_merge_push(&m, a, event(T0 + 10, "a1", 0), 0);
+    lw_merge_push(&m, a, event(T0 + 30, "a2", 1), 0);
+    lw_merge_push(&m, b, event(T0 + 20, "b1", 0), 0);
+    lw_merge_push(&m, b, event(T0 + 30, "a0", 1), 0); /* ties a2 on time, wins on id */
+    lw_merge_eof(&m, a, 0);
+    lw_merge_eof(&m, b, 0);
     expect_pop(&m, "a1");
     expect_pop(&m, "b1");
     expect_pop(&m, "a0");
@@ -77,11 +77,11 @@ static void test_same_time_and_id_by_topic_then_partition(void **state)
     lw_merge_part *p2 = lw_merge_add(&m, "t", 2, 0);
     lw_merge_part *p1 = lw_merge_add(&m, "t", 1, 0);
     lw_merge_part *s0 = lw_merge_add(&m, "s", 0, 0);
-    lw_merge_push(&m, p2, event(T0, "x", 5));
-    lw_merge_push(&m, p1, event(T0, "x", 7));
-    lw_merge_push(&m, s0, event(T0, "x", 9));
+    lw_merge_push(&m, p2, event(T0, "x", 5), 0);
+    lw_merge_push(&m, p1, event(T0, "x", 7), 0);
+    lw_merge_push(&m, s0, event(T0, "x", 9), 0);
     for (int i = 0; i < 3; i++)
-        lw_merge_eof(&m.parts[i]);
+        lw_merge_eof(&m, &m.parts[i], 0);
     lw_input *in;
     int64_t want_offsets[] = {9, 7, 5}; /* s/0, t/1, t/2 */
     for (int i = 0; i < 3; i++) {
@@ -99,17 +99,17 @@ static void test_empty_partition_holds_back_to_its_frontier(void **state)
     lw_merge m = {0};
     lw_merge_part *fast = lw_merge_add(&m, "t", 0, 0);
     lw_merge_part *slow = lw_merge_add(&m, "t", 1, 0);
-    lw_merge_push(&m, fast, event(T0 + 5, "f1", 0));
+    lw_merge_push(&m, fast, event(T0 + 5, "f1", 0), 0);
     expect_state(&m, LW_MERGE_HELD); /* slow never read: it holds everything */
-    lw_merge_push(&m, slow, event(T0 + 10, "s1", 0));
+    lw_merge_push(&m, slow, event(T0 + 10, "s1", 0), 0);
     expect_pop(&m, "f1");
     expect_state(&m, LW_MERGE_HELD); /* fast is empty now: its next may be before 10 */
-    lw_merge_push(&m, fast, event(T0 + 7, "f2", 1));
+    lw_merge_push(&m, fast, event(T0 + 7, "f2", 1), 0);
     expect_pop(&m, "f2");
-    lw_merge_eof(fast); /* read to its end: it holds nothing back */
+    lw_merge_eof(&m, fast, 0); /* read to its end: it holds nothing back */
     expect_pop(&m, "s1");
     expect_state(&m, LW_MERGE_HELD); /* slow is empty and not at its end */
-    lw_merge_eof(slow);
+    lw_merge_eof(&m, slow, 0);
     expect_state(&m, LW_MERGE_EMPTY);
     lw_merge_free(&m);
 }
@@ -119,17 +119,17 @@ static void test_frontier_rule(void **state)
     lw_merge m = {0};
     lw_merge_part *a = lw_merge_add(&m, "t", 0, 0);
     lw_merge_part *b = lw_merge_add(&m, "t", 1, 0);
-    lw_merge_push(&m, a, event(T0 + 10, "a1", 0));
-    lw_merge_push(&m, b, event(T0 + 5, "b1", 0));
-    lw_merge_push(&m, b, event(T0 + 10, "b2", 1));
-    lw_merge_push(&m, b, event(T0 + 20, "b3", 2));
+    lw_merge_push(&m, a, event(T0 + 10, "a1", 0), 0);
+    lw_merge_push(&m, b, event(T0 + 5, "b1", 0), 0);
+    lw_merge_push(&m, b, event(T0 + 10, "b2", 1), 0);
+    lw_merge_push(&m, b, event(T0 + 20, "b3", 2), 0);
     expect_pop(&m, "b1");
     expect_pop(&m, "a1"); /* a is now empty, its frontier 10 */
     /* b2 ties a's frontier: a's next event could be at 10 with a smaller id */
     expect_state(&m, LW_MERGE_HELD);
     assert_int_equal(lw_merge_frontier(a), T0 + 10);
     assert_int_equal(lw_merge_frontier(b), T0 + 10); /* its head */
-    lw_merge_eof(a);
+    lw_merge_eof(&m, a, 0);
     expect_pop(&m, "b2");
     expect_pop(&m, "b3");
     assert_true(lw_merge_at_end(a));
@@ -142,7 +142,7 @@ static void test_idle_partition_stops_holding(void **state)
     lw_merge m = {0};
     lw_merge_part *a = lw_merge_add(&m, "t", 0, 1000);
     lw_merge_add(&m, "t", 1, 1000);
-    lw_merge_push(&m, a, event(T0, "a1", 0));
+    lw_merge_push(&m, a, event(T0, "a1", 0), 0);
     lw_input *in;
     assert_int_equal(lw_merge_pop(&m, NO_LIMIT, 500, 1499, &in), LW_MERGE_HELD);
     assert_int_equal(lw_merge_pop(&m, NO_LIMIT, 500, 1500, &in), LW_MERGE_READY);
@@ -154,9 +154,9 @@ static void test_limit_holds_events_ahead(void **state)
 {
     lw_merge m = {0};
     lw_merge_part *a = lw_merge_add(&m, "t", 0, 0);
-    lw_merge_push(&m, a, event(T0 + 10, "a1", 0));
-    lw_merge_push(&m, a, event(T0 + 20, "a2", 1));
-    lw_merge_eof(a);
+    lw_merge_push(&m, a, event(T0 + 10, "a1", 0), 0);
+    lw_merge_push(&m, a, event(T0 + 20, "a2", 1), 0);
+    lw_merge_eof(&m, a, 0);
     lw_input *in;
     assert_int_equal(lw_merge_pop(&m, T0 + 10, FOREVER, 0, &in), LW_MERGE_READY);
     lw_input_free(in);
@@ -173,13 +173,13 @@ static void test_rejects_leave_at_once(void **state)
     lw_merge m = {0};
     lw_merge_part *a = lw_merge_add(&m, "t", 0, 0);
     lw_merge_add(&m, "t", 1, 0);
-    lw_merge_push(&m, a, rejected(0));
-    lw_merge_push(&m, a, event(T0, "a1", 1));
-    lw_merge_push(&m, a, rejected(2));
+    lw_merge_push(&m, a, rejected(0), 0);
+    lw_merge_push(&m, a, event(T0, "a1", 1), 0);
+    lw_merge_push(&m, a, rejected(2), 0);
     expect_pop(&m, "");
     assert_int_equal(a->next_offset, 1);
     expect_state(&m, LW_MERGE_HELD);
-    lw_merge_eof(&m.parts[1]);
+    lw_merge_eof(&m, &m.parts[1], 0);
     expect_pop(&m, "a1");
     expect_pop(&m, "");
     assert_int_equal(a->next_offset, 3);
@@ -191,9 +191,9 @@ static void test_late_event_counted(void **state)
 {
     lw_merge m = {0};
     lw_merge_part *a = lw_merge_add(&m, "t", 0, 0);
-    lw_merge_push(&m, a, event(T0 + 50, "a1", 0));
-    lw_merge_push(&m, a, event(T0 + 40, "a2", 1)); /* out of order within its partition */
-    lw_merge_eof(a);
+    lw_merge_push(&m, a, event(T0 + 50, "a1", 0), 0);
+    lw_merge_push(&m, a, event(T0 + 40, "a2", 1), 0); /* out of order within its partition */
+    lw_merge_eof(&m, a, 0);
     expect_pop(&m, "a1");
     expect_pop(&m, "a2");
     assert_int_equal(m.late, 1);
@@ -207,8 +207,8 @@ static void test_remove_frees_and_marks(void **state)
     lw_merge m = {0};
     lw_merge_part *a = lw_merge_add(&m, "t", 0, 0);
     lw_merge_add(&m, "t", 1, 0);
-    lw_merge_push(&m, a, event(T0, "a1", 0));
-    lw_merge_push(&m, a, event(T0 + 1, "a2", 1));
+    lw_merge_push(&m, a, event(T0, "a1", 0), 0);
+    lw_merge_push(&m, a, event(T0 + 1, "a2", 1), 0);
     assert_true(m.parts[1].mark_dirty);
     assert_int_equal(lw_merge_frontier(&m.parts[1]), -1);
     lw_merge_remove(&m, "t", 0); /* revoked: its new owner reads them again */
@@ -262,7 +262,7 @@ static void test_any_read_order_gives_one_order(void **state)
             int p = (int)(next_random() % PARTS), k = (int)(next_random() % 40);
             for (int i = cursor[p]; i < ITEMS && k > 0; i++, cursor[p] = i)
                 if (all[i].part == p) {
-                    lw_merge_push(&m, &m.parts[p], event(all[i].time, all[i].id, next_of[p]++));
+                    lw_merge_push(&m, &m.parts[p], event(all[i].time, all[i].id, next_of[p]++), 0);
                     k--;
                 }
             bool rest = true;
@@ -271,7 +271,7 @@ static void test_any_read_order_gives_one_order(void **state)
                 for (int i = cursor[q]; i < ITEMS && !more; i++)
                     more = all[i].part == q;
                 if (!more)
-                    lw_merge_eof(&m.parts[q]);
+                    lw_merge_eof(&m, &m.parts[q], 0);
                 rest &= !more;
             }
             lw_input *in;
@@ -292,6 +292,51 @@ static void test_any_read_order_gives_one_order(void **state)
     free(all);
 }
 
+/* Pops at now_mono under clock=event; returns the state and frees what came out, checking
+ * its id. */
+static lw_merge_state pop_at(lw_merge *m, int64_t now_mono, const char *want_id)
+{
+    lw_input *in;
+    lw_merge_state st = lw_merge_pop(m, NO_LIMIT, FOREVER, now_mono, &in);
+    if (st == LW_MERGE_READY) {
+        assert_string_equal(in->id, want_id);
+        lw_input_free(in);
+    }
+    return st;
+}
+
+/* A live feed: a partition read to its end holds a head for the grace (its next message,
+ * sent a moment after, may be older), then lets it pass and takes its time as its frontier;
+ * it counts as ended only once nothing at all came for the grace. */
+static void test_end_grace_holds_a_live_partition(void **state)
+{
+    lw_merge m = {.end_grace_ms = 100};
+    lw_merge_part *a = lw_merge_add(&m, "t", 0, 0);
+    lw_merge_part *b = lw_merge_add(&m, "t", 1, 0);
+    lw_merge_push(&m, a, event(T0 + 10, "a1", 0), 0);
+    lw_merge_push(&m, b, event(T0 + 5, "b1", 0), 0);
+    lw_merge_eof(&m, b, 0);
+    assert_int_equal(pop_at(&m, 0, "b1"), LW_MERGE_READY);
+    assert_int_equal(pop_at(&m, 50, NULL), LW_MERGE_HELD); /* a1 buffered 50 ms ago */
+    assert_false(lw_merge_at_end(b));
+    lw_merge_push(&m, b, event(T0 + 7, "b2", 1), 60); /* sent after a1, older */
+    lw_merge_eof(&m, b, 60);
+    assert_int_equal(pop_at(&m, 60, "b2"), LW_MERGE_READY);
+    assert_int_equal(pop_at(&m, 99, NULL), LW_MERGE_HELD);
+    assert_int_equal(pop_at(&m, 100, "a1"), LW_MERGE_READY); /* a1 waited the grace */
+    assert_int_equal(lw_merge_frontier(b), T0 + 10);
+    lw_merge_settle(&m, 159);
+    assert_false(lw_merge_at_end(b)); /* b2 came 99 ms ago */
+    lw_merge_settle(&m, 160);
+    assert_true(lw_merge_at_end(b));
+    assert_false(lw_merge_at_end(a));                  /* a has seen no end */
+    lw_merge_push(&m, b, event(T0 + 8, "b3", 2), 200); /* too late: after the grace */
+    assert_false(lw_merge_at_end(b));
+    assert_int_equal(pop_at(&m, 200, "b3"), LW_MERGE_READY);
+    assert_int_equal(m.late, 1);
+    lw_merge_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_late_event_counted),
         cmocka_unit_test(test_remove_frees_and_marks),
         cmocka_unit_test(test_any_read_order_gives_one_order),
+        cmocka_unit_test(test_end_grace_holds_a_live_partition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

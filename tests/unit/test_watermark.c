@@ -185,7 +185,7 @@ static void test_group_clock_others_and_own(void **state)
 {
     lw_merge m = {0};
     lw_merge_part *own = lw_merge_add(&m, "crm.leads", 0, 0);
-    lw_merge_push(&m, own, input_at(T0 + 9 * MIN));
+    lw_merge_push(&m, own, input_at(T0 + 9 * MIN), 0);
     static const char *const times[] = {
         "crm.leads:0", "1795338000000", "crm.leads:1", "1795338300000",
         "crm.leads:2", "1795338600000", "crm.old:0",   "1",
@@ -225,7 +225,7 @@ static void test_group_clock_others_and_own(void **state)
     assert_int_equal(c.others_ms, INT64_MAX);
     assert_int_equal(c.event_ms, T0 + 8 * MIN); /* lateness subtracted */
     assert_false(c.all_at_end);
-    lw_merge_eof(own);
+    lw_merge_eof(&m, own, 0);
     lw_input *in;
     assert_int_equal(lw_merge_pop(&m, INT64_MAX, -1, 0, &in), LW_MERGE_READY);
     lw_input_free(in);
@@ -242,7 +242,7 @@ static void test_marks_written(void **state)
     lw_merge m = {0};
     lw_merge_part *read = lw_merge_add(&m, "crm.calls", 3, 0);
     lw_merge_add(&m, "crm.calls", 4, 0);
-    lw_merge_push(&m, read, input_at(T0));
+    lw_merge_push(&m, read, input_at(T0), 0);
     lw_argv cmds[8];
     memset(cmds, 0, sizeof(cmds));
     size_t n = lw_watermark_argv(&m, "g", cmds, 8);
@@ -279,7 +279,7 @@ static void test_adopt_previous_owner(void **state)
     lw_merge m = {0};
     lw_merge_part *p = lw_merge_add(&m, "crm.deals", 1, 0);
     lw_merge_part *q = lw_merge_add(&m, "crm.deals", 2, 0);
-    lw_merge_push(&m, q, input_at(T0 + 3 * MIN));
+    lw_merge_push(&m, q, input_at(T0 + 3 * MIN), 0);
     lw_input *in;
     assert_int_equal(lw_merge_pop(&m, INT64_MAX, -1, 0, &in), LW_MERGE_HELD); /* p unread */
     static const char *const times[] = {"crm.deals:1", "1795338600000", "crm.deals:2", "1", NULL};
@@ -290,8 +290,8 @@ static void test_adopt_previous_owner(void **state)
     assert_int_equal(lw_merge_frontier(q), T0 + 3 * MIN); /* its head, not Redis's 1 */
     assert_int_equal(lw_merge_pop(&m, INT64_MAX, -1, 0, &in), LW_MERGE_READY);
     lw_input_free(in);
-    lw_merge_eof(p);
-    lw_merge_eof(q);
+    lw_merge_eof(&m, p, 0);
+    lw_merge_eof(&m, q, 0);
     const lw_topic_size deals[] = {{"crm.deals", 3}};
     static const char *const other[] = {"crm.deals:0", "1795338000000", NULL};
     static const char *const other_end[] = {"crm.deals:0", "1", NULL};

@@ -302,7 +302,7 @@ local function report_data(month, manager_id, h)
                 amount = money(n('ml|' .. cur)) }
         end
     end
-    local data = { month = month, manager_id = manager_id, leads = leads, answered = answered,
+    local data = { period = month, manager_id = manager_id, leads = leads, answered = answered,
         median_response_seconds = bin_quantile(RESPONSE_EDGES, counts, answered, 0.5),
         p90_response_seconds = bin_quantile(RESPONSE_EDGES, counts, answered, 0.9),
         answered_within_15m = within15, answered_within_30m = within30,

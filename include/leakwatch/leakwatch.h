@@ -376,6 +376,14 @@ bool lw_funnel_stages_normalize(char **spec, char *err, size_t errlen);
 json_t *lw_funnel_api_body(const char *tenant, const char *pipeline, const char *period,
                            const char *const *fields, const char *const *values, size_t n);
 
+/* ============================ managers_api.c ============================= */
+
+/* The body of /api/managers: the manager.report data of the month (NULL: the latest there
+ * is), sorted by manager, and every month among fields (the mgr_latest hash:
+ * "<month>|<manager_id>" -> the data, values[i] of fields[i]). */
+json_t *lw_managers_api_body(const char *tenant, const char *month, const char *const *fields,
+                             const char *const *values, size_t n);
+
 /* ================================ trace.c ================================ */
 
 /* W3C Trace Context passed from an input event to the events derived from it. The two values

@@ -163,9 +163,13 @@ local function deal_share_now(h)
     elseif h.status == 'lost' and h.lost_month then
         omonth = h.lost_month
     end
-    return { mgr = h.manager_id, cmonth = h.m_first, status = omonth ~= '' and h.status or 'open',
-        omonth = omonth, cur = h.currency or '', amount = h.amount_minor or '0',
-        class = h.loss_class or '' }
+    local status = omonth ~= '' and h.status or 'open'
+    -- money only where it counts (won, lost for a manageable reason): a new amount of any
+    -- other deal moves nothing and publishes nothing
+    local counted = status == 'won' or (status == 'lost' and h.loss_class == 'manageable')
+    return { mgr = h.manager_id, cmonth = h.m_first, status = status, omonth = omonth,
+        cur = counted and (h.currency or '') or '', amount = counted and (h.amount_minor or '0')
+            or '0', class = status == 'lost' and (h.loss_class or '') or '' }
 end
 
 local function add_deal(ctx, s, sign, time_ms)

@@ -4,6 +4,8 @@
  *   /api/risk?tenant=T[&sort=amount|count]                         (lw:{T}:risk summary)
  *   /api/response-stats?tenant=T                                   (lw:{T}:rs:latest)
  *   /api/funnel?tenant=T[&pipeline=P][&period=2026-11]              (lw:{T}:funnel:latest)
+ *   /api/managers?tenant=T[&month=2026-11]   the manager.report data of the month (else the
+ *                                       latest), by manager, and the months (lw:{T}:mgr:latest)
  *   /api/loss-periods?tenant=T          the "<period>:<currency>" that have totals
  *   /api/leak-estimate?tenant=T[&period=2026-11][&currency=KZT]  the leak.estimate data of
  *                                       every month and currency, or of those asked for
@@ -384,6 +386,32 @@ static bool month_ok(const char *p)
     return p && strlen(p) == 7 && period_ok(p);
 }
 
+/* A hash of the data last published (funnel_latest, mgr_latest), split into its fields and
+ * values (pointing into the reply, which the caller frees); NULL when Redis is unreachable. */
+static redisReply *latest_hash(lw_http *h, const char *key_format, const char *tenant,
+                               const char ***fields, const char ***values, size_t *n)
+{
+    redisReply *r = h->redis.ctx || lw_redis_connect_once(&h->redis)
+                        ? lw_redis_command(&h->redis, key_format, tenant)
+                        : NULL;
+    if (!r)
+        return NULL;
+    *n = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    *fields = calloc(*n + 1, sizeof(**fields)), *values = calloc(*n + 1, sizeof(**values));
+    for (size_t i = 0; i < *n; i++)
+        (*fields)[i] = r->element[2 * i]->str, (*values)[i] = r->element[2 * i + 1]->str;
+    return r;
+}
+
+static enum MHD_Result reply_body(struct MHD_Connection *c, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    enum MHD_Result ret = reply_json(c, MHD_HTTP_OK, text);
+    free(text);
+    return ret;
+}
+
 static enum MHD_Result api_funnel(lw_http *h, struct MHD_Connection *c)
 {
     const char *tenant = arg(c, "tenant"), *pipeline = arg(c, "pipeline"),
@@ -394,25 +422,38 @@ static enum MHD_Result api_funnel(lw_http *h, struct MHD_Connection *c)
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "pipeline: expects a pipeline id");
     if (period && !month_ok(period))
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "period: expects YYYY-MM");
-    redisReply *r = h->redis.ctx || lw_redis_connect_once(&h->redis)
-                        ? lw_redis_command(&h->redis, "HGETALL " LW_KEY_FUNNEL_LATEST, tenant)
-                        : NULL;
+    const char **fields, **values;
+    size_t n;
+    redisReply *r = latest_hash(h, "HGETALL " LW_KEY_FUNNEL_LATEST, tenant, &fields, &values, &n);
     if (!r)
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
-    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
-    const char **fields = calloc(n + 1, sizeof(*fields)), **values = calloc(n + 1, sizeof(*values));
-    for (size_t i = 0; i < n; i++)
-        fields[i] = r->element[2 * i]->str, values[i] = r->element[2 * i + 1]->str;
     json_t *body =
         lw_funnel_api_body(tenant, pipeline ? pipeline : "default", period, fields, values, n);
     free(fields);
     free(values);
     freeReplyObject(r);
-    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(body);
-    enum MHD_Result ret = reply_json(c, MHD_HTTP_OK, text);
-    free(text);
-    return ret;
+    return reply_body(c, body);
+}
+
+/* ------------------------------ the manager report ------------------------------ */
+
+static enum MHD_Result api_managers(lw_http *h, struct MHD_Connection *c)
+{
+    const char *tenant = arg(c, "tenant"), *month = arg(c, "month");
+    if (!tenant_ok(h, tenant))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "tenant: expects a tenant name");
+    if (month && !month_ok(month))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "month: expects YYYY-MM");
+    const char **fields, **values;
+    size_t n;
+    redisReply *r = latest_hash(h, "HGETALL " LW_KEY_MGR_LATEST, tenant, &fields, &values, &n);
+    if (!r)
+        return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "redis is unreachable");
+    json_t *body = lw_managers_api_body(tenant, month, fields, values, n);
+    free(fields);
+    free(values);
+    freeReplyObject(r);
+    return reply_body(c, body);
 }
 
 /* ------------------------------ the dashboard's lead leaks ------------------------------ */
@@ -654,6 +695,7 @@ static const struct {
     {"/api/risk", api_risk},
     {"/api/response-stats", api_response_stats},
     {"/api/funnel", api_funnel},
+    {"/api/managers", api_managers},
     {"/api/loss-periods", api_loss_periods},
     {"/api/leak-estimate", api_leak_estimate},
     {"/api/lead-leaks", api_lead_leaks},

@@ -212,8 +212,12 @@ void lw_transition_argv_at(const lw_event *ev, const lw_tenant_settings *ts, con
             add_pair(out, *f, v);
     }
     int64_t due_ms;
-    if (lw_rfc3339_parse(json_string_value(json_object_get(ev->data, "due_at")), &due_ms))
+    if (lw_rfc3339_parse(json_string_value(json_object_get(ev->data, "due_at")), &due_ms)) {
         add_pair_int(out, "due_ms", due_ms);
+        char day[11], month[8]; /* the manager report counts an overdue task in its due month */
+        lw_local_period(due_ms, ts->timezone, day, month);
+        add_pair(out, "due_month", month);
+    }
     add_money(ev, ts, out);
     if (ev->family == LW_FAMILY_DEAL)
         add_deal_settings(ev, ts, out);

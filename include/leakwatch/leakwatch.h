@@ -214,7 +214,9 @@ typedef struct lw_input_settings {
           "leak.estimate")                                                                         \
     TYPE("leak.estimate", LEAK_ESTIMATE, "derived/leak.estimate.json")                             \
     TOPIC(FUNNEL, "topics.funnel", "crm.agg.funnel", compact, "funnel.summary")                    \
-    TYPE("funnel.summary", FUNNEL, "derived/funnel.summary.json")
+    TYPE("funnel.summary", FUNNEL, "derived/funnel.summary.json")                                \
+    TOPIC(MANAGERS, "topics.managers", "crm.agg.managers", compact, "manager.report")            \
+    TYPE("manager.report", MANAGERS, "derived/manager.report.json")
 
 /* Passed for the kind of row a use of LW_DERIVED_TYPES does not need. */
 #define LW_DERIVED_SKIP(...)
@@ -374,6 +376,14 @@ bool lw_funnel_stages_normalize(char **spec, char *err, size_t errlen);
  * hash: "<month>|<currency>|<pipeline>" -> the funnel.summary data, values[i] of fields[i]). */
 json_t *lw_funnel_api_body(const char *tenant, const char *pipeline, const char *period,
                            const char *const *fields, const char *const *values, size_t n);
+
+/* ============================ managers_api.c ============================= */
+
+/* The body of /api/managers: the manager.report data of the month (NULL: the latest there
+ * is), sorted by manager, and every month among fields (the mgr_latest hash:
+ * "<month>|<manager_id>" -> the data, values[i] of fields[i]). */
+json_t *lw_managers_api_body(const char *tenant, const char *month, const char *const *fields,
+                             const char *const *values, size_t n);
 
 /* ================================ trace.c ================================ */
 

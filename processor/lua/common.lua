@@ -23,6 +23,7 @@ local timers = {}   -- timers.lua: firing deadlines (lw_fire, lw_flush)
 local leaks = {}    -- leaks.lua: what the dashboard's lead leaks card lists
 local estimate = {} -- estimate.lua: what the leaks cost (leak.estimate)
 local funnel = {}   -- funnel.lua: the funnel summary
+local manager = {}  -- manager.lua: the manager report
 
 -- Numbers go to redis.call as text: Redis would format a Lua number with "%.14g" itself,
 -- about 1 us an argument, three times what int() costs.

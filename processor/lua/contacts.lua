@@ -228,6 +228,9 @@ end
 -- lead has that phone yet, it waits for one, and an inbound one becomes an untracked
 -- contact unless a lead appears.
 local function call_completed(ctx, f, t)
+    if f.call_id then
+        manager.sync_call(ctx, f, t)
+    end
     if f.lead_id then
         lead.answered_by_call(ctx, f.lead_id, f, t)
         return

@@ -193,6 +193,7 @@ local function deal_event(status)
         loss.update_totals(ctx, k, t)
         estimate.sync_deal(ctx, k, h, t)
         funnel.update(ctx, f, t)
+        manager.sync_deal(ctx, k, f.month, t)
         deal.evaluate(ctx, f.deal_id, t, h)
     end
 end

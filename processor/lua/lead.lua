@@ -41,6 +41,7 @@ end
 function lead.counts_changed(ctx, lead_id, time_ms)
     estimate.sync_lead(ctx, lead_id, time_ms)
     stats.sync_lead(ctx, lead_id, time_ms)
+    manager.sync_lead(ctx, lead_id, time_ms)
 end
 
 -- A deadline that the (earliest) response or the closing came in time for never fires.
@@ -109,6 +110,7 @@ function lead.record_response(ctx, lead_id, time_ms, by, h)
     end
     if earliest and h.created_ms then -- what the lead counts follows its earliest response
         stats.sync_lead(ctx, lead_id, time_ms)
+        manager.sync_lead(ctx, lead_id, time_ms)
         if h.unans_fired then -- read after the deadline, it may have come in time
             estimate.sync_lead(ctx, lead_id, time_ms)
         end
@@ -175,6 +177,9 @@ local function update_lead(ctx, f, t)
     local k = keys.lead(ctx, f.lead_id)
     local _, h = apply_fields(ctx, k, f, t, LEAD_FIELDS, read_hash(k, LEAD_STATE))
     channel_known(ctx, f, t)
+    if f.manager_id then -- reassigned: the manager report follows
+        manager.sync_lead(ctx, f.lead_id, t)
+    end
     return h
 end
 
@@ -238,6 +243,7 @@ local function fire_lead_deadline(ctx, lead_id, due, kind, fired_flag, threshold
     leaks.lead_waiting(ctx, lead_id, s.created)
     if kind == 'lead.idle' then
         stats.sync_lead(ctx, lead_id, due) -- unanswered past the idle threshold
+        manager.sync_lead(ctx, lead_id, due) -- gone idle
     end
 end
 

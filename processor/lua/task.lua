@@ -26,6 +26,7 @@ end
 
 local function overdue_changed(ctx, task_id, s, time_ms)
     risk.sync_line(ctx, task_id, time_ms)
+    manager.sync_task(ctx, task_id, time_ms)
     if s.deal_id then
         deal.evaluate(ctx, s.deal_id, time_ms)
     end
@@ -78,9 +79,9 @@ local function task_upsert(ctx, f, t)
     local old_due, due, extra = h.due_ms, nil, nil
     if f.due_ms and not stale then
         due = tonumber(f.due_ms)
-        extra = { 'due_ms', int(due) }
+        extra = { 'due_ms', int(due), 'due_month', f.due_month }
     elseif f.due_ms and not h.due_ms then
-        extra = { 'due_ms', f.due_ms }
+        extra = { 'due_ms', f.due_ms, 'due_month', f.due_month }
     end
     apply_fields(ctx, k, f, t, TASK_FIELDS, h, extra, true)
     local s = task_state_of(h)
@@ -92,6 +93,9 @@ local function task_upsert(ctx, f, t)
         schedule(ctx, 'task.due', f.task_id, due)
     end
     link_to_deal(ctx, f.task_id, s, t, f) -- reads only its status and deal
+    if h.overdue == '1' and (f.manager_id or f.due_ms) then -- its share may move
+        manager.sync_task(ctx, f.task_id, t)
+    end
 end
 
 local function close_task(ctx, f, t, status)

@@ -42,7 +42,8 @@ lw_assert_eq 200 "$(code /healthz)" "/healthz needs no token"
 lw_wait_for "curl -sf $base/readyz" 30 || lw_fail "never ready"
 lw_assert_eq 200 "$(code /readyz)" "/readyz needs no token"
 
-for path in '/api/risk?tenant=default' /api/tenants '/api/loss-periods?tenant=default' /metrics \
+for path in '/api/risk?tenant=default' /api/tenants '/api/loss-periods?tenant=default' \
+    '/api/managers?tenant=default' /metrics \
     /no-such-path; do
     lw_assert_eq 401 "$(code "$path")" "$path without a token"
     lw_assert_eq 401 "$(code "$path" -H "Authorization: Bearer wrong-$token")" "$path, wrong token"

@@ -240,7 +240,7 @@ local_period() {
 declare -A FIELDS=()
 for f in lead_id call_id task_id deal_id manager_id channel status direction stage \
     closed_reason loss_reason kind contact_name pipeline_id title due_ms amount_minor currency \
-    stalled_after_ms loss_class loss_key day month deal_stages stalled_learn no_next_step_ms \
+    stalled_after_ms loss_class loss_key day month due_month deal_stages stalled_learn no_next_step_ms \
     phones emails dedup_window_ms untracked_after_ms idle_after_ms callback_after_ms trace \
     unanswered_after_ms leak_margin leak_lifetime leak_window_ms leak_currency \
     retention_ms position next_offset; do
@@ -337,6 +337,11 @@ parse_event() {
         local_period "$t" "$REPLY"
         ((by_day)) && put day "$DAY"
         put month "$MONTH"
+    fi
+    if [[ -v pairs[due_ms] ]]; then # transition.c: the local month a task is due in
+        setting "$tenant" timezone
+        local_period "${pairs[due_ms]}" "$REPLY"
+        put due_month "$MONTH"
     fi
     if [[ $family == deal || $family == task ]]; then
         setting_ms "$tenant" deal.no_next_step_after && put no_next_step_ms "$REPLY"

@@ -737,6 +737,7 @@ static const topic_case topics[] = {
     {"risk.summary", "crm.agg.risk-summary"},
     {"response.stats", "crm.agg.response-stats"},
     {"funnel.summary", "crm.agg.funnel"},
+    {"manager.report", "crm.agg.managers"},
 };
 
 static void test_topic_for(void **state)
@@ -822,7 +823,7 @@ static void test_topic_list(void **state)
                         "crm.alerts.untracked-contacts,crm.alerts.task-overdue,"
                         "crm.alerts.deal-at-risk,crm.agg.loss-totals,crm.agg.risk-summary,"
                         "crm.agg.response-stats,crm.agg.leak-estimate,"
-                        "crm.agg.funnel");
+                        "crm.agg.funnel,crm.agg.managers");
     lw_buf_free(&list);
 
     lw_config cfg;
@@ -865,7 +866,8 @@ static void test_print_topics(void **state)
               "crm.agg.risk-summary\ttopics.risk_summary\tcompact\trisk.summary\n"
               "crm.agg.response-stats\ttopics.response_stats\tcompact\tresponse.stats\n"
               "crm.agg.leak-estimate\ttopics.leak_estimate\tcompact\tleak.estimate\n"
-              "crm.agg.funnel\ttopics.funnel\tcompact\tfunnel.summary\n");
+              "crm.agg.funnel\ttopics.funnel\tcompact\tfunnel.summary\n"
+              "crm.agg.managers\ttopics.managers\tcompact\tmanager.report\n");
     free(text);
     lw_config_free(&cfg);
 }

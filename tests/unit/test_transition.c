@@ -362,6 +362,8 @@ static void test_task_created_due(void **state)
                                        "call back",
                                        "due_ms",
                                        "1795339800000",
+                                       "due_month", /* the local month it is due in */
+                                       "2026-11",
                                        "no_next_step_ms",
                                        "86400000",
                                        NULL};

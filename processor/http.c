@@ -106,8 +106,10 @@ static bool period_ok(const char *p)
         bool ok = true;
         for (size_t i = 0; ok && p[i]; i++)
             ok = shapes[s][i] == 'd' ? isdigit((unsigned char)p[i]) != 0 : p[i] == '-';
-        if (ok)
-            return true;
+        if (ok) { /* a month 01-12, a day 01-31 */
+            int month = atoi(p + 5), day = s == 1 ? atoi(p + 8) : 1;
+            return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+        }
     }
     return false;
 }

@@ -58,6 +58,10 @@ lw_assert_eq 200 "$(code /api/tenants -H "Authorization: Bearer $token")" "the r
 lw_assert_eq 404 "$(code /no-such-path -H "Authorization: Bearer $token")" "an unknown path with the token"
 lw_assert_eq 400 "$(code '/api/risk?tenant=ac%20me' -H "Authorization: Bearer $token")" \
     "a tenant tenants.pattern refuses is a bad parameter"
+lw_assert_eq 400 "$(code '/api/loss-totals?tenant=default&period=2026-13&currency=KZT' -H "Authorization: Bearer $token")" \
+    "a month 13 is a bad period"
+lw_assert_eq 400 "$(code '/api/managers?tenant=default&month=2026-00' -H "Authorization: Bearer $token")" \
+    "a month 00 is a bad month"
 lw_assert_eq 200 "$(code /)" "the dashboard page loads without a token"
 lw_assert_eq 200 "$(code /dashboard.js)" "its script too"
 lw_assert_contains "$(curl -s -D - -o /dev/null "$base/")" "Content-Security-Policy: default-src 'self'; script-src 'self'" \

@@ -214,8 +214,8 @@ typedef struct lw_input_settings {
           "leak.estimate")                                                                         \
     TYPE("leak.estimate", LEAK_ESTIMATE, "derived/leak.estimate.json")                             \
     TOPIC(FUNNEL, "topics.funnel", "crm.agg.funnel", compact, "funnel.summary")                    \
-    TYPE("funnel.summary", FUNNEL, "derived/funnel.summary.json")                                \
-    TOPIC(MANAGERS, "topics.managers", "crm.agg.managers", compact, "manager.report")            \
+    TYPE("funnel.summary", FUNNEL, "derived/funnel.summary.json")                                  \
+    TOPIC(MANAGERS, "topics.managers", "crm.agg.managers", compact, "manager.report")              \
     TYPE("manager.report", MANAGERS, "derived/manager.report.json")
 
 /* Passed for the kind of row a use of LW_DERIVED_TYPES does not need. */

@@ -71,6 +71,31 @@ local function int(n)
 end
 
 -- The date of a day number (days since 1970-01-01) as "2026-11-22".
+-- An entity's share of an aggregate as its hash records it (fields prefix .. name), or nil
+-- (estimate.lua and manager.lua move shares so that a correction moves the counts).
+local function share_recorded(h, prefix, names)
+    if not h[prefix .. names[1]] then
+        return nil
+    end
+    local share = {}
+    for _, name in ipairs(names) do
+        share[name] = h[prefix .. name]
+    end
+    return share
+end
+
+local function share_same(a, b, names)
+    if a == nil or b == nil then
+        return a == b
+    end
+    for _, name in ipairs(names) do
+        if a[name] ~= b[name] then
+            return false
+        end
+    end
+    return true
+end
+
 local function civil_date(days)
     local z = days + 719468
     local era = math.floor(z / 146097)

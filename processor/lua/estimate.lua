@@ -93,36 +93,12 @@ end
 
 -- ---------------------------------------------------------------- shares
 
--- An entity's share of the counts as its hash records it (fields prefix .. name), or nil.
-local function recorded_share(h, prefix, names)
-    if not h[prefix .. names[1]] then
-        return nil
-    end
-    local share = {}
-    for _, name in ipairs(names) do
-        share[name] = h[prefix .. name]
-    end
-    return share
-end
-
-local function same_share(a, b, names)
-    if a == nil or b == nil then
-        return a == b
-    end
-    for _, name in ipairs(names) do
-        if a[name] ~= b[name] then
-            return false
-        end
-    end
-    return true
-end
-
 -- Moves an entity's share (a table of text fields, day among them; nil: none) from what its
 -- hash k records to after: add(ctx, share, sign) counts one, the hash records the new one,
 -- and the months either touches are marked due. h: the hash as read, kept up to date.
 local function move_share(ctx, k, h, prefix, names, after, add, time_ms)
-    local before = recorded_share(h, prefix, names)
-    if same_share(before, after, names) then
+    local before = share_recorded(h, prefix, names)
+    if share_same(before, after, names) then
         return
     end
     local fields = {}

@@ -46,34 +46,11 @@ local function response_bin(seconds)
     return OPEN_BIN
 end
 
-local function share_of(h, prefix, names)
-    if not h[prefix .. names[1]] then
-        return nil
-    end
-    local s = {}
-    for _, name in ipairs(names) do
-        s[name] = h[prefix .. name]
-    end
-    return s
-end
-
-local function same(a, b, names)
-    if a == nil or b == nil then
-        return a == b
-    end
-    for _, name in ipairs(names) do
-        if a[name] ~= b[name] then
-            return false
-        end
-    end
-    return true
-end
-
 -- Moves an entity's share from what hash k records (fields prefix..name) to after:
 -- add(ctx, share, sign, time_ms) counts one. h: the hash as read, kept up to date.
 local function move(ctx, k, h, prefix, names, after, add, time_ms)
-    local before = share_of(h, prefix, names)
-    if same(before, after, names) then
+    local before = share_recorded(h, prefix, names)
+    if share_same(before, after, names) then
         return
     end
     if before then

@@ -13,7 +13,12 @@
  * one, sent a moment after another partition's, may be older. So it holds a head until the
  * head has been buffered for the end grace (what Kafka Streams' max.task.idle.ms does), and
  * once passed its frontier is that head's time. It counts as ended (for the watermark and
- * --until-end) only when no partition at all buffered anything for the grace. */
+ * --until-end) only when no partition at all buffered anything for the grace.
+ *
+ * Other instances' partitions at their end are passed the same way, with one more wait: their
+ * owner must have confirmed the end after the head's grace (watermark.c renews the marks),
+ * since only it sees whether the feed went on there. A partition revoked from this instance
+ * holds the merge at its frontier until its mark says it is open again. */
 #include "leakwatch/leakwatch.h"
 
 #include <librdkafka/rdkafka.h>
@@ -27,11 +32,42 @@ lw_merge_part *lw_merge_find(lw_merge *m, const char *topic, int32_t partition)
     return NULL;
 }
 
+static void part_name(char *name, size_t size, const char *topic, int32_t partition)
+{
+    snprintf(name, size, "%s:%d", topic, (int)partition);
+}
+
+/* Forgets a released partition of that name (assigned again: its own mark is written). */
+static void unrelease(lw_merge *m, const char *name)
+{
+    for (size_t i = 0; i < m->nreleased; i++)
+        if (!strcmp(m->released[i].name, name)) {
+            m->released[i] = m->released[--m->nreleased];
+            return;
+        }
+}
+
+static void release(lw_merge *m, const lw_merge_part *p)
+{
+    if (m->nreleased == m->released_cap) {
+        m->released_cap = m->released_cap ? m->released_cap * 2 : 16;
+        m->released = realloc(m->released, m->released_cap * sizeof(*m->released));
+        if (!m->released)
+            abort();
+    }
+    lw_released_part *r = &m->released[m->nreleased++];
+    part_name(r->name, sizeof(r->name), p->topic, p->partition);
+    r->frontier_ms = lw_merge_frontier(p);
+}
+
 lw_merge_part *lw_merge_add(lw_merge *m, const char *topic, int32_t partition, int64_t now_mono)
 {
     lw_merge_part *p = lw_merge_find(m, topic, partition);
     if (p)
         return p;
+    char name[272];
+    part_name(name, sizeof(name), topic, partition);
+    unrelease(m, name);
     if (m->n == m->cap) {
         m->cap = m->cap ? m->cap * 2 : 16;
         m->parts = realloc(m->parts, m->cap * sizeof(*m->parts));
@@ -59,6 +95,7 @@ void lw_merge_remove(lw_merge *m, const char *topic, int32_t partition)
     lw_merge_part *p = lw_merge_find(m, topic, partition);
     if (!p)
         return;
+    release(m, p);
     for (size_t i = 0; i < p->n; i++)
         lw_input_free(queue_at(p, i)); /* its new owner reads them again */
     m->bytes -= p->bytes;
@@ -136,6 +173,13 @@ int64_t lw_merge_frontier(const lw_merge_part *p)
     return head > p->frontier_ms ? head : p->frontier_ms;
 }
 
+void lw_merge_expect_others(lw_merge *m, bool ended, int64_t end_ms, int64_t confirmed_mono)
+{
+    m->others_ended = ended;
+    m->others_end_ms = end_ms;
+    m->others_confirmed_mono = confirmed_mono;
+}
+
 /* Whether a's head comes before b's: (time, id, topic, partition). */
 static bool before(const lw_merge_part *a, const lw_merge_part *b)
 {
@@ -201,13 +245,40 @@ static lw_input *take_head(lw_merge *m, lw_merge_part *p, int64_t now_mono)
     return in;
 }
 
+/* The lowest frontier of the partitions released and not yet written open. */
+static int64_t released_to(const lw_merge *m)
+{
+    int64_t to = INT64_MAX;
+    for (size_t i = 0; i < m->nreleased; i++)
+        if (m->released[i].frontier_ms < to)
+            to = m->released[i].frontier_ms;
+    return to;
+}
+
+/* A head at t at or after a partition at its end (own: end_to; another instance's:
+ * others_to) waits for the grace, and for the other owners' confirmation after it. */
+static lw_merge_state wait_at_ends(lw_merge *m, const lw_input *head, int64_t end_to,
+                                   int64_t others_to, int64_t now_mono)
+{
+    int64_t t = head->time_ms, graced = head->received_mono + m->end_grace_ms;
+    if (t < end_to && t < others_to)
+        return LW_MERGE_READY;
+    if (now_mono < graced)
+        return LW_MERGE_HELD;
+    if (t >= others_to && m->end_grace_ms > 0 && m->others_confirmed_mono < graced)
+        return LW_MERGE_AHEAD; /* the other instances' word, read with the clock */
+    if (t >= end_to)
+        pass_ends(m, t);
+    return LW_MERGE_READY;
+}
+
 lw_merge_state lw_merge_pop(lw_merge *m, int64_t limit_ms, int64_t max_idle_ms, int64_t now_mono,
                             lw_input **out)
 {
     *out = NULL;
     lw_merge_settle(m, now_mono);
     lw_merge_part *next = NULL;
-    int64_t held_to = INT64_MAX, end_to = INT64_MAX;
+    int64_t held_to = released_to(m), end_to = INT64_MAX;
     for (size_t i = 0; i < m->n; i++) {
         lw_merge_part *p = &m->parts[i];
         if (p->n > 0 && queue_at(p, 0)->why.reason != LW_REJECT_NONE) {
@@ -230,17 +301,18 @@ lw_merge_state lw_merge_pop(lw_merge *m, int64_t limit_ms, int64_t max_idle_ms, 
         return LW_MERGE_HELD;
     if (t > limit_ms)
         return LW_MERGE_AHEAD;
-    if (t >= end_to) {
-        if (now_mono - queue_at(next, 0)->received_mono < m->end_grace_ms)
-            return LW_MERGE_HELD;
-        pass_ends(m, t);
-    }
+    int64_t others_to = m->others_ended ? m->others_end_ms : INT64_MAX;
+    lw_merge_state st = wait_at_ends(m, queue_at(next, 0), end_to, others_to, now_mono);
+    if (st != LW_MERGE_READY)
+        return st;
     *out = take_head(m, next, now_mono);
     return LW_MERGE_READY;
 }
 
 bool lw_merge_marks_dirty(const lw_merge *m)
 {
+    if (m->nreleased)
+        return true;
     for (size_t i = 0; i < m->n; i++)
         if (m->parts[i].mark_dirty)
             return true;
@@ -252,5 +324,6 @@ void lw_merge_free(lw_merge *m)
     while (m->n > 0)
         lw_merge_remove(m, m->parts[0].topic, m->parts[0].partition);
     free(m->parts);
+    free(m->released);
     memset(m, 0, sizeof(*m));
 }

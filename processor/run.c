@@ -44,6 +44,7 @@ typedef struct runner {
     int dlq_pending, dlq_failed;
     int64_t clock_ms; /* the last "now" deadlines were fired at */
     int64_t next_tick_ms, next_drain_ms, next_stats_ms, next_tenants_ms, next_gauges_ms;
+    int64_t next_renew_ms; /* when the ends of this instance's partitions are confirmed again */
     bool want_drain;
     int exit_code; /* set when the processor must stop with an error; -1 while running */
     bool rebuild;  /* Redis came back empty under state.rebuild=replay: stop, start again */
@@ -212,7 +213,7 @@ static int64_t minus(int64_t a, int64_t b) /* saturating, b >= 0 */
  * mark) to the pipeline; returns how many. */
 static size_t add_clock_commands(runner *run, lw_argv *own, size_t *npipe)
 {
-    size_t n = lw_watermark_argv(run->merge, run->cfg->group_id, own, CLOCK_COMMANDS);
+    size_t n = lw_watermark_argv(run->merge, run->cfg->group_id, lw_now_ms(), own, CLOCK_COMMANDS);
     for (size_t i = 0; i < n; i++)
         run->pipe[(*npipe)++] = &own[i];
     return n;
@@ -235,9 +236,16 @@ static void read_clock(runner *run, redisReply **rep, size_t n)
         lw_watermark_adopt(run->merge, times);
     size_t ntopics;
     const lw_topic_size *topics = lw_consumer_topics(run->consumer, &ntopics);
-    if (times->type == REDIS_REPLY_ARRAY && ends->type == REDIS_REPLY_ARRAY)
-        run->group = lw_watermark_parse(run->merge, topics, ntopics, times, ends,
-                                        run->cfg->clock_lateness_ms);
+    if (times->type != REDIS_REPLY_ARRAY || ends->type != REDIS_REPLY_ARRAY)
+        return;
+    int64_t wall = lw_now_ms(), mono = lw_monotonic_ms();
+    lw_clock_view view = {.lateness_ms = run->cfg->clock_lateness_ms,
+                          .now_wall_ms = wall,
+                          .end_lease_ms = lw_watermark_lease_ms(run->merge->end_grace_ms)};
+    run->group = lw_watermark_parse(run->merge, topics, ntopics, times, ends, &view);
+    int64_t confirmed_mono = minus(run->group.others_confirmed_ms, wall - mono);
+    lw_merge_expect_others(run->merge, run->group.others_end_ms != INT64_MAX,
+                           run->group.others_end_ms, confirmed_mono);
 }
 
 /* One round trip for the clock alone (no batch to carry it). */
@@ -539,6 +547,10 @@ static void between_batches(runner *run)
             return;
         lw_tenants_refresh(run->tenants, &run->redis);
     }
+    if (now >= run->next_renew_ms) {
+        run->next_renew_ms = now + lw_watermark_renew_ms(run->merge->end_grace_ms);
+        lw_watermark_renew(run->merge);
+    }
     if (now >= run->next_tick_ms) {
         run->next_tick_ms = now + run->cfg->timers_interval_ms;
         fire_due(run);
@@ -757,6 +769,9 @@ static void stop(runner *run)
     lw_progress_end(&run->progress);
     lw_http_stop(run->http);
     lw_consumer_close_within(run->consumer, left_until(deadline) / 2);
+    if (run->merge && run->merge->nreleased && run->redis.ctx && run->own)
+        refresh_clock(run); /* the revoked partitions' marks open: the group does not wait on
+                               this instance's word for them */
     if (run->producer) {
         lw_producer_flush(run->producer, (int)left_until(deadline));
         lw_producer_poll(run->producer, 0);

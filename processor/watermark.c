@@ -4,9 +4,14 @@
  * agrees on one watermark:
  *   lw:clock:{<group>}:time  "<topic>:<partition>" -> its frontier: no event of it not applied
  *                          yet is older (ms; -1: nothing read yet)
- *   lw:clock:{<group>}:end   "<topic>:<partition>" -> 1 when read to its end and applied
+ *   lw:clock:{<group>}:end   "<topic>:<partition>" -> when read to its end and applied: the
+ *                          wall time (ms) its owner last confirmed that; else 0
  * The lowest frontier of the partitions other instances own bounds what this one may do:
- * deadlines fire only before it, and events apply at most input.max_lead after it. */
+ * deadlines fire only before it, and events apply at most input.max_lead after it.
+ *
+ * An end is only as good as its owner's word: the owner confirms it every renew interval,
+ * a confirmation older than the lease counts as open (the owner was killed or left, and the
+ * feed may have gone on there), and a partition revoked is written open at once. */
 #include "leakwatch/leakwatch.h"
 
 #include <hiredis/hiredis.h>
@@ -52,11 +57,23 @@ static void start_command(lw_argv *a, const char *verb, const char *group, const
     clock_key(a, group, which);
 }
 
-/* The writes: HSETNX -1 for partitions not read yet (an earlier owner's mark stays), one
- * HSET of the end flags, one HSET of the frontiers known. */
-static size_t write_argv(const lw_merge *m, const char *group, lw_argv *cmds, size_t max)
+int64_t lw_watermark_renew_ms(int64_t grace_ms)
 {
-    size_t n = 0, dirty = 0;
+    int64_t half = grace_ms / 2;
+    return grace_ms <= 0 || half > 1000 ? 1000 : half < 50 ? 50 : half;
+}
+
+int64_t lw_watermark_lease_ms(int64_t grace_ms)
+{
+    return 2000 + 4 * lw_watermark_renew_ms(grace_ms);
+}
+
+/* The writes: HSETNX -1 for partitions not read yet (an earlier owner's mark stays), one
+ * HSET of the end marks (the released ones open), one HSET of the frontiers known. */
+static size_t write_argv(const lw_merge *m, const char *group, int64_t now_wall_ms, lw_argv *cmds,
+                         size_t max)
+{
+    size_t n = 0, dirty = m->nreleased;
     for (size_t i = 0; i < m->n && n + 2 < max; i++) {
         const lw_merge_part *p = &m->parts[i];
         if (!p->mark_dirty)
@@ -79,18 +96,23 @@ static size_t write_argv(const lw_merge *m, const char *group, lw_argv *cmds, si
         if (!p->mark_dirty)
             continue;
         mark_field(ends, p);
-        lw_argv_adds(ends, lw_merge_at_end(p) ? "1" : "0");
+        lw_argv_addi(ends, lw_merge_at_end(p) ? now_wall_ms : 0);
         if (lw_merge_frontier(p) >= 0) {
             mark_field(times, p);
             lw_argv_addi(times, lw_merge_frontier(p));
         }
     }
+    for (size_t i = 0; i < m->nreleased; i++) { /* its new owner writes its frontier */
+        lw_argv_adds(ends, m->released[i].name);
+        lw_argv_adds(ends, "0");
+    }
     return n + (times->n > 2 ? 2 : 1); /* ends always has a field; times may have none */
 }
 
-size_t lw_watermark_argv(const lw_merge *m, const char *group, lw_argv *cmds, size_t max)
+size_t lw_watermark_argv(const lw_merge *m, const char *group, int64_t now_wall_ms, lw_argv *cmds,
+                         size_t max)
 {
-    size_t n = write_argv(m, group, cmds, max - 2);
+    size_t n = write_argv(m, group, now_wall_ms, cmds, max - 2);
     start_command(&cmds[n++], "HGETALL", group, "time");
     start_command(&cmds[n++], "HGETALL", group, "end");
     return n;
@@ -106,6 +128,13 @@ void lw_watermark_written(lw_merge *m)
 {
     for (size_t i = 0; i < m->n; i++)
         m->parts[i].mark_dirty = false;
+    m->nreleased = 0;
+}
+
+void lw_watermark_renew(lw_merge *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        m->parts[i].mark_dirty |= lw_merge_at_end(&m->parts[i]);
 }
 
 /* ------------------------------ reading the group's marks ------------------------------ */
@@ -145,6 +174,29 @@ static bool owned(const lw_merge *m, const char *field)
             return true;
     }
     return false;
+}
+
+/* The lowest frontier of the marks at their end, and their oldest confirmation. */
+static void lowest_ended(const lw_partition_mark *marks, size_t n, lw_group_clock *clock)
+{
+    clock->others_end_ms = INT64_MAX;
+    clock->others_confirmed_ms = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (!marks[i].at_end)
+            continue;
+        if (marks[i].max_event_ms < clock->others_end_ms)
+            clock->others_end_ms = marks[i].max_event_ms;
+        if (marks[i].confirmed_ms < clock->others_confirmed_ms)
+            clock->others_confirmed_ms = marks[i].confirmed_ms;
+    }
+}
+
+/* An end mark's value: at its end while its owner's confirmation holds. */
+static void read_end(lw_partition_mark *mk, const char *value, const lw_clock_view *view)
+{
+    int64_t confirmed = strtoll(value, NULL, 10);
+    mk->at_end = confirmed > 0 && view->now_wall_ms - confirmed <= view->end_lease_ms;
+    mk->confirmed_ms = confirmed;
 }
 
 /* The lowest frontier of marks not at their end (INT64_MIN if one is unread), or INT64_MAX
@@ -194,7 +246,7 @@ static void add_unmarked(const lw_merge *m, const lw_topic_size *topics, size_t 
 
 lw_group_clock lw_watermark_parse(const lw_merge *m, const lw_topic_size *topics, size_t ntopics,
                                   const redisReply *times, const redisReply *ends,
-                                  int64_t lateness_ms)
+                                  const lw_clock_view *view)
 {
     size_t cap = m->n + times->elements / 2 + ends->elements / 2 + 16, others = 0;
     lw_partition_mark *marks = calloc(cap, sizeof(*marks));
@@ -209,7 +261,7 @@ lw_group_clock lw_watermark_parse(const lw_merge *m, const lw_topic_size *topics
             if (pass == 0)
                 mk->max_event_ms = strtoll(r->element[i + 1]->str, NULL, 10);
             else
-                mk->at_end = !strcmp(r->element[i + 1]->str, "1");
+                read_end(mk, r->element[i + 1]->str, view);
         }
     }
     add_unmarked(m, topics, ntopics, &marks, &others, &cap);
@@ -224,8 +276,9 @@ lw_group_clock lw_watermark_parse(const lw_merge *m, const lw_topic_size *topics
         marks[n].at_end = lw_merge_at_end(&m->parts[i]);
     }
     lw_group_clock clock = {.others_ms = lowest_open(marks, others),
-                            .event_ms = lw_watermark_compute(marks, n, lateness_ms),
+                            .event_ms = lw_watermark_compute(marks, n, view->lateness_ms),
                             .all_at_end = lowest_open(marks, n) == INT64_MAX};
+    lowest_ended(marks, others, &clock);
     free(marks);
     return clock;
 }

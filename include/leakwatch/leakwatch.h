@@ -727,6 +727,13 @@ typedef struct lw_merge_part {
     bool mark_dirty;         /* its mark changed since written to Redis */
 } lw_merge_part;
 
+/* A partition revoked from this instance whose mark in Redis may still say "ended": until
+ * the mark is written open again (watermark.c), it holds the merge at its frontier. */
+typedef struct lw_released_part {
+    char name[272]; /* "topic:partition" */
+    int64_t frontier_ms;
+} lw_released_part;
+
 typedef struct lw_merge {
     lw_merge_part *parts;
     size_t n, cap;
@@ -735,19 +742,33 @@ typedef struct lw_merge {
     uint64_t late;           /* events released older than applied_ms */
     int64_t end_grace_ms;    /* input.end_grace (0: a partition at its end holds nothing) */
     int64_t last_input_mono; /* when any partition last buffered an input */
+    lw_released_part *released;
+    size_t nreleased, released_cap;
+    /* Other instances' partitions at their end (lw_merge_expect_others): a head at or after
+     * the lowest of their frontiers passes them only once buffered for the grace and once
+     * their owners confirmed the end after that. */
+    bool others_ended;
+    int64_t others_end_ms;
+    int64_t others_confirmed_mono;
 } lw_merge;
 
 typedef enum {
     LW_MERGE_READY, /* *out is the next input */
     LW_MERGE_EMPTY, /* nothing buffered, and no partition can hold anything back */
     LW_MERGE_HELD,  /* a partition with nothing buffered may still deliver an older event */
-    LW_MERGE_AHEAD  /* the next event is later than the limit (other instances are behind) */
+    LW_MERGE_AHEAD  /* the next event is later than the limit, or waits for the other
+                       instances to confirm their partitions' end */
 } lw_merge_state;
 
 lw_merge_part *lw_merge_add(lw_merge *m, const char *topic, int32_t partition, int64_t now_mono);
 lw_merge_part *lw_merge_find(lw_merge *m, const char *topic, int32_t partition);
-/* Frees what the partition has buffered (its new owner reads it again). */
+/* Frees what the partition has buffered (its new owner reads it again); it is released
+ * (holds the merge at its frontier) until its mark is written open. */
 void lw_merge_remove(lw_merge *m, const char *topic, int32_t partition);
+/* What the group's marks say of other instances' partitions at their end: the lowest
+ * frontier among them (ended false: none) and the oldest moment (monotonic, this host) an
+ * owner confirmed its end. */
+void lw_merge_expect_others(lw_merge *m, bool ended, int64_t end_ms, int64_t confirmed_mono);
 void lw_merge_push(lw_merge *m, lw_merge_part *p, lw_input *in, int64_t now_mono);
 void lw_merge_eof(lw_merge *m, lw_merge_part *p, int64_t now_mono);
 /* Read to its end, nothing buffered, and no input at all for end_grace_ms: the input has
@@ -766,7 +787,8 @@ int64_t lw_merge_frontier(const lw_merge_part *p);
  * frontier to that head: what it sends later that is older is late. */
 lw_merge_state lw_merge_pop(lw_merge *m, int64_t limit_ms, int64_t max_idle_ms, int64_t now_mono,
                             lw_input **out);
-/* Whether some partition's mark changed since it was written (watermark.c). */
+/* Whether some partition's mark changed since it was written, or a released one's is still
+ * to be written (watermark.c). */
 bool lw_merge_marks_dirty(const lw_merge *m);
 void lw_merge_free(lw_merge *m);
 
@@ -919,6 +941,7 @@ typedef struct lw_partition_mark {
     int32_t partition;
     int64_t max_event_ms; /* its frontier: no event of it not applied yet is older; -1: unread */
     bool at_end;          /* read to its end and applied */
+    int64_t confirmed_ms; /* at_end, another instance's: when its owner last said so (wall) */
 } lw_partition_mark;
 
 /* The event clock of PRODUCT.md §5 over the marks of every partition of the group:
@@ -928,18 +951,39 @@ int64_t lw_watermark_compute(const lw_partition_mark *marks, size_t n, int64_t l
 
 /* Where the group stands, for this instance. */
 typedef struct lw_group_clock {
-    int64_t others_ms; /* the lowest frontier of partitions this instance does not own and that
-                          are not at their end; INT64_MAX when there are none */
-    int64_t event_ms;  /* the group watermark (lw_watermark_compute over every partition) */
-    bool all_at_end;   /* every partition of the group is read to its end */
+    int64_t others_ms;     /* the lowest frontier of partitions this instance does not own and that
+                              are not at their end; INT64_MAX when there are none */
+    int64_t event_ms;      /* the group watermark (lw_watermark_compute over every partition) */
+    bool all_at_end;       /* every partition of the group is read to its end */
+    int64_t others_end_ms; /* the lowest frontier of other instances' partitions at
+                              their end; INT64_MAX when there are none */
+    int64_t others_confirmed_ms; /* the oldest confirmation of those ends (wall clock) */
 } lw_group_clock;
+
+/* How the group's marks are read. An end mark holds the wall time its owner last confirmed
+ * it (renewed every lw_watermark_renew_ms); one not confirmed for end_lease_ms is taken as
+ * open at its frontier: its owner may be gone, and whoever reads the partition next may
+ * find more on it. */
+typedef struct lw_clock_view {
+    int64_t lateness_ms;
+    int64_t now_wall_ms;
+    int64_t end_lease_ms;
+} lw_clock_view;
+
+/* How often an instance confirms its partitions' ends, and how long a confirmation holds,
+ * for an end grace of grace_ms. */
+int64_t lw_watermark_renew_ms(int64_t grace_ms);
+int64_t lw_watermark_lease_ms(int64_t grace_ms);
 
 /* Appends to cmds the commands that write the merge's changed marks to Redis
  * (lw:clock:{<group>}:time and :end), then the two that read every mark back; returns how
  * many (at most max; the reads are the last two). */
-size_t lw_watermark_argv(const lw_merge *m, const char *group, lw_argv *cmds, size_t max);
-/* After those commands succeeded: the marks written are clean. */
+size_t lw_watermark_argv(const lw_merge *m, const char *group, int64_t now_wall_ms, lw_argv *cmds,
+                         size_t max);
+/* After those commands succeeded: the marks written are clean, the released forgotten. */
 void lw_watermark_written(lw_merge *m);
+/* Marks the partitions at their end changed, so their ends are confirmed anew. */
+void lw_watermark_renew(lw_merge *m);
 /* Marks every mark changed, so all are written again (after a reconnect). */
 void lw_watermark_rewrite(lw_merge *m);
 /* A partition this instance took over starts from its previous owner's frontier (every
@@ -951,7 +995,7 @@ void lw_watermark_adopt(lw_merge *m, const redisReply *times);
  * longer read) are ignored; the merge's own partitions count as they are now. */
 lw_group_clock lw_watermark_parse(const lw_merge *m, const lw_topic_size *topics, size_t ntopics,
                                   const redisReply *times, const redisReply *ends,
-                                  int64_t lateness_ms);
+                                  const lw_clock_view *view);
 
 /* ================================ timers.c =============================== */
 

@@ -337,6 +337,56 @@ static void test_end_grace_holds_a_live_partition(void **state)
     lw_merge_free(&m);
 }
 
+/* Another instance's partition at its end, frontier T0 + 10: a head at or after it waits the
+ * grace, then for that owner to confirm the end after the grace (it alone sees whether the
+ * feed went on there); one before it goes at once. */
+static void test_others_end_needs_their_word(void **state)
+{
+    lw_merge m = {.end_grace_ms = 100};
+    lw_merge_part *a = lw_merge_add(&m, "t", 0, 0);
+    lw_merge_push(&m, a, event(T0 + 5, "a1", 0), 1000);
+    lw_merge_push(&m, a, event(T0 + 10, "a2", 1), 1000);
+    lw_merge_expect_others(&m, true, T0 + 10, 900); /* confirmed before a2 came */
+    assert_int_equal(pop_at(&m, 1000, "a1"), LW_MERGE_READY);
+    assert_int_equal(pop_at(&m, 1050, NULL), LW_MERGE_HELD);  /* the grace */
+    assert_int_equal(pop_at(&m, 1100, NULL), LW_MERGE_AHEAD); /* their word is older */
+    lw_merge_expect_others(&m, true, T0 + 10, 1099);
+    assert_int_equal(pop_at(&m, 1200, NULL), LW_MERGE_AHEAD);
+    lw_merge_expect_others(&m, true, T0 + 10, 1100); /* still at its end after the grace */
+    assert_int_equal(pop_at(&m, 1200, "a2"), LW_MERGE_READY);
+    lw_merge_push(&m, a, event(T0 + 20, "a3", 2), 1300);
+    lw_merge_expect_others(&m, false, 0, 0); /* the other one's input came: open again */
+    assert_int_equal(pop_at(&m, 1300, "a3"), LW_MERGE_READY);
+    lw_merge_free(&m);
+}
+
+/* A revoked partition holds the merge at its frontier until its mark is written open (its
+ * mark in Redis may still say "ended"); assigned again, it holds as its own. */
+static void test_released_holds_until_written(void **state)
+{
+    lw_merge m = {0};
+    lw_merge_part *a = lw_merge_add(&m, "t", 0, 0);
+    lw_merge_part *b = lw_merge_add(&m, "t", 1, 0);
+    lw_merge_push(&m, a, event(T0 + 9, "a1", 0), 0);
+    lw_merge_push(&m, b, event(T0 + 5, "b1", 0), 0);
+    lw_merge_eof(&m, b, 0);
+    expect_pop(&m, "b1");
+    lw_merge_remove(&m, "t", 1);
+    assert_int_equal(m.nreleased, 1);
+    assert_string_equal(m.released[0].name, "t:1");
+    assert_int_equal(m.released[0].frontier_ms, T0 + 5);
+    assert_true(lw_merge_marks_dirty(&m));
+    expect_state(&m, LW_MERGE_HELD);
+    lw_merge_add(&m, "t", 1, 0); /* back: its own mark is written, unread it holds */
+    assert_int_equal(m.nreleased, 0);
+    expect_state(&m, LW_MERGE_HELD);
+    lw_merge_remove(&m, "t", 1);
+    lw_watermark_written(&m); /* written open: the group's marks bound the merge now */
+    assert_int_equal(m.nreleased, 0);
+    expect_pop(&m, "a1");
+    lw_merge_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +401,8 @@ int main(void)
         cmocka_unit_test(test_remove_frees_and_marks),
         cmocka_unit_test(test_any_read_order_gives_one_order),
         cmocka_unit_test(test_end_grace_holds_a_live_partition),
+        cmocka_unit_test(test_others_end_needs_their_word),
+        cmocka_unit_test(test_released_holds_until_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

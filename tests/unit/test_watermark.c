@@ -171,6 +171,15 @@ static void fake(fake_hash *h, const char *const *flat)
     }
 }
 
+/* Read at NOW (wall), end marks confirmed within LEASE holding. */
+#define NOW   INT64_C(1795340000000)
+#define LEASE 3000
+#define FRESH "1795339999000" /* confirmed a second ago */
+
+static const lw_clock_view at_now = {.lateness_ms = 0, .now_wall_ms = NOW, .end_lease_ms = LEASE};
+static const lw_clock_view at_now_late = {
+    .lateness_ms = MIN, .now_wall_ms = NOW, .end_lease_ms = LEASE};
+
 static lw_input *input_at(int64_t time_ms)
 {
     lw_input *in = calloc(1, sizeof(*in));
@@ -190,14 +199,14 @@ static void test_group_clock_others_and_own(void **state)
         "crm.leads:0", "1795338000000", "crm.leads:1", "1795338300000",
         "crm.leads:2", "1795338600000", "crm.old:0",   "1",
         NULL};
-    static const char *const ends[] = {"crm.leads:0", "0", "crm.leads:1", "0", "crm.leads:2", "1",
+    static const char *const ends[] = {"crm.leads:0", "0", "crm.leads:1", "0", "crm.leads:2", FRESH,
                                        "crm.old:0",   "0", NULL};
     fake_hash t, e;
     fake(&t, times);
     fake(&e, ends);
     const lw_topic_size leads[] = {{"crm.leads", 3}},
                         leads_and_calls[] = {{"crm.leads", 3}, {"crm.calls", 1}};
-    lw_group_clock c = lw_watermark_parse(&m, leads, 1, &t.reply, &e.reply, 0);
+    lw_group_clock c = lw_watermark_parse(&m, leads, 1, &t.reply, &e.reply, &at_now);
     assert_int_equal(c.others_ms, T0 + 5 * MIN); /* :1; :2 is at its end */
     assert_int_equal(c.event_ms, T0 + 5 * MIN);
     assert_false(c.all_at_end);
@@ -206,14 +215,14 @@ static void test_group_clock_others_and_own(void **state)
     static const char *const unread[] = {"crm.leads:1", "-1", NULL};
     fake(&t, unread);
     fake(&e, (const char *const[]){NULL});
-    c = lw_watermark_parse(&m, leads, 1, &t.reply, &e.reply, 0);
+    c = lw_watermark_parse(&m, leads, 1, &t.reply, &e.reply, &at_now);
     assert_int_equal(c.others_ms, INT64_MIN);
     assert_int_equal(c.event_ms, INT64_MIN);
 
     /* crm.calls:0 has no mark at all: nobody was assigned it yet, it holds everything too */
     fake(&t, times);
     fake(&e, ends);
-    c = lw_watermark_parse(&m, leads_and_calls, 2, &t.reply, &e.reply, 0);
+    c = lw_watermark_parse(&m, leads_and_calls, 2, &t.reply, &e.reply, &at_now);
     assert_int_equal(c.others_ms, INT64_MIN);
     assert_int_equal(c.event_ms, INT64_MIN);
 
@@ -221,7 +230,7 @@ static void test_group_clock_others_and_own(void **state)
     const lw_topic_size alone[] = {{"crm.leads", 1}};
     fake(&t, (const char *const[]){NULL});
     fake(&e, (const char *const[]){NULL});
-    c = lw_watermark_parse(&m, alone, 1, &t.reply, &e.reply, MIN);
+    c = lw_watermark_parse(&m, alone, 1, &t.reply, &e.reply, &at_now_late);
     assert_int_equal(c.others_ms, INT64_MAX);
     assert_int_equal(c.event_ms, T0 + 8 * MIN); /* lateness subtracted */
     assert_false(c.all_at_end);
@@ -229,7 +238,7 @@ static void test_group_clock_others_and_own(void **state)
     lw_input *in;
     assert_int_equal(lw_merge_pop(&m, INT64_MAX, -1, 0, &in), LW_MERGE_READY);
     lw_input_free(in);
-    c = lw_watermark_parse(&m, alone, 1, &t.reply, &e.reply, 0);
+    c = lw_watermark_parse(&m, alone, 1, &t.reply, &e.reply, &at_now);
     assert_true(c.all_at_end);
     assert_int_equal(c.event_ms, T0 + 9 * MIN); /* all at end: the highest */
     lw_merge_free(&m);
@@ -245,7 +254,7 @@ static void test_marks_written(void **state)
     lw_merge_push(&m, read, input_at(T0), 0);
     lw_argv cmds[8];
     memset(cmds, 0, sizeof(cmds));
-    size_t n = lw_watermark_argv(&m, "g", cmds, 8);
+    size_t n = lw_watermark_argv(&m, "g", NOW, cmds, 8);
     assert_int_equal(n, 5);
     const char *const want[5][6] = {
         {"HSETNX", "lw:clock:{g}:time", "crm.calls:4", "-1", NULL},
@@ -265,7 +274,73 @@ static void test_marks_written(void **state)
         assert_int_equal(cmds[i].n, k);
     }
     lw_watermark_written(&m);
-    assert_int_equal(lw_watermark_argv(&m, "g", cmds, 8), 2); /* clean: the reads only */
+    assert_int_equal(lw_watermark_argv(&m, "g", NOW, cmds, 8), 2); /* clean: the reads only */
+    for (size_t i = 0; i < 8; i++)
+        lw_argv_free(&cmds[i]);
+    lw_merge_free(&m);
+}
+
+/* An end mark holds while its owner's confirmation is within the lease: a stale one (the
+ * owner killed, or gone) and an old "1" count as open at their frontier. */
+static void test_end_marks_need_a_fresh_word(void **state)
+{
+    lw_merge m = {0};
+    lw_merge_part *own = lw_merge_add(&m, "crm.leads", 0, 0);
+    lw_merge_push(&m, own, input_at(T0 + 9 * MIN), 0);
+    static const char *const times[] = {"crm.leads:1", "1795338300000", "crm.leads:2",
+                                        "1795338600000", NULL};
+    static const char *const fresh[] = {"crm.leads:1", "1795339998000", "crm.leads:2", FRESH, NULL};
+    static const char *const stale[] = {"crm.leads:1", "1795339998000", "crm.leads:2",
+                                        "1795339996999", NULL};
+    static const char *const old[] = {"crm.leads:1", "1", "crm.leads:2", FRESH, NULL};
+    const lw_topic_size leads[] = {{"crm.leads", 3}};
+    fake_hash t, e;
+    fake(&t, times);
+    fake(&e, fresh);
+    lw_group_clock c = lw_watermark_parse(&m, leads, 1, &t.reply, &e.reply, &at_now);
+    assert_int_equal(c.others_ms, INT64_MAX); /* both at their end */
+    assert_int_equal(c.others_end_ms, T0 + 5 * MIN);
+    assert_int_equal(c.others_confirmed_ms, NOW - 2000);
+    fake(&e, stale);
+    c = lw_watermark_parse(&m, leads, 1, &t.reply, &e.reply, &at_now);
+    assert_int_equal(c.others_ms, T0 + 10 * MIN); /* :2 confirmed 3 001 ms ago */
+    assert_int_equal(c.others_end_ms, T0 + 5 * MIN);
+    assert_int_equal(c.event_ms, T0 + 9 * MIN);
+    fake(&e, old);
+    c = lw_watermark_parse(&m, leads, 1, &t.reply, &e.reply, &at_now);
+    assert_int_equal(c.others_ms, T0 + 5 * MIN);
+    assert_int_equal(c.others_end_ms, T0 + 10 * MIN);
+    assert_int_equal(c.others_confirmed_ms, NOW - 1000);
+    lw_merge_free(&m);
+}
+
+/* A partition at its end writes the moment of its word, again when renewed; a revoked one
+ * is written open. */
+static void test_end_confirmed_and_released_written(void **state)
+{
+    lw_merge m = {.end_grace_ms = 100};
+    lw_merge_part *p = lw_merge_add(&m, "crm.tasks", 0, 0);
+    lw_merge_add(&m, "crm.tasks", 1, 0);
+    lw_merge_eof(&m, p, 0);
+    lw_merge_settle(&m, 100);
+    lw_merge_remove(&m, "crm.tasks", 1);
+    lw_argv cmds[8];
+    memset(cmds, 0, sizeof(cmds));
+    size_t n = lw_watermark_argv(&m, "g", NOW, cmds, 8);
+    assert_int_equal(n, 4); /* HSETNX (unread), the ends, the two reads */
+    lw_argv_finish(&cmds[1]);
+    const char *const want[] = {"HSET",          "lw:clock:{g}:end", "crm.tasks:0",
+                                "1795340000000", "crm.tasks:1",      "0"};
+    assert_int_equal(cmds[1].n, 6);
+    for (size_t k = 0; k < 6; k++)
+        assert_memory_equal(cmds[1].ptrs[k], want[k], strlen(want[k]));
+    lw_watermark_written(&m);
+    assert_false(lw_merge_marks_dirty(&m));
+    lw_watermark_renew(&m);
+    assert_true(lw_merge_marks_dirty(&m));
+    assert_int_equal(lw_watermark_renew_ms(500), 250);
+    assert_int_equal(lw_watermark_lease_ms(500), 3000);
+    assert_int_equal(lw_watermark_renew_ms(0), 1000);
     for (size_t i = 0; i < 8; i++)
         lw_argv_free(&cmds[i]);
     lw_merge_free(&m);
@@ -294,11 +369,11 @@ static void test_adopt_previous_owner(void **state)
     lw_merge_eof(&m, q, 0);
     const lw_topic_size deals[] = {{"crm.deals", 3}};
     static const char *const other[] = {"crm.deals:0", "1795338000000", NULL};
-    static const char *const other_end[] = {"crm.deals:0", "1", NULL};
+    static const char *const other_end[] = {"crm.deals:0", FRESH, NULL};
     fake_hash e;
     fake(&t, other);
     fake(&e, other_end);
-    lw_group_clock c = lw_watermark_parse(&m, deals, 1, &t.reply, &e.reply, 0);
+    lw_group_clock c = lw_watermark_parse(&m, deals, 1, &t.reply, &e.reply, &at_now);
     assert_true(c.all_at_end);
     assert_int_equal(c.event_ms, T0 + 10 * MIN); /* the adopted frontier is the highest */
     lw_merge_free(&m);
@@ -312,6 +387,8 @@ int main(void)
         cmocka_unit_test(test_watermark_replay_monotonic),
         cmocka_unit_test(test_group_clock_others_and_own),
         cmocka_unit_test(test_marks_written),
+        cmocka_unit_test(test_end_marks_need_a_fresh_word),
+        cmocka_unit_test(test_end_confirmed_and_released_written),
         cmocka_unit_test(test_adopt_previous_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

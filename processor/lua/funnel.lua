@@ -133,8 +133,12 @@ local function share_now(ctx, deal_id, fh)
         d.manager_id or '-', channel or '-', stays }
 end
 
+-- A field that comes back to 0 goes: the sums hold only what the deals' shares add up to now,
+-- so a stage no deal is in any more (a deal moved to another cohort) is no row of zeros.
 local function add(k, field, n)
-    redis.call('HINCRBY', k, field, int(n)) -- int: never "-0"
+    if n ~= 0 and redis.call('HINCRBY', k, field, int(n)) == 0 then -- int: never "-0"
+        redis.call('HDEL', k, field)
+    end
 end
 
 -- The stays of a pipeline's stage by the UTC day they ended (the learned stall limit's window).

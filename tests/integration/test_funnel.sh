@@ -4,7 +4,9 @@
 # whose deal.stages comes from its config file, then funnel.summary on crm.agg.funnel,
 # /api/funnel (and its 400s), and the dashboard's funnel card in headless Chromium: the bars
 # and the money lost between stages in the sales team's words. The screenshot is kept at
-# $LW_FUNNEL_SHOT (default /tmp/funnel.png) and as an artefact.
+# $LW_FUNNEL_SHOT (default /tmp/funnel.png) and as an artefact ($LW_ARTEFACTS/funnel.png),
+# tall enough for the whole card. Every funnel.summary published is checked against its JSON
+# Schema, and a replay by a new group into another database must rebuild the same summaries.
 set -euo pipefail
 source "$LW_TEST_ROOT/integration/lib.sh"
 lw_setup
@@ -52,6 +54,36 @@ last_published() { lw_consume crm.agg.funnel | jq -c 'select(.type == "funnel.su
 want=$(jq -Sc . <<<"$summary")
 lw_wait_for '[ "$(last_published | jq -Sc .data)" = "$want" ]' 30 || true
 lw_assert_eq "$want" "$(last_published | jq -Sc .data)" "the API serves what crm.agg.funnel last got"
+# every funnel.summary published is what its JSON Schema says (python3 jsonschema, as test_schemas)
+lw_consume crm.agg.funnel | jq -c 'select(.type == "funnel.summary")' >"$LW_TMP/published.ndjson"
+[ -s "$LW_TMP/published.ndjson" ] || lw_fail "no funnel.summary on crm.agg.funnel"
+if python3 -c 'import jsonschema, referencing' 2>/dev/null; then
+    python3 - "$LW_TEST_ROOT/../schemas" "$LW_TMP/published.ndjson" <<'PY' || lw_fail "funnel.summary against its schema (above)"
+import json, os, sys
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+docs = []
+for d, _, names in os.walk(sys.argv[1]):
+    docs += [json.load(open(os.path.join(d, n), encoding="utf-8")) for n in names if n.endswith(".json")]
+registry = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in docs])
+schema = next(s for s in docs if s["$id"].endswith("/derived/funnel.summary.json"))
+bad = 0
+for line in open(sys.argv[2], encoding="utf-8"):
+    for err in Draft202012Validator(schema, registry=registry).iter_errors(json.loads(line)):
+        print(f"funnel.summary: /{'/'.join(map(str, err.absolute_path))}: {err.message}", file=sys.stderr)
+        bad += 1
+sys.exit(1 if bad else 0)
+PY
+else
+    lw_log "SKIP: funnel.summary against its schema (python3 jsonschema >= 4.18 not available)"
+fi
+# a replay by a group of its own into another database: the same funnel, to the byte
+# shellcheck disable=SC2086 # LW_KAFKA_TEST_ARGS is a list of flags
+timeout 120 "$LEAKWATCH" replay --config "$LW_TMP/config.json" --kafka.brokers "$BROKERS" \
+    --redis.url "$REDIS_URL/1" --replay.output none $LW_KAFKA_TEST_ARGS 2>"$LW_TMP/replay.log" ||
+    lw_fail "leakwatch replay failed (replay.log)"
+latest() { lw_redis -n "$1" --no-raw hgetall 'lw:{default}:funnel:latest'; }
+lw_assert_eq "$(latest 0)" "$(latest 1)" "a replay by a new group: the same funnel.summary"
 for bad in "tenant=" "tenant=%7Bx%7D" "tenant=default&period=2026-11-22" \
     "tenant=default&period=nov" "tenant=default&pipeline="; do
     lw_assert_eq 400 "$(curl -s -o /dev/null -w '%{http_code}' "$base/api/funnel?$bad")" "400 for $bad"
@@ -74,7 +106,7 @@ lw_assert_contains "$page" "won: 349${nbsp}800 RUB (3 deals, 11 %)" "the card: w
 lw_assert_contains "$page" 'style="width: 87%;"' "the card: Переговоры's bar at 87 %"
 
 shot=${LW_FUNNEL_SHOT:-/tmp/funnel.png}
-browser shot --window-size=1400,1400 --screenshot="$shot" "$base/?tenant=default" >/dev/null
+browser shot --window-size=1400,2400 --screenshot="$shot" "$base/?tenant=default" >/dev/null
 [ -s "$shot" ] || lw_fail "no screenshot at $shot"
 if [ -n "${LW_ARTEFACTS:-}" ]; then mkdir -p "$LW_ARTEFACTS" && cp "$shot" "$LW_ARTEFACTS/funnel.png"; fi
 echo "screenshot: $shot"

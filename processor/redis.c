@@ -180,11 +180,12 @@ redisContext *lw_redis_dial(const lw_redis *r, const char *host, int port, char 
     return dial(r, host, port, 0, &refused, why, whylen); /* a cluster has db 0 only */
 }
 
-/* Whether the server is a cluster node: INFO cluster's cluster_enabled. */
-static bool cluster_enabled(redisContext *ctx)
+/* Whether the server is a cluster node (INFO cluster's cluster_enabled): 1 or 0; -1 when the
+ * connection gave no answer. */
+static int cluster_enabled(redisContext *ctx)
 {
     redisReply *rep = redisCommand(ctx, "INFO cluster");
-    bool on = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_enabled:1");
+    int on = !rep ? -1 : rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_enabled:1");
     freeReplyObject(rep);
     return on;
 }
@@ -194,10 +195,19 @@ static bool open_cluster(lw_redis *r, char *why, size_t whylen)
 {
     if (r->cluster_mode == LW_CLUSTER_OFF)
         return true;
-    if (!cluster_enabled(r->ctx)) {
-        snprintf(why, whylen, "redis.cluster=on but the server is not a cluster node");
-        return r->cluster_mode == LW_CLUSTER_AUTO;
+    int enabled = cluster_enabled(r->ctx);
+    if (enabled < 0) {
+        snprintf(why, whylen, "INFO cluster: %s", r->ctx->errstr);
+        return false;
     }
+    if (!enabled && r->cluster_mode == LW_CLUSTER_ON) {
+        /* a server's cluster_enabled is its configuration: waiting does not change it */
+        snprintf(why, whylen, "redis.cluster=on but the server is not a cluster node");
+        r->refused = true;
+        return false;
+    }
+    if (!enabled)
+        return true;
     r->cluster = lw_cluster_open(r, why, whylen);
     if (r->cluster && r->connects == 0)
         lw_info("redis %s:%d is a cluster of %zu masters", r->host, r->port,
@@ -237,7 +247,7 @@ bool lw_redis_connect(lw_redis *r, volatile int *running)
         }
         if (r->refused) {
             lw_error("redis %s:%d refused this connection (%s): check the user, password and db "
-                     "of redis.url",
+                     "of redis.url, and redis.cluster",
                      r->host, r->port, why);
             return false;
         }

@@ -409,9 +409,11 @@ lw_cluster_each() {
 # outbox) and reach the tenant's others from it: a script running on the source while some
 # of its slot's keys are gone would fail halfway. So the source lists the slot's keys, turns
 # MIGRATING and migrates them all in one script, atomically; afterwards its commands are
-# ASKed to the target, which has every key. lw_cluster_move_slot KEY TO
+# ASKed to the target, which has every key. HOLD seconds (0) the slot stays so, migrating
+# on the source and importing on the target, before it is given to the target: what comes
+# for it meanwhile is ASKed. lw_cluster_move_slot KEY TO [HOLD]
 lw_cluster_move_slot() {
-    local key=$1 to=$2 from slot from_id to_id port
+    local key=$1 to=$2 hold=${3:-0} from slot from_id to_id port
     from=$(lw_cluster_owner "$key")
     [[ "$from" != "$to" ]] || return 0
     slot=$(redis-cli -p "$from" cluster keyslot "$key")
@@ -426,6 +428,7 @@ lw_cluster_move_slot() {
         end
         return #keys" 0 "$slot" "$to_id" "$to" >"$LW_TMP/migrate.out" ||
         lw_fail "migrating slot $slot: $(cat "$LW_TMP/migrate.out")"
+    sleep "$hold"
     for port in "$to" "$from" $CLUSTER_PORTS; do
         redis-cli -p "$port" cluster setslot "$slot" node "$to_id" >/dev/null
     done

@@ -71,15 +71,26 @@ ex_variant_cluster() {
     ex_note "cluster: the 8 tenants' state on $shards of 3 shards"
 }
 
-# t1, the busiest tenant: its slot goes to another master at a third of the stream and to
-# the third master at two thirds.
+# ASKING commands a node was sent: cl_asking_calls PORT
+cl_asking_calls() {
+    redis-cli -p "$1" info commandstats | tr -d '\r' |
+        awk -F'[:=,]' '$1 == "cmdstat_asking" { n = $3 } END { print n + 0 }'
+}
+
+# t1, the busiest tenant: its slot goes to another master at a third of the stream (held
+# migrating for 2 s: t1's commands meanwhile are ASKed) and to the third master at two
+# thirds.
 ex_variant_cluster_migrate() {
     cl_spawn cluster-migrate
-    local from to
+    local from to asked
     from=$(lw_cluster_owner "lw:{t1}:outbox")
     for to in "${masters[@]}"; do [[ "$to" == "$from" ]] || break; done
     ex_wait_applied cluster-migrate $((EX_EVENTS / 3)) "$CL_PID"
-    lw_cluster_move_slot "lw:{t1}:outbox" "$to"
+    asked=$(cl_asking_calls "$to")
+    lw_cluster_move_slot "lw:{t1}:outbox" "$to" 2
+    asked=$(($(cl_asking_calls "$to") - asked))
+    ((asked > 0)) || lw_fail "leakwatch sent no ASKING to $to while t1's slot was migrating to it"
+    ex_note "cluster-migrate: $asked commands ASKed to $to while t1's slot was migrating"
     local third
     for third in "${masters[@]}"; do [[ "$third" == "$from" || "$third" == "$to" ]] || break; done
     ex_wait_applied cluster-migrate $((EX_EVENTS * 2 / 3)) "$CL_PID"

@@ -25,6 +25,7 @@ expect_refusal "clock" env LEAKWATCH_CLOCK=sometimes "$LEAKWATCH" run
 expect_refusal "LEAKWATCH_BATCH_SIZ" env LEAKWATCH_BATCH_SIZ=5 "$LEAKWATCH" run
 expect_refusal "lead.callback_after" "$LEAKWATCH" run --lead.callback_after 15
 expect_refusal "--no.such" "$LEAKWATCH" run --no.such 1
+expect_refusal "redis.cluster" "$LEAKWATCH" run --redis.cluster maybe
 expect_refusal "kafka.no.such.property" "$LEAKWATCH" run --redis.url redis://127.0.0.1:1 \
     --kafka.no.such.property 1
 # `config` refuses what `run` refuses, at load, before any connection
@@ -63,6 +64,15 @@ lw_assert_contains "$out" "needs Redis >= 7.0" "says which version it needs"
 
 # broker unreachable: reported, not fatal
 lw_start_redis
+
+# redis.cluster=on with a server that is no cluster node: refused, exit 3 (not retried: its
+# cluster_enabled is its configuration); auto takes it as one node
+rc=0
+out=$(timeout 20 "$LEAKWATCH" run --redis.url "$REDIS_URL" --redis.cluster on 2>&1) || rc=$?
+lw_assert_eq 3 "$rc" "exit code of redis.cluster=on with one redis-server"
+lw_assert_contains "$out" "redis.cluster=on but the server is not a cluster node" \
+    "says redis.cluster=on wants a cluster"
+
 "$LEAKWATCH" run --redis.url "$REDIS_URL" --kafka.brokers 127.0.0.1:1 2>"$LW_TMP/nobroker.log" &
 pid=$!
 lw_track_pid "$pid"

@@ -78,6 +78,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.instance_id, "");
     assert_int_equal(cfg.log_level, LW_LOG_INFO);
     assert_int_equal(cfg.log_format, LW_LOG_LOGFMT);
+    assert_int_equal(cfg.redis_cluster, LW_CLUSTER_AUTO);
     assert_int_equal(cfg.stats_interval_ms, 30000);
     assert_false(cfg.until_end);
     assert_int_equal(cfg.tenant_defaults.lead_idle_ms, 1800000);
@@ -102,7 +103,7 @@ static void test_file_flat_keys(void **state)
             "\"batch.timeout\":\"10ms\",\"clock\":\"event\",\"clock.lateness\":\"5s\","
             "\"until_end\":true,\"lead.idle_after\":\"10m\",\"currency\":\"KZT\","
             "\"log.level\":\"debug\",\"log.format\":\"json\",\"topics.dlq\":\"dead\","
-            "\"instance.id\":\"i-1\"}",
+            "\"instance.id\":\"i-1\",\"redis.cluster\":\"off\"}",
             NULL, 0, NULL);
     assert_string_equal(cfg.kafka_brokers, "k1:9092,k2:9092");
     assert_int_equal(cfg.batch_size, 250);
@@ -117,6 +118,7 @@ static void test_file_flat_keys(void **state)
     assert_int_equal(cfg.log_format, LW_LOG_JSON);
     assert_string_equal(cfg.topic_dlq, "dead");
     assert_string_equal(cfg.instance_id, "i-1");
+    assert_int_equal(cfg.redis_cluster, LW_CLUSTER_OFF);
     /* untouched keys keep their defaults */
     assert_string_equal(cfg.group_id, "leakwatch");
     assert_int_equal(cfg.outbox_batch, 500);
@@ -581,6 +583,7 @@ static const refusal_case refusals[] = {
      {"state.retention", "12h"}},
     {"state.rebuild maybe", NULL, {NULL}, 1, {"--state.rebuild=maybe"}, {"state.rebuild", "maybe"}},
     {"log.level loud", NULL, {NULL}, 1, {"--log.level=loud"}, {"log.level", "loud"}},
+    {"redis.cluster maybe", NULL, {NULL}, 1, {"--redis.cluster=maybe"}, {"redis.cluster", "maybe"}},
     {"unknown flag", NULL, {NULL}, 1, {"--bach.size=5"}, {"bach.size", NULL}},
     {"flag without value", NULL, {NULL}, 1, {"--batch.size"}, {"batch.size", NULL}},
     {"-X without =", NULL, {NULL}, 2, {"-X", "linger.ms"}, {"-X", "linger.ms"}},

@@ -92,11 +92,13 @@ static bool subscribed(const char *csv, const char *topic)
 }
 
 /* The partition count of every input topic, so that a partition nobody was assigned yet is
- * known to be unread (watermark.c). Kept as it was when the cluster cannot tell now. */
+ * known to be unread (watermark.c). Kept as it was when the cluster cannot tell now. All the
+ * cluster's topics are asked for: the "locally known" ones are only those assigned here,
+ * and an instance that knew only its own topics would take the others' marks for nobody's. */
 static void learn_topics(lw_consumer *c)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, NULL, &md, 5000);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 1, NULL, &md, 5000);
     if (err) {
         lw_warn("metadata of the input topics: %s", rd_kafka_err2str(err));
         return;
@@ -412,7 +414,9 @@ static void flow_control(lw_consumer *c)
 size_t lw_consumer_fill(lw_consumer *c, int64_t timeout_ms, size_t max)
 {
     size_t n = 0;
-    flow_control(c); /* what the merge released since may have made room */
+    if (c->assigned_any && !c->topics_n)
+        learn_topics(c); /* the cluster could not tell at the assignment: no clock without */
+    flow_control(c);     /* what the merge released since may have made room */
     int64_t deadline = lw_monotonic_ms() + timeout_ms;
     while (n < max) {
         int64_t left = n ? 0 : deadline - lw_monotonic_ms();

@@ -68,6 +68,7 @@ lw_merge_part *lw_merge_add(lw_merge *m, const char *topic, int32_t partition, i
     char name[272];
     part_name(name, sizeof(name), topic, partition);
     unrelease(m, name);
+    m->group_unread = true;
     if (m->n == m->cap) {
         m->cap = m->cap ? m->cap * 2 : 16;
         m->parts = realloc(m->parts, m->cap * sizeof(*m->parts));

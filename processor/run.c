@@ -236,13 +236,14 @@ static void read_clock(runner *run, redisReply **rep, size_t n)
         lw_watermark_adopt(run->merge, times);
     size_t ntopics;
     const lw_topic_size *topics = lw_consumer_topics(run->consumer, &ntopics);
-    if (times->type != REDIS_REPLY_ARRAY || ends->type != REDIS_REPLY_ARRAY)
-        return;
+    if (times->type != REDIS_REPLY_ARRAY || ends->type != REDIS_REPLY_ARRAY || !ntopics)
+        return; /* no topics known yet: no partition of the others could be told */
     int64_t wall = lw_now_ms(), mono = lw_monotonic_ms();
     lw_clock_view view = {.lateness_ms = run->cfg->clock_lateness_ms,
                           .now_wall_ms = wall,
                           .end_lease_ms = lw_watermark_lease_ms(run->merge->end_grace_ms)};
     run->group = lw_watermark_parse(run->merge, topics, ntopics, times, ends, &view);
+    run->merge->group_unread = false;
     int64_t confirmed_mono = minus(run->group.others_confirmed_ms, wall - mono);
     lw_merge_expect_others(run->merge, run->group.others_end_ms != INT64_MAX,
                            run->group.others_end_ms, confirmed_mono);
@@ -306,6 +307,10 @@ static size_t release_batch(runner *run)
     int64_t idle = run->cfg->clock == LW_CLOCK_EVENT ? -1 : run->cfg->input.max_idle_ms;
     int64_t now = lw_monotonic_ms();
     uint64_t late = run->merge->late;
+    if (run->merge->group_unread) { /* newly assigned: the others as known now first */
+        run->merge_state = LW_MERGE_AHEAD;
+        return 0;
+    }
     size_t n = 0;
     while (n < (size_t)run->cfg->batch_size) {
         run->merge_state = lw_merge_pop(run->merge, limit, idle, now, &run->batch[n]);

@@ -750,6 +750,10 @@ typedef struct lw_merge {
     bool others_ended;
     int64_t others_end_ms;
     int64_t others_confirmed_mono;
+    /* A partition was assigned since the group's marks were last read: what this instance
+     * knew of the others (before, it may not have known the topics at all) is stale, and
+     * nothing is released until they are read again. */
+    bool group_unread;
 } lw_merge;
 
 typedef enum {

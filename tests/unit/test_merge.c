@@ -377,7 +377,9 @@ static void test_released_holds_until_written(void **state)
     assert_int_equal(m.released[0].frontier_ms, T0 + 5);
     assert_true(lw_merge_marks_dirty(&m));
     expect_state(&m, LW_MERGE_HELD);
+    m.group_unread = false;
     lw_merge_add(&m, "t", 1, 0); /* back: its own mark is written, unread it holds */
+    assert_true(m.group_unread); /* run.c releases nothing until the marks are read */
     assert_int_equal(m.nreleased, 0);
     expect_state(&m, LW_MERGE_HELD);
     lw_merge_remove(&m, "t", 1);

@@ -264,7 +264,7 @@ ex_variant_replay() {
 # the end (A's instance id) follows. Batches of 100, as in kill9.
 ex_variant_two_instances() {
     local a b at flags=(--batch.size 100 --outbox.claim_idle 1s)
-    ex_four_topics two-instances
+    ex_four_topics two-instances 1 # one partition a topic: each instance reads some topics only
     RANDOM=$((EX_SEED + 1))
     ex_spawn two-instances A --instance.id A "${flags[@]}"
     a=$LW_LAST_PID

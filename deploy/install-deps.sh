@@ -10,6 +10,7 @@ PACKAGES=(
     g++ libphonenumber-dev libmicrohttpd-dev
     redis-server kcat jq curl chromium
     libfyaml-utils
+    python3-jsonschema # full JSON Schema validation in test_schemas, test_funnel (4.10 in Debian 12)
     clang libclang-rt-14-dev # tests/fuzz/ (libFuzzer)
 )
 

@@ -12,6 +12,16 @@ const moneyList = (items, field) => (items.length === 0 ? '–'
   : items.map((i) => moneySign(i[field], i.currency)).join(' · '));
 const firstAmount = (items, field) => (items.length ? Number(items[0][field]) : -1);
 const ratioShare = (r) => `${Math.round(Number(r) * 100)} %`;
+// manager.report's conversion is deals won in the month ÷ leads created in it (not ÷ deals
+// created): in percent to one decimal, so 1 won of 250 leads reads 0.4 %, not 0 %; rounded
+// half up in integers from its ten-thousandths ("0.0125" is 1.3 %). Without leads there is
+// none to show (the report's 0.0000), so "–".
+function conversionShare(r) {
+  if (r.leads === 0) return '–';
+  const tenths = Math.floor((Number(r.conversion.replace('.', '')) + 5) / 10);
+  return `${Math.floor(tenths / 10)}.${tenths % 10} %`;
+}
+const CONVERSION_HINT = 'Deals won in the month ÷ leads created in the month (not ÷ deals created)';
 
 // The columns: id (?managers_sort=<id>, -<id> descending), head, how the cell reads, the
 // value it sorts by.
@@ -29,7 +39,7 @@ const MANAGER_COLUMNS = [
   ['deals', 'Deals', (r) => r.deals_created, (r) => r.deals_created],
   ['won', 'Won', (r) => r.deals_won, (r) => r.deals_won],
   ['lost', 'Lost', (r) => r.deals_lost, (r) => r.deals_lost],
-  ['conversion', 'Conversion', (r) => ratioShare(r.conversion), (r) => Number(r.conversion)],
+  ['conversion', 'Won ÷ leads', conversionShare, (r) => (r.leads === 0 ? -1 : Number(r.conversion))],
   ['average_won', 'Average won deal', (r) => moneyList(r.won, 'average'), (r) => firstAmount(r.won, 'average')],
   ['lost_manageable', 'Lost, manageable', (r) => moneyList(r.lost_manageable, 'amount'),
     (r) => firstAmount(r.lost_manageable, 'amount')],
@@ -61,6 +71,7 @@ function managerHead() {
     th.textContent = title + (on ? (managerSort.descending ? ' ▼' : ' ▲') : '');
     th.className = (i ? 'num ' : '') + 'sortable';
     th.dataset.column = id;
+    if (id === 'conversion') th.title = CONVERSION_HINT;
     th.setAttribute('aria-sort', on ? (managerSort.descending ? 'descending' : 'ascending') : 'none');
     th.addEventListener('click', () => sortBy(i, on));
     tr.append(th);

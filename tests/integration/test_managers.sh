@@ -2,7 +2,8 @@
 # The manager report end to end: a generated month of three managers (anna answers her six
 # leads in 5 min and wins two deals of 150 000; boris answers his three in 40 min (gone idle
 # first: lead.idle_after is 30 min), wins one of
-# 1 200 000 and loses one of 80 000 to a competitor; vera answers none of her four) as
+# 1 200 000 and loses one of 80 000 to a competitor; vera answers none of her four; gleb has
+# no leads and wins one deal of 100 000: his won ÷ leads reads "–", not 0 %) as
 # CloudEvents through the embedded broker into leakwatch (clock event, http.token set), then
 # manager.report on crm.agg.managers, /api/managers (its 400s and 401) and the dashboard's
 # manager table in headless Chromium: money grouped by thousands with the currency sign, and
@@ -41,6 +42,7 @@ deal() { # ID MANAGER DAY TYPE AMOUNT [REASON]
     deal DA2 m-anna 15 deal.won 150000
     deal DB1 m-boris 16 deal.won 1200000
     deal DB2 m-boris 17 deal.lost 80000 chose_competitor
+    deal DG1 m-gleb 18 deal.won 100000
     # after the month: the event clock passes vera's idle deadlines
     ev lead.updated 2026-12-01T12:00:00Z '{"lead_id":"A1"}'
 } >"$LW_TMP/month.ndjson"
@@ -64,6 +66,8 @@ lw_assert_eq "$(sorted '{"leads":3,"answered":3,"median_response_seconds":2400,"
     "$(summary m-boris)" "boris's month"
 lw_assert_eq "$(sorted '{"leads":4,"answered":0,"median_response_seconds":null,"share_within_15m":"0.0000","share_within_30m":"0.0000","idle":4,"calls_made":0,"deals_won":0,"deals_lost":0,"conversion":"0.0000","won":[],"lost_manageable":[]}')" \
     "$(summary m-vera)" "vera's month: no response, no median"
+lw_assert_eq "$(sorted '{"leads":0,"answered":0,"median_response_seconds":null,"share_within_15m":"0.0000","share_within_30m":"0.0000","idle":0,"calls_made":0,"deals_won":1,"deals_lost":0,"conversion":"0.0000","won":[{"currency":"RUB","count":1,"amount":"100000.00","average":"100000.00"}],"lost_manageable":[]}')" \
+    "$(summary m-gleb)" "gleb's month: a won deal, no leads, conversion 0.0000 by definition"
 lw_assert_eq '["2026-11"]' "$(get "/api/managers?tenant=default" | jq -c '[.period] + .months | unique')" \
     "without a month: the latest, and the months there are"
 
@@ -89,15 +93,28 @@ print(" ".join(re.findall(r"<tr><td>([^<]*)</td>", body)))'
 }
 page() { lw_browser "$1" --dump-dom "$base/?tenant=default${2:+&managers_sort=$2}#token=$token"; }
 default_page=$(page dom)
-lw_assert_eq "m-anna m-vera m-boris" "$(rows <<<"$default_page")" "by leads, most first (the default)"
+lw_assert_eq "m-anna m-vera m-boris m-gleb" "$(rows <<<"$default_page")" "by leads, most first (the default)"
 nbsp=$(printf '\xe2\x80\xaf') # thousands grouped with a narrow no-break space
 lw_assert_contains "$default_page" "<td class=\"num\">1${nbsp}200${nbsp}000 ₽</td>" "boris's average won deal"
 lw_assert_contains "$default_page" "<td class=\"num\">80${nbsp}000 ₽</td>" "boris's manageable loss"
 lw_assert_contains "$default_page" 'Leads ▼' "the sorted column is marked"
-lw_assert_eq "m-boris m-anna m-vera" "$(page dom2 -average_won | rows)" "by average won deal, largest first"
-lw_assert_eq "m-anna m-boris m-vera" "$(page dom3 median | rows)" \
-    "by median response, quickest first; vera (none answered) last"
-lw_assert_eq "m-vera m-boris m-anna" "$(page dom4 -manager | rows)" "by manager, descending"
+lw_assert_contains "$default_page" 'title="Deals won in the month ÷ leads created in the month (not ÷ deals created)"' \
+    "the conversion column says what it divides"
+# a row's cells from the head's Won column on: won, lost, won ÷ leads
+won_on() { # MANAGER
+    python3 -c 'import re,sys
+body = re.search(r"<tbody id=\"manager-rows\">(.*?)</tbody>", sys.stdin.read(), re.S).group(1)
+for tr in re.findall(r"<tr>(.*?)</tr>", body):
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", tr)
+    if cells[0] == sys.argv[1]: print(" | ".join(cells[11:14]))' "$1" <<<"$default_page"
+}
+lw_assert_eq "2 | 0 | 33.3 %" "$(won_on m-anna)" "anna: 2 won of 6 leads, to one decimal"
+lw_assert_eq "0 | 0 | 0.0 %" "$(won_on m-vera)" "vera: none won of 4 leads"
+lw_assert_eq "1 | 0 | –" "$(won_on m-gleb)" "gleb: a won deal but no leads, no conversion to show"
+lw_assert_eq "m-boris m-anna m-gleb m-vera" "$(page dom2 -average_won | rows)" "by average won deal, largest first"
+lw_assert_eq "m-anna m-boris m-gleb m-vera" "$(page dom3 median | rows)" \
+    "by median response, quickest first; gleb and vera (none answered) last"
+lw_assert_eq "m-vera m-gleb m-boris m-anna" "$(page dom4 -manager | rows)" "by manager, descending"
 
 shot=${LW_MANAGERS_SHOT:-/tmp/managers.png}
 lw_browser shot --window-size=1600,1400 --screenshot="$shot" "$base/?tenant=default#token=$token" >/dev/null

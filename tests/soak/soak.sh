@@ -237,7 +237,11 @@ ex_variant_soak() {
         { lw_stop_pid "$pid"; } 2>/dev/null # no "Killed" from bash
         ex_note "soak: kill -9 #$i at $(soak_clock) s, $(soak_applied) events applied (moment: $at)"
     done
-    wait "$SOAK_FEEDER" || lw_fail "soak: the feeder failed (see produce.log)"
+    # bash forgets the status of an old child after enough others (100 kills and restarts
+    # later, `wait` answers "not a child"): the feeder's own marks tell instead
+    while kill -0 "$SOAK_FEEDER" 2>/dev/null; do sleep 1; done
+    [[ ! -e $EX_DIR/feed.failed && $(soak_fed) -eq $(wc -l <"$EX_DIR/stream.ndjson") ]] ||
+        lw_fail "soak: the feeder failed (see produce.log)"
     start=$(date +%s.%N)
     before=$(soak_applied)
     soak_start final --instance.id A "${FLAGS[@]}"

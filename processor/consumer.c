@@ -14,6 +14,7 @@ struct lw_consumer {
     lw_topic_size *topics; /* the input topics, learnt at each assignment */
     size_t topics_n;
     bool assigned_any;
+    bool left, closed;   /* lw_consumer_leave: done, and whether the group was left in time */
     int64_t start_ms;    /* replay.from, or -1 */
     lw_resume_fn resume; /* the positions Redis holds (run.c) */
     void *resume_ctx;
@@ -527,20 +528,33 @@ static bool close_group(rd_kafka_t *rk, int64_t timeout_ms)
  * so that the leak checker does not count it. */
 static rd_kafka_t *abandoned;
 
-void lw_consumer_close_within(lw_consumer *c, int64_t timeout_ms)
+void lw_consumer_leave(lw_consumer *c, int64_t timeout_ms)
+{
+    if (c && c->rk && !c->left) {
+        c->closed = close_group(c->rk, timeout_ms);
+        c->left = true;
+    }
+}
+
+void lw_consumer_free(lw_consumer *c)
 {
     if (!c)
         return;
     if (c->rk) {
-        bool closed = close_group(c->rk, timeout_ms);
         lw_merge_free(&c->merge); /* before destroy: the inputs hold its messages */
-        if (closed)
+        if (c->closed)
             rd_kafka_destroy(c->rk);
         else
             abandoned = c->rk;
     }
     free(c->topics);
     free(c);
+}
+
+void lw_consumer_close_within(lw_consumer *c, int64_t timeout_ms)
+{
+    lw_consumer_leave(c, timeout_ms);
+    lw_consumer_free(c);
 }
 
 void lw_consumer_close(lw_consumer *c)

@@ -773,10 +773,13 @@ static void stop(runner *run)
     int64_t deadline = shutdown_deadline(run);
     lw_progress_end(&run->progress);
     lw_http_stop(run->http);
-    lw_consumer_close_within(run->consumer, left_until(deadline) / 2);
+    lw_consumer_leave(run->consumer, left_until(deadline) / 2);
     if (run->merge && run->merge->nreleased && run->redis.ctx && run->own)
         refresh_clock(run); /* the revoked partitions' marks open: the group does not wait on
                                this instance's word for them */
+    lw_consumer_free(run->consumer);
+    run->consumer = NULL;
+    run->merge = NULL;
     if (run->producer) {
         lw_producer_flush(run->producer, (int)left_until(deadline));
         lw_producer_poll(run->producer, 0);

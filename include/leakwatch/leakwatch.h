@@ -844,6 +844,10 @@ void lw_consumer_close(lw_consumer *c);
 /* The same, waiting at most timeout_ms for the group to be left and the stored offsets
  * committed; what is not committed by then is read again by the next owner. */
 void lw_consumer_close_within(lw_consumer *c, int64_t timeout_ms);
+/* The two halves of it: the group left (the partitions revoked, the merge kept), then the
+ * consumer freed with its merge. */
+void lw_consumer_leave(lw_consumer *c, int64_t timeout_ms);
+void lw_consumer_free(lw_consumer *c);
 
 /* ================================ producer.c ============================= */
 

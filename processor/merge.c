@@ -32,7 +32,7 @@ lw_merge_part *lw_merge_find(lw_merge *m, const char *topic, int32_t partition)
     return NULL;
 }
 
-static void part_name(char *name, size_t size, const char *topic, int32_t partition)
+void lw_merge_part_name(char *name, size_t size, const char *topic, int32_t partition)
 {
     snprintf(name, size, "%s:%d", topic, (int)partition);
 }
@@ -56,7 +56,7 @@ static void release(lw_merge *m, const lw_merge_part *p)
             abort();
     }
     lw_released_part *r = &m->released[m->nreleased++];
-    part_name(r->name, sizeof(r->name), p->topic, p->partition);
+    lw_merge_part_name(r->name, sizeof(r->name), p->topic, p->partition);
     r->frontier_ms = lw_merge_frontier(p);
 }
 
@@ -66,7 +66,7 @@ lw_merge_part *lw_merge_add(lw_merge *m, const char *topic, int32_t partition, i
     if (p)
         return p;
     char name[272];
-    part_name(name, sizeof(name), topic, partition);
+    lw_merge_part_name(name, sizeof(name), topic, partition);
     unrelease(m, name);
     m->group_unread = true;
     if (m->n == m->cap) {
@@ -174,9 +174,9 @@ int64_t lw_merge_frontier(const lw_merge_part *p)
     return head > p->frontier_ms ? head : p->frontier_ms;
 }
 
-void lw_merge_expect_others(lw_merge *m, bool ended, int64_t end_ms, int64_t confirmed_mono)
+void lw_merge_expect_others(lw_merge *m, int64_t end_ms, int64_t confirmed_mono)
 {
-    m->others_ended = ended;
+    m->others_ended = end_ms != INT64_MAX;
     m->others_end_ms = end_ms;
     m->others_confirmed_mono = confirmed_mono;
 }

@@ -245,8 +245,7 @@ static void read_clock(runner *run, redisReply **rep, size_t n)
     run->group = lw_watermark_parse(run->merge, topics, ntopics, times, ends, &view);
     run->merge->group_unread = false;
     int64_t confirmed_mono = minus(run->group.others_confirmed_ms, wall - mono);
-    lw_merge_expect_others(run->merge, run->group.others_end_ms != INT64_MAX,
-                           run->group.others_end_ms, confirmed_mono);
+    lw_merge_expect_others(run->merge, run->group.others_end_ms, confirmed_mono);
 }
 
 /* One round trip for the clock alone (no batch to carry it). */

@@ -46,7 +46,7 @@ static void clock_key(lw_argv *a, const char *group, const char *which)
 static void mark_field(lw_argv *a, const lw_merge_part *p)
 {
     char field[272];
-    snprintf(field, sizeof(field), "%s:%d", p->topic, (int)p->partition);
+    lw_merge_part_name(field, sizeof(field), p->topic, p->partition);
     lw_argv_adds(a, field);
 }
 
@@ -169,7 +169,7 @@ static bool owned(const lw_merge *m, const char *field)
 {
     char name[200];
     for (size_t i = 0; i < m->n; i++) {
-        snprintf(name, sizeof(name), "%s:%d", m->parts[i].topic, (int)m->parts[i].partition);
+        lw_merge_part_name(name, sizeof(name), m->parts[i].topic, m->parts[i].partition);
         if (!strcmp(name, field))
             return true;
     }
@@ -217,7 +217,7 @@ void lw_watermark_adopt(lw_merge *m, const redisReply *times)
         lw_merge_part *p = &m->parts[i];
         if (p->frontier_ms >= 0)
             continue;
-        snprintf(name, sizeof(name), "%s:%d", p->topic, (int)p->partition);
+        lw_merge_part_name(name, sizeof(name), p->topic, p->partition);
         for (size_t k = 0; k + 1 < times->elements; k += 2)
             if (!strcmp(times->element[k]->str, name)) {
                 p->frontier_ms = strtoll(times->element[k + 1]->str, NULL, 10);
@@ -233,7 +233,7 @@ static void add_unmarked(const lw_merge *m, const lw_topic_size *topics, size_t 
     char field[272];
     for (size_t t = 0; t < ntopics; t++)
         for (int32_t p = 0; p < topics[t].partitions; p++) {
-            snprintf(field, sizeof(field), "%s:%d", topics[t].name, (int)p);
+            lw_merge_part_name(field, sizeof(field), topics[t].name, p);
             if (owned(m, field))
                 continue;
             if (*n == *cap) {

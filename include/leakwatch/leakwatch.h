@@ -770,9 +770,11 @@ lw_merge_part *lw_merge_find(lw_merge *m, const char *topic, int32_t partition);
  * (holds the merge at its frontier) until its mark is written open. */
 void lw_merge_remove(lw_merge *m, const char *topic, int32_t partition);
 /* What the group's marks say of other instances' partitions at their end: the lowest
- * frontier among them (ended false: none) and the oldest moment (monotonic, this host) an
+ * frontier among them (INT64_MAX: none) and the oldest moment (monotonic, this host) an
  * owner confirmed its end. */
-void lw_merge_expect_others(lw_merge *m, bool ended, int64_t end_ms, int64_t confirmed_mono);
+void lw_merge_expect_others(lw_merge *m, int64_t end_ms, int64_t confirmed_mono);
+/* "topic:partition", a partition's name in the group's marks. */
+void lw_merge_part_name(char *name, size_t size, const char *topic, int32_t partition);
 void lw_merge_push(lw_merge *m, lw_merge_part *p, lw_input *in, int64_t now_mono);
 void lw_merge_eof(lw_merge *m, lw_merge_part *p, int64_t now_mono);
 /* Read to its end, nothing buffered, and no input at all for end_grace_ms: the input has

@@ -212,6 +212,37 @@ local function write_hash(k, h, writes)
     end
 end
 
+-- Moves an entity's share (a table of text fields; nil: none) from what its hash k records
+-- (fields prefix .. name) to after: count(share, sign) takes the old one out and puts the new
+-- one in, and the hash records the new one. Nothing moves when they are the same (an event
+-- applied twice). h: the hash as read, kept up to date.
+local function share_move(k, h, prefix, names, after, count)
+    local before = share_recorded(h, prefix, names)
+    if share_same(before, after, names) then
+        return
+    end
+    if before then
+        count(before, -1)
+    end
+    local fields, writes = {}, {}
+    for i, name in ipairs(names) do
+        fields[i] = prefix .. name
+        if after then
+            writes[#writes + 1] = fields[i]
+            writes[#writes + 1] = after[name]
+        end
+    end
+    if after then
+        count(after, 1)
+        write_hash(k, h, writes)
+    else
+        redis.call('HDEL', k, unpack(fields))
+        for _, field in ipairs(fields) do
+            h[field] = nil
+        end
+    end
+end
+
 -- Keeps entity key k for the tenant's retention after this event (in wall time: Redis
 -- expires by it, so a replay of old history never expires state on the spot), or for good
 -- while kept_open (an open deal, an unresolved task: never dropped while open).

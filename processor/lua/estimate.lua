@@ -94,36 +94,13 @@ end
 -- ---------------------------------------------------------------- shares
 
 -- Moves an entity's share (a table of text fields, day among them; nil: none) from what its
--- hash k records to after: add(ctx, share, sign) counts one, the hash records the new one,
--- and the months either touches are marked due. h: the hash as read, kept up to date.
+-- hash k records to after (common.lua share_move): add(ctx, share, sign) counts one, and the
+-- months either touches are marked due.
 local function move_share(ctx, k, h, prefix, names, after, add, time_ms)
-    local before = share_recorded(h, prefix, names)
-    if share_same(before, after, names) then
-        return
-    end
-    local fields = {}
-    for i, name in ipairs(names) do
-        fields[i] = prefix .. name
-    end
-    if before then
-        add(ctx, before, -1)
-        mark_due(ctx, string.sub(before.day, 1, 7), before.day, time_ms)
-    end
-    if after then
-        add(ctx, after, 1)
-        local writes = {}
-        for i, name in ipairs(names) do
-            writes[#writes + 1] = fields[i]
-            writes[#writes + 1] = after[name]
-        end
-        write_hash(k, h, writes)
-        mark_due(ctx, string.sub(after.day, 1, 7), after.day, time_ms)
-    else
-        redis.call('HDEL', k, unpack(fields))
-        for _, field in ipairs(fields) do
-            h[field] = nil
-        end
-    end
+    share_move(k, h, prefix, names, after, function(share, sign)
+        add(ctx, share, sign)
+        mark_due(ctx, string.sub(share.day, 1, 7), share.day, time_ms)
+    end)
 end
 
 -- ---------------------------------------------------------------- leads

@@ -46,33 +46,12 @@ local function response_bin(seconds)
     return OPEN_BIN
 end
 
--- Moves an entity's share from what hash k records (fields prefix..name) to after:
--- add(ctx, share, sign, time_ms) counts one. h: the hash as read, kept up to date.
+-- An entity's share moved from what hash k records (fields prefix..name) to after:
+-- add(ctx, share, sign, time_ms) counts one (common.lua share_move).
 local function move(ctx, k, h, prefix, names, after, add, time_ms)
-    local before = share_recorded(h, prefix, names)
-    if share_same(before, after, names) then
-        return
-    end
-    if before then
-        add(ctx, before, -1, time_ms)
-    end
-    local fields, writes = {}, {}
-    for i, name in ipairs(names) do
-        fields[i] = prefix .. name
-        if after then
-            writes[#writes + 1] = fields[i]
-            writes[#writes + 1] = after[name]
-        end
-    end
-    if after then
-        add(ctx, after, 1, time_ms)
-        write_hash(k, h, writes)
-    else
-        redis.call('HDEL', k, unpack(fields))
-        for _, field in ipairs(fields) do
-            h[field] = nil
-        end
-    end
+    share_move(k, h, prefix, names, after, function(share, sign)
+        add(ctx, share, sign, time_ms)
+    end)
 end
 
 -- Adds sign to the named counters of a manager-month in one call per counter, marks it due.

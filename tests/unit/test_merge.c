@@ -346,16 +346,16 @@ static void test_others_end_needs_their_word(void **state)
     lw_merge_part *a = lw_merge_add(&m, "t", 0, 0);
     lw_merge_push(&m, a, event(T0 + 5, "a1", 0), 1000);
     lw_merge_push(&m, a, event(T0 + 10, "a2", 1), 1000);
-    lw_merge_expect_others(&m, true, T0 + 10, 900); /* confirmed before a2 came */
+    lw_merge_expect_others(&m, T0 + 10, 900); /* confirmed before a2 came */
     assert_int_equal(pop_at(&m, 1000, "a1"), LW_MERGE_READY);
     assert_int_equal(pop_at(&m, 1050, NULL), LW_MERGE_HELD);  /* the grace */
     assert_int_equal(pop_at(&m, 1100, NULL), LW_MERGE_AHEAD); /* their word is older */
-    lw_merge_expect_others(&m, true, T0 + 10, 1099);
+    lw_merge_expect_others(&m, T0 + 10, 1099);
     assert_int_equal(pop_at(&m, 1200, NULL), LW_MERGE_AHEAD);
-    lw_merge_expect_others(&m, true, T0 + 10, 1100); /* still at its end after the grace */
+    lw_merge_expect_others(&m, T0 + 10, 1100); /* still at its end after the grace */
     assert_int_equal(pop_at(&m, 1200, "a2"), LW_MERGE_READY);
     lw_merge_push(&m, a, event(T0 + 20, "a3", 2), 1300);
-    lw_merge_expect_others(&m, false, 0, 0); /* the other one's input came: open again */
+    lw_merge_expect_others(&m, INT64_MAX, 0); /* the other one's input came: open again */
     assert_int_equal(pop_at(&m, 1300, "a3"), LW_MERGE_READY);
     lw_merge_free(&m);
 }

@@ -297,6 +297,15 @@ local function publish_later(ctx, aggregate_type, scope, time_ms)
     redis.call('HSET', keys.publish(ctx), aggregate_type .. '|' .. scope, int(time_ms))
 end
 
+-- The time a change to an aggregate counts as of: the clock (ctx.now, the time of the event
+-- or deadline being applied) or later. A rule may date a change earlier (a lead's creation
+-- when a duplicate verdict moves it, a call read before its lead), but a summary already due
+-- as of a second the clock has passed must not fall due again as of that second: it would go
+-- out twice as of one time, from two states.
+local function aggregate_time(ctx, time_ms)
+    return ctx.now and math.max(time_ms, ctx.now) or time_ms
+end
+
 local function publish_due(ctx)
     local k = keys.publish(ctx)
     local flat = redis.call('HGETALL', k)

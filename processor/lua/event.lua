@@ -40,7 +40,7 @@ local function lw_event(key_args, args)
     end
     ctx.retention_ms = fields.retention_ms or ctx.retention_ms
     timers.fire_due(ctx, tonumber(args[5]), nil)
-    ctx.event_id = id
+    ctx.event_id, ctx.now = id, time_ms
     -- ids are remembered per day of event time, so the sets expire as history ages
     local seen = keys.seen(ctx, int(math.floor(time_ms / 86400000)))
     if redis.call('SISMEMBER', seen, id) == 1 then

@@ -12,7 +12,8 @@
 local LINE = { 'l_deal', 'l_client', 'l_manager', 'l_amount' }
 
 function risk.changed(ctx, time_ms)
-    schedule_once(ctx, 'risk.summary', ctx.tenant, (math.floor(time_ms / 1000) + 1) * 1000)
+    local at = aggregate_time(ctx, time_ms)
+    schedule_once(ctx, 'risk.summary', ctx.tenant, (math.floor(at / 1000) + 1) * 1000)
 end
 
 -- What an overdue task adds to the list now, or nil.
@@ -185,5 +186,6 @@ end)
 on('publish', 'risk.summary', function(ctx, _, as_of)
     local json = summary_json(ctx, as_of)
     redis.call('HSET', keys.risk(ctx), 'summary', json, 'as_of', int(as_of))
-    emit(ctx, 'risk.summary', aggregate_key(ctx, 'risk'), as_of, int(as_of), json)
+    emit(ctx, 'risk.summary', aggregate_key(ctx, 'risk'), as_of, int(as_of) .. '|' .. json,
+        json)
 end)

@@ -57,36 +57,57 @@ end
 local UNITS = { { name = 'h', ms = HOUR_MS, span = 24, ttl = '691200000' },     -- 8 d
     { name = 'd', ms = DAY_MS, span = 7, ttl = '1296000000' } }                 -- 15 d
 
--- Adds (sign 1) or subtracts (-1) the bucket at index to the window hash.
-local function fold_bucket(ctx, scope, unit, index, window, sign)
+-- Adds (sign 1) or subtracts (-1) the bucket at index to the window's fields w, noting
+-- each field touched in changed.
+local function fold_bucket(ctx, scope, unit, index, w, changed, sign)
     local v = redis.call('HGETALL', bucket_key(ctx, scope, unit.name, index))
     for i = 1, #v, 2 do
-        redis.call('HINCRBY', window, v[i], int(sign * tonumber(v[i + 1]))) -- int: never "-0"
+        local f = v[i]
+        w[f] = (w[f] or 0) + sign * tonumber(v[i + 1])
+        changed[f] = true
     end
 end
 
--- Makes the window hold the closed buckets new_from..last-1; returns its key.
+-- A hash of counts as field -> number.
+local function read_counts(k)
+    local v, counts = redis.call('HGETALL', k), {}
+    for i = 1, #v, 2 do
+        counts[v[i]] = tonumber(v[i + 1])
+    end
+    return counts
+end
+
+-- Makes the window hold the closed buckets new_from..last-1 and returns its fields. The
+-- buckets folded in and out are summed here and each field changed is written once (a day
+-- passed is 23 buckets' worth of fields, an hour two).
 local function slide(ctx, scope, unit, last)
     local window = bucket_key(ctx, scope, unit.name, 'w')
-    local w = redis.call('HMGET', window, 'from', 'upto')
-    local from, upto = tonumber(w[1]), tonumber(w[2])
+    local w, changed = read_counts(window), {}
+    local from, upto = w.from, w.upto
     local new_from, new_upto = last - unit.span + 1, last - 1
     if not from or new_from > upto then
         redis.call('DEL', window) -- nothing of the old window is left: rebuild it
+        w = {}
         for index = new_from, new_upto do
-            fold_bucket(ctx, scope, unit, index, window, 1)
+            fold_bucket(ctx, scope, unit, index, w, changed, 1)
         end
     else
         for index = upto + 1, new_upto do
-            fold_bucket(ctx, scope, unit, index, window, 1)
+            fold_bucket(ctx, scope, unit, index, w, changed, 1)
         end
         for index = from, new_from - 1 do
-            fold_bucket(ctx, scope, unit, index, window, -1)
+            fold_bucket(ctx, scope, unit, index, w, changed, -1)
         end
     end
-    redis.call('HSET', window, 'from', int(new_from), 'upto', int(new_upto))
+    w.from, w.upto = new_from, new_upto
+    local fields = { 'from', int(new_from), 'upto', int(new_upto) }
+    for f in pairs(changed) do
+        fields[#fields + 1] = f
+        fields[#fields + 1] = int(w[f]) -- int: never "-0"
+    end
+    redis.call('HSET', window, unpack(fields))
     redis.call('PEXPIRE', window, unit.ttl)
-    return window
+    return w
 end
 
 -- Adds counts = { n, sum, bins = { ['b<i>'] = count, ... }, order = { 'b<i>', ... } } to
@@ -115,6 +136,7 @@ end
 
 -- Marks the scopes changed at at_ms and due the whole second after it.
 local function scopes_changed(ctx, manager_id, channel, at_ms)
+    at_ms = aggregate_time(ctx, at_ms)
     local scopes, changed = scopes_of(manager_id, channel), { 'GT' }
     for _, scope in ipairs(scopes) do
         changed[#changed + 1] = int(at_ms)
@@ -300,12 +322,10 @@ end
 
 local function window_stats(ctx, scope, unit, as_of)
     local last = math.floor(as_of / unit.ms)
-    local window = slide(ctx, scope, unit, last)
     local n, sum, counts, totals = 0, 0, {}, {}
-    for _, k in ipairs({ window, bucket_key(ctx, scope, unit.name, last) }) do
-        local v = redis.call('HGETALL', k)
-        for i = 1, #v, 2 do
-            local f, c = v[i], tonumber(v[i + 1])
+    for _, fields in ipairs({ slide(ctx, scope, unit, last),
+        read_counts(bucket_key(ctx, scope, unit.name, last)) }) do
+        for f, c in pairs(fields) do
             if f == 'n' then
                 n = n + c
             elseif f == 'sum' then
@@ -350,5 +370,5 @@ on('publish', 'response.stats', function(ctx, scope, as_of)
     local json = cjson.encode(d)
     redis.call('HSET', keys.rs_latest(ctx), scope, json) -- for the HTTP API
     emit(ctx, 'response.stats', aggregate_key(ctx, 'rs|' .. scope), as_of,
-        scope .. '|' .. int(as_of), json)
+        scope .. '|' .. int(as_of) .. '|' .. json, json)
 end)

@@ -35,6 +35,7 @@ function timers.fire_due(ctx, before, limit)
         local member, at = due[1], tonumber(due[2])
         -- removed first: a handler that fails must not wedge the tenant's deadlines
         redis.call('ZREM', pending, member)
+        ctx.now = at
         local sep = string.find(member, '|', 1, true)
         local fire = sep and handlers.deadline[string.sub(member, 1, sep - 1)]
         if fire then

@@ -17,23 +17,18 @@ void lw_buf_reserve(lw_buf *b, size_t extra)
     b->cap = cap;
 }
 
-void lw_buf_append(lw_buf *b, const void *p, size_t n)
-{
-    lw_buf_reserve(b, n);
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
+/* Formats into the room the buffer has first: a second vsnprintf only when it did not fit. */
 void lw_buf_vappendf(lw_buf *b, const char *fmt, va_list ap)
 {
     va_list again;
     va_copy(again, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    if (n <= 0) {
-        lw_buf_reserve(b, 0); /* still NUL-terminated */
+    lw_buf_reserve(b, 0); /* data exists and stays NUL-terminated */
+    size_t room = b->cap - b->len;
+    int n = vsnprintf(b->data + b->len, room, fmt, ap);
+    if (n < 0) {
         b->data[b->len] = '\0';
+    } else if ((size_t)n < room) {
+        b->len += (size_t)n;
     } else {
         lw_buf_reserve(b, (size_t)n);
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
@@ -66,7 +61,7 @@ void lw_buf_free(lw_buf *b)
 void lw_argv_add(lw_argv *a, const char *s, size_t len)
 {
     if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 16;
+        a->cap = a->cap ? a->cap * 2 : 64; /* an lw_event call has about 40 */
         a->offsets = realloc(a->offsets, a->cap * sizeof(*a->offsets));
         a->lens = realloc(a->lens, a->cap * sizeof(*a->lens));
         a->ptrs = realloc(a->ptrs, a->cap * sizeof(*a->ptrs));
@@ -84,11 +79,26 @@ void lw_argv_adds(lw_argv *a, const char *s)
     lw_argv_add(a, s, strlen(s));
 }
 
+size_t lw_format_int(int64_t v, char *out)
+{
+    char digits[20];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = digits[--n];
+    return len;
+}
+
 void lw_argv_addi(lw_argv *a, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-    lw_argv_add(a, tmp, (size_t)n);
+    lw_argv_add(a, tmp, lw_format_int(v, tmp));
 }
 
 /* Pointers are taken last: the buffer may move while arguments are added. */

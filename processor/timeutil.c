@@ -124,6 +124,13 @@ bool lw_rfc3339_parse(const char *s, int64_t *out_ms)
     return true;
 }
 
+/* The width lowest decimal digits of v (>= 0), zero-padded. */
+static void put_digits(char *out, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        out[i] = (char)('0' + v % 10);
+}
+
 void lw_rfc3339_format(int64_t ms, char out[32])
 {
     int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
@@ -133,6 +140,28 @@ void lw_rfc3339_format(int64_t ms, char out[32])
     int y, m, d;
     civil_from_days(days, &y, &m, &d);
     int h = (int)(rem / 3600), mi = (int)(rem / 60 % 60), s = (int)(rem % 60);
+    if (y >= 0 && y <= 9999) { /* every time RFC 3339 can write; snprintf cost 3 us here */
+        put_digits(out, y, 4);
+        out[4] = '-';
+        put_digits(out + 5, m, 2);
+        out[7] = '-';
+        put_digits(out + 8, d, 2);
+        out[10] = 'T';
+        put_digits(out + 11, h, 2);
+        out[13] = ':';
+        put_digits(out + 14, mi, 2);
+        out[16] = ':';
+        put_digits(out + 17, s, 2);
+        size_t end = 19;
+        if (frac) {
+            out[end++] = '.';
+            put_digits(out + end, frac, 3);
+            end += 3;
+        }
+        out[end++] = 'Z';
+        out[end] = '\0';
+        return;
+    }
     char text[96]; /* roomy for any int year; real ones fit in 32 */
     if (frac)
         snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, h, mi, s,

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -82,7 +83,21 @@ typedef struct lw_buf {
 } lw_buf;
 
 void lw_buf_reserve(lw_buf *b, size_t extra);
-void lw_buf_append(lw_buf *b, const void *p, size_t n);
+
+/* Inline: the Redis commands and the envelopes are written a few bytes at a time, hundreds of
+ * appends an event; only growing the buffer is a call. */
+static inline void lw_buf_append(lw_buf *b, const void *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap)
+        lw_buf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+/* Writes v in decimal at out (room for 20 characters, no NUL); returns the length. */
+size_t lw_format_int(int64_t v, char *out);
 void lw_buf_appendf(lw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void lw_buf_vappendf(lw_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void lw_buf_reset(lw_buf *b);

@@ -11,6 +11,9 @@
 # BENCH_CLUSTER=1 runs against a Redis Cluster of 3 masters (lib.sh: lw_start_cluster) instead
 # of one redis-server and reports each shard's CPU besides their sum (not with BENCH_PROFILE
 # or BENCH_PERF, which watch one server). BENCH_TENANTS=N spreads the events over N tenants (4).
+# BENCH_CALLGRIND=FILE runs leakwatch under valgrind's callgrind (instructions, repeatable on
+# this noisy machine; slow, so a small N) and prints its instructions per input event
+# (callgrind_annotate --inclusive=yes FILE names where they go).
 set -euo pipefail
 N=${1:-200000}
 BATCH=${2:-1000}
@@ -49,7 +52,10 @@ t1=$(date +%s.%N)
 calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
 echo "produced $N events in $(calc "$t1 - $t0" 2) s"
 
-"$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event \
+wrap=()
+[[ -n ${BENCH_CALLGRIND:-} ]] &&
+    wrap=(valgrind --tool=callgrind --separate-threads=no "--callgrind-out-file=$BENCH_CALLGRIND")
+"${wrap[@]}" "$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL" --clock event \
     --until-end --batch.size "$BATCH" --stats.interval 0 --group.id bench ${BENCH_ARGS:-} \
     2>"$LW_TMP/run.log" &
 pid=$!
@@ -91,6 +97,10 @@ echo "redis CPU per event:    $(calc "$redis_cpu * 1000000 / $N" 1) us (the run 
 echo "peak RSS:               $(field peak_rss_kb) kB"
 echo "RSS over the run (kB):  $(awk '{ v[NR] = $1 } END { for (i = 1; i <= 10; i++) printf "%s ", v[int((i - 1) * NR / 10) + 1] }' "$LW_TMP/rss")"
 echo "RSS samples (kB):       $(sort -n "$LW_TMP/rss" | head -1) min, $(sort -n "$LW_TMP/rss" | tail -1) max, last $(tail -1 "$LW_TMP/rss") over $(wc -l < "$LW_TMP/rss") samples"
+if [[ -n ${BENCH_CALLGRIND:-} ]]; then
+    ir=$(callgrind_annotate "$BENCH_CALLGRIND" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+    echo "leakwatch instructions: $ir, $(calc "$ir / $N") per input event (callgrind; start-up included)"
+fi
 
 if [[ -n ${BENCH_PROFILE:-} ]]; then
     echo

@@ -92,6 +92,24 @@ static void test_buf_appendf(void **state)
     lw_buf_free(&b);
 }
 
+/* lw_format_int writes what "%lld" writes, INT64_MIN included */
+static void test_format_int(void **state)
+{
+    static const int64_t values[] = {0,          1,         -1,        9,         10,           -10,
+                                     1234567890, 999999999, INT64_MAX, INT64_MIN, INT64_MIN + 1};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        char want[32], got[24];
+        int n = snprintf(want, sizeof(want), "%lld", (long long)values[i]);
+        assert_int_equal(lw_format_int(values[i], got), n);
+        assert_memory_equal(got, want, (size_t)n);
+    }
+    lw_argv a = {0};
+    lw_argv_addi(&a, -1798761599999);
+    lw_argv_finish(&a);
+    assert_string_equal(a.ptrs[0], "-1798761599999");
+    lw_argv_free(&a);
+}
+
 static void test_buf_reserve(void **state)
 {
     lw_buf b = {0};
@@ -205,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_buf_append_grows_and_terminates),
         cmocka_unit_test(test_buf_append_binary_and_empty),
         cmocka_unit_test(test_buf_appendf),
+        cmocka_unit_test(test_format_int),
         cmocka_unit_test(test_buf_reserve),
         cmocka_unit_test(test_argv_add_and_finish),
         cmocka_unit_test(test_argv_pointers_valid_after_growth),

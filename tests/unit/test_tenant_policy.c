@@ -84,6 +84,26 @@ static void test_allow_list(void **state)
     lw_tenant_policy_free(p);
 }
 
+/* The check remembers its last answer: never another policy's, even one made where a freed
+ * one was */
+static void test_check_answers_per_policy(void **state)
+{
+    lw_tenant_policy *wide = policy(".*", ""), *narrow = policy("[a-z]+", "");
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(lw_tenant_policy_check(wide, "Acme"), LW_REJECT_NONE);
+        assert_int_equal(lw_tenant_policy_check(narrow, "Acme"), LW_REJECT_INVALID_TENANT);
+    }
+    lw_tenant_policy_free(narrow);
+    lw_tenant_policy *allow = policy(DEFAULT_PATTERN, "globex");
+    assert_int_equal(lw_tenant_policy_check(allow, "acme"), LW_REJECT_UNKNOWN_TENANT);
+    assert_int_equal(lw_tenant_policy_check(allow, "acme"), LW_REJECT_UNKNOWN_TENANT);
+    lw_tenant_policy_free(allow);
+    lw_tenant_policy *again = policy(DEFAULT_PATTERN, "");
+    assert_int_equal(lw_tenant_policy_check(again, "acme"), LW_REJECT_NONE);
+    lw_tenant_policy_free(again);
+    lw_tenant_policy_free(wide);
+}
+
 static void assert_refused(const char *pattern, const char *allow, const char *key)
 {
     char err[300] = "";
@@ -111,6 +131,7 @@ int main(void)
         cmocka_unit_test(test_pattern_is_anchored),
         cmocka_unit_test(test_wide_pattern_keeps_the_floor),
         cmocka_unit_test(test_allow_list),
+        cmocka_unit_test(test_check_answers_per_policy),
         cmocka_unit_test(test_bad_settings_refused_naming_the_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

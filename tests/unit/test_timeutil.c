@@ -119,6 +119,10 @@ static const format_case formats[] = {
     {-1000, "1969-12-31T23:59:59Z"},
     {INT64_C(-315619200000), "1960-01-01T00:00:00Z"},
     {INT64_C(-315619199877), "1960-01-01T00:00:00.123Z"},
+    /* the first and last instants of years 0 and 9999: written digit by digit */
+    {INT64_C(-62167219200000), "0000-01-01T00:00:00Z"},
+    {INT64_C(253402300799999), "9999-12-31T23:59:59.999Z"},
+    {INT64_C(951825600010), "2000-02-29T12:00:00.010Z"},
 };
 
 static void test_rfc3339_format(void **state)

@@ -140,7 +140,7 @@ void lw_rfc3339_format(int64_t ms, char out[32])
     int y, m, d;
     civil_from_days(days, &y, &m, &d);
     int h = (int)(rem / 3600), mi = (int)(rem / 60 % 60), s = (int)(rem % 60);
-    if (y >= 0 && y <= 9999) { /* every time RFC 3339 can write; snprintf cost 3 us here */
+    if (y >= 0 && y <= 9999) { /* every year RFC 3339 can write; snprintf took 2 900 instructions */
         put_digits(out, y, 4);
         out[4] = '-';
         put_digits(out + 5, m, 2);

@@ -295,15 +295,12 @@ static bool read_replies(lw_redis *r, size_t n, redisReply **replies)
 /* <prefix><n>\r\n */
 static void put_count(lw_buf *out, char prefix, size_t n)
 {
-    char digits[24], *p = digits + sizeof(digits);
-    *--p = '\n';
-    *--p = '\r';
-    do {
-        *--p = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
-    *--p = prefix;
-    lw_buf_append(out, p, (size_t)(digits + sizeof(digits) - p));
+    char line[24];
+    line[0] = prefix;
+    size_t len = 1 + lw_format_int((int64_t)n, line + 1);
+    line[len++] = '\r';
+    line[len++] = '\n';
+    lw_buf_append(out, line, len);
 }
 
 /* One command in RESP. A batch's commands are written here and handed to hiredis at once:

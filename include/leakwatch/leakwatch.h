@@ -95,9 +95,6 @@ static inline void lw_buf_append(lw_buf *b, const void *p, size_t n)
     b->len += n;
     b->data[b->len] = '\0';
 }
-
-/* Writes v in decimal at out (room for 20 characters, no NUL); returns the length. */
-size_t lw_format_int(int64_t v, char *out);
 void lw_buf_appendf(lw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void lw_buf_vappendf(lw_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void lw_buf_reset(lw_buf *b);
@@ -114,6 +111,9 @@ typedef struct lw_argv {
 void lw_argv_add(lw_argv *a, const char *s, size_t len);
 void lw_argv_adds(lw_argv *a, const char *s);
 void lw_argv_addi(lw_argv *a, int64_t v);
+/* Writes v in decimal at out (room for 20 characters, no NUL); returns the length: what
+ * lw_argv_addi and the RESP counts (redis.c) write, without printf. */
+size_t lw_format_int(int64_t v, char *out);
 void lw_argv_finish(lw_argv *a);
 void lw_argv_reset(lw_argv *a);
 void lw_argv_free(lw_argv *a);

@@ -115,8 +115,11 @@ lw_assert_eq "$reference" "$(state_of 0)" "state.rebuild=replay: the state is re
 # ... and noticed while running, at a reconnect to a Redis that came back empty: under
 # state.rebuild=replay it starts again and rebuilds the state
 live() {
+    # emptied here, not by the background job's redirection: that one may come after the
+    # wait below has already found the previous run's line
+    : >"$LW_TMP/live.log"
     "$LEAKWATCH" run --kafka.brokers "$BROKERS" --redis.url "$REDIS_URL/0" --group.id faulty \
-        --clock event $LW_KAFKA_TEST_ARGS "$@" </dev/null 2>"$LW_TMP/live.log" &
+        --clock event $LW_KAFKA_TEST_ARGS "$@" </dev/null 2>>"$LW_TMP/live.log" &
     LIVE_PID=$!
     lw_track_pid "$LIVE_PID"
     lw_wait_for "grep -q 'resume at the positions Redis holds' '$LW_TMP/live.log'" 60 ||
